@@ -1,0 +1,43 @@
+package main
+
+import (
+	"context"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/novaflow/novaflow/worker"
+)
+
+func newRunCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "run <topic>",
+		Short: "Run the service of a topic on this host",
+		Long: `Run the service of a topic on this host: a Temporal worker on task queues
+<topic> and <topic>.<host>, its record in the services table, its status
+report and periodic tasks as Temporal Schedules.
+
+SIGTERM stops it gracefully (in-flight work finishes within
+NOVAFLOW_GRACEFUL_SHUTDOWN_TIMEOUT), SIGHUP re-reads the mutable settings,
+SIGINT exits at once. Beside a running 'novaflow dev' it needs no settings:
+NOVAFLOW_HOST=node2 novaflow run compute adds a compute host to it.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			useDevStack()
+			cfg, err := worker.LoadConfig()
+			if err != nil {
+				return err
+			}
+			logger := worker.NewLogger(os.Stderr, cfg)
+			svc, err := worker.Create(cfg, worker.Options{Topic: args[0], Logger: logger})
+			if err != nil {
+				return err
+			}
+			return worker.Run(context.Background(), worker.RunOptions{
+				Logger:        logger,
+				Health:        worker.NewHealth(svc),
+				HealthAddress: cfg.HealthAddress,
+			}, svc)
+		},
+	}
+}

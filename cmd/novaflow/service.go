@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/spf13/cobra"
+
+	"github.com/novaflow/novaflow/internal/db"
+	"github.com/novaflow/novaflow/servicegroup"
+	"github.com/novaflow/novaflow/worker"
+)
+
+// admin is what the service subcommands share: settings and the database.
+type admin struct {
+	cfg   worker.Config
+	pool  *pgxpool.Pool
+	store *servicegroup.Store
+}
+
+func openAdmin(ctx context.Context) (*admin, error) {
+	useDevStack()
+	cfg, err := worker.LoadConfig()
+	if err != nil {
+		return nil, err
+	}
+	pool, err := db.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("NOVAFLOW_DATABASE_URL: %w", err)
+	}
+	return &admin{cfg: cfg, pool: pool, store: servicegroup.NewStore(pool)}, nil
+}
+
+func (a *admin) close() { a.pool.Close() }
+
+// binaryArg accepts a binary (novaflow-compute) or its topic (compute).
+func binaryArg(s string) string {
+	if strings.HasPrefix(s, worker.BinaryPrefix) {
+		return s
+	}
+	return worker.BinaryPrefix + s
+}
+
+func newServiceCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "service",
+		Short: "Manage the services table (like `openstack compute service`)",
+	}
+	cmd.AddCommand(newServiceListCmd(), newServiceDisableCmd(), newServiceEnableCmd(),
+		newServiceForceDownCmd(), newServiceDeleteCmd())
+	return cmd
+}
+
+// serviceView is one row of `service list`, as the table and as JSON.
+type serviceView struct {
+	servicegroup.Record
+	Status string `json:"status"`
+	State  string `json:"state"`
+}
+
+func newServiceListCmd() *cobra.Command {
+	var f servicegroup.Filter
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List services with their status (enabled/disabled) and state (up/down)",
+		Long: `List the live services. State is nova's is_up rule: down when forced down,
+else up when the last report is no older than the effective service down time
+(NOVAFLOW_SERVICE_DOWN_TIME, raised to 2.5 x NOVAFLOW_REPORT_INTERVAL).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			a, err := openAdmin(ctx)
+			if err != nil {
+				return err
+			}
+			defer a.close()
+			if f.Binary != "" {
+				f.Binary = binaryArg(f.Binary)
+			}
+			recs, now, err := a.store.List(ctx, f)
+			if err != nil {
+				return err
+			}
+			views := make([]serviceView, 0, len(recs))
+			for _, r := range recs {
+				v := serviceView{Record: r, Status: "enabled", State: "down"}
+				if r.Disabled {
+					v.Status = "disabled"
+				}
+				if servicegroup.IsUp(r, now, a.cfg.DownTime()) {
+					v.State = "up"
+				}
+				views = append(views, v)
+			}
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(views)
+			}
+			printServices(cmd.OutOrStdout(), views, now)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&f.Host, "host", "", "only services on this host")
+	cmd.Flags().StringVar(&f.Binary, "binary", "", "only this binary (or topic)")
+	cmd.Flags().StringVar(&f.Topic, "topic", "", "only this topic")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of a table")
+	return cmd
+}
+
+func printServices(out io.Writer, views []serviceView, now time.Time) {
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tBINARY\tHOST\tTOPIC\tSTATUS\tSTATE\tFORCED DOWN\tLAST SEEN UP\tVERSION\tDISABLED REASON")
+	for _, v := range views {
+		seen := "never"
+		if v.LastSeenUp != nil {
+			seen = fmt.Sprintf("%s (%s ago)", v.LastSeenUp.UTC().Format(time.RFC3339), now.Sub(*v.LastSeenUp).Round(time.Second))
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%t\t%s\t%d\t%s\n", v.ID, v.Binary, v.Host, v.Topic, v.Status, v.State,
+			v.ForcedDown, seen, v.Version, v.DisabledReason)
+	}
+	tw.Flush()
+}
+
+// hostBinaryCmd builds a `service <verb> HOST BINARY` command.
+func hostBinaryCmd(use, short string, run func(ctx context.Context, a *admin, host, binary string) (*servicegroup.Record, error)) *cobra.Command {
+	return &cobra.Command{
+		Use:   use + " HOST BINARY",
+		Short: short,
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			a, err := openAdmin(ctx)
+			if err != nil {
+				return err
+			}
+			defer a.close()
+			rec, err := run(ctx, a, args[0], binaryArg(args[1]))
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s on %s: disabled=%t forced_down=%t deleted=%t\n",
+				rec.Binary, rec.Host, rec.Disabled, rec.ForcedDown, rec.Deleted)
+			return nil
+		},
+	}
+}
+
+func newServiceDisableCmd() *cobra.Command {
+	var reason string
+	cmd := hostBinaryCmd("disable", "Disable a service: it keeps reporting but gets no new work",
+		func(ctx context.Context, a *admin, host, binary string) (*servicegroup.Record, error) {
+			return a.store.SetDisabled(ctx, host, binary, true, reason)
+		})
+	cmd.Flags().StringVar(&reason, "reason", "", "why the service is disabled (shown in service list)")
+	return cmd
+}
+
+func newServiceEnableCmd() *cobra.Command {
+	return hostBinaryCmd("enable", "Enable a disabled service",
+		func(ctx context.Context, a *admin, host, binary string) (*servicegroup.Record, error) {
+			return a.store.SetDisabled(ctx, host, binary, false, "")
+		})
+}
+
+func newServiceForceDownCmd() *cobra.Command {
+	var unset bool
+	cmd := hostBinaryCmd("force-down", "Mark a service down now, whatever its reports say (--unset to clear)",
+		func(ctx context.Context, a *admin, host, binary string) (*servicegroup.Record, error) {
+			return a.store.SetForcedDown(ctx, host, binary, !unset)
+		})
+	cmd.Flags().BoolVar(&unset, "unset", false, "clear the forced-down mark")
+	return cmd
+}
+
+func newServiceDeleteCmd() *cobra.Command {
+	var force bool
+	cmd := hostBinaryCmd("delete", "Delete a service's record and its schedules",
+		func(ctx context.Context, a *admin, host, binary string) (*servicegroup.Record, error) {
+			rec, err := a.store.Get(ctx, host, binary)
+			if err != nil {
+				return nil, err
+			}
+			recs, now, err := a.store.List(ctx, servicegroup.Filter{Host: host, Binary: binary})
+			if err != nil {
+				return nil, err
+			}
+			if len(recs) == 1 && servicegroup.IsUp(recs[0], now, a.cfg.DownTime()) && !force {
+				return nil, fmt.Errorf("%s on %s is up: stop it first (its next report would record it again), or use --force", binary, host)
+			}
+			c, err := worker.Dial(ctx, a.cfg, discardLogger())
+			if err != nil {
+				return nil, err
+			}
+			defer c.Close()
+			if err := worker.DeleteSchedules(ctx, c, rec.Topic, binary, host); err != nil {
+				return nil, err
+			}
+			return a.store.Delete(ctx, host, binary)
+		})
+	cmd.Flags().BoolVar(&force, "force", false, "delete even when the service is up")
+	return cmd
+}

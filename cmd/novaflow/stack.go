@@ -1,0 +1,83 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// stackDir is where `novaflow dev` keeps its data, in the folder it runs in.
+const stackDir = ".novaflow"
+
+// stackFile describes a running dev stack so that other novaflow commands in
+// the same folder find it without settings.
+type stackFile struct {
+	PID               int    `json:"pid"`
+	TemporalAddress   string `json:"temporal_address"`
+	TemporalNamespace string `json:"temporal_namespace"`
+	TemporalUI        string `json:"temporal_ui"`
+	DatabaseURL       string `json:"database_url"`
+}
+
+func stackPath(dir string) string { return filepath.Join(dir, stackDir, "stack.json") }
+
+// findStack looks for a live dev stack in the working folder and its parents.
+func findStack() (*stackFile, string, bool) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return nil, "", false
+	}
+	for {
+		b, err := os.ReadFile(stackPath(dir))
+		if err == nil {
+			var st stackFile
+			if json.Unmarshal(b, &st) == nil && st.PID > 0 && syscall.Kill(st.PID, 0) == nil {
+				return &st, dir, true
+			}
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return nil, "", false
+		}
+		dir = parent
+	}
+}
+
+// useDevStack points the settings that are unset at a running dev stack, so
+// that `novaflow service list` and `novaflow run compute` work beside
+// `novaflow dev` with no settings at all.
+func useDevStack() {
+	st, dir, ok := findStack()
+	if !ok {
+		return
+	}
+	set := func(key, value string) bool {
+		if _, has := os.LookupEnv(key); has || value == "" {
+			return false
+		}
+		os.Setenv(key, value)
+		return true
+	}
+	used := set("NOVAFLOW_TEMPORAL_ADDRESS", st.TemporalAddress)
+	used = set("NOVAFLOW_TEMPORAL_NAMESPACE", st.TemporalNamespace) || used
+	if os.Getenv("DATABASE_URL") == "" {
+		used = set("NOVAFLOW_DATABASE_URL", st.DatabaseURL) || used
+	}
+	if used {
+		fmt.Fprintf(os.Stderr, "novaflow: using the dev stack of %s (pid %d)\n", filepath.Join(dir, stackDir), st.PID)
+	}
+}
+
+func writeStack(dir string, st stackFile) error {
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := stackPath(dir) + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("write dev stack file: %w", err)
+	}
+	return os.Rename(tmp, stackPath(dir))
+}

@@ -1,0 +1,71 @@
+package managers
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/novaflow/novaflow/servicegroup"
+)
+
+// Manager is what a service hosts. Embed Base to get no-op hooks and declare only
+// what the manager needs.
+type Manager interface {
+	// InitHost runs first, before the service record is created or updated;
+	// rec is the existing record or nil on the first start of this service.
+	InitHost(ctx context.Context, rec *servicegroup.Record) error
+	// PreStartHook runs after the record exists, before RPC consumers start.
+	PreStartHook(ctx context.Context, rec *servicegroup.Record) error
+	// PostStartHook runs after RPC consumers started.
+	PostStartHook(ctx context.Context) error
+	// CleanupHost runs when the service stops, after in-flight work finished.
+	CleanupHost(ctx context.Context) error
+	// Reset re-reads dynamic configuration (SIGHUP); the service keeps running.
+	Reset(ctx context.Context) error
+	// RPCMethods lists the methods other services may call.
+	RPCMethods() []Method
+	// PeriodicTasks lists the manager's periodic tasks.
+	PeriodicTasks() []PeriodicTask
+}
+
+// Base implements every Manager method as a no-op; embed it.
+type Base struct{}
+
+// InitHost does nothing.
+func (Base) InitHost(context.Context, *servicegroup.Record) error { return nil }
+
+// PreStartHook does nothing.
+func (Base) PreStartHook(context.Context, *servicegroup.Record) error { return nil }
+
+// PostStartHook does nothing.
+func (Base) PostStartHook(context.Context) error { return nil }
+
+// CleanupHost does nothing.
+func (Base) CleanupHost(context.Context) error { return nil }
+
+// Reset does nothing.
+func (Base) Reset(context.Context) error { return nil }
+
+// RPCMethods declares no method.
+func (Base) RPCMethods() []Method { return nil }
+
+// PeriodicTasks declares no task.
+func (Base) PeriodicTasks() []PeriodicTask { return nil }
+
+// Deps is what the runtime hands a manager's constructor.
+type Deps struct {
+	// Host is the host the service runs on (NOVAFLOW_HOST or the hostname).
+	Host string
+	// Binary is the service's binary name, nova's service_name (novaflow-compute).
+	Binary string
+	// Topic is the service's topic (compute).
+	Topic string
+	// DB is the shared PostgreSQL pool; its schema is current.
+	DB *pgxpool.Pool
+	// Logger carries the service, host and topic on every line.
+	Logger *slog.Logger
+	// Config is the manager's settings: a pointer of the same type as
+	// Definition.Config, filled from the environment; nil when it has none.
+	Config any
+}

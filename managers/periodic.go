@@ -1,0 +1,46 @@
+package managers
+
+import (
+	"context"
+	"time"
+)
+
+// DefaultSpacing is the interval of a periodic task declared with Spacing 0
+// (oslo.service's DEFAULT_INTERVAL).
+const DefaultSpacing = 60 * time.Second
+
+// PeriodicTask is a task the service runs on its own host every Spacing, as
+// oslo.service's @periodic_task. Each task has its own Temporal Schedule, so
+// tasks never wait for each other.
+type PeriodicTask struct {
+	// Name is the task's name, snake_case (update_available_resource).
+	Name string
+	// Spacing is the interval between runs; 0 means DefaultSpacing.
+	Spacing time.Duration
+	// RunImmediately runs the task once when its schedule is created, instead
+	// of first waiting one Spacing.
+	RunImmediately bool
+	// Disabled declares the task without running it (oslo's enabled=False).
+	Disabled bool
+	// ExternalProcessOK marks a task that may run in a separate process; a
+	// service started with NOVAFLOW_RUN_EXTERNAL_PERIODIC_TASKS=false skips it.
+	ExternalProcessOK bool
+	// RaiseOnError fails the run (red in the Web UI) when Run fails; otherwise
+	// the failure is logged and the run succeeds.
+	RaiseOnError bool
+	// Run does the work.
+	Run func(ctx context.Context) error
+}
+
+// Interval is the task's effective interval: Spacing (or DefaultSpacing),
+// capped by intervalMax when that is set.
+func (t PeriodicTask) Interval(intervalMax time.Duration) time.Duration {
+	d := t.Spacing
+	if d <= 0 {
+		d = DefaultSpacing
+	}
+	if intervalMax > 0 && d > intervalMax {
+		d = intervalMax
+	}
+	return d
+}

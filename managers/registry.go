@@ -1,0 +1,129 @@
+package managers
+
+import (
+	"fmt"
+	"io/fs"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Definition declares a manager to the registry.
+type Definition struct {
+	// Name is the manager's name: the value of NOVAFLOW_<TOPIC>_MANAGER that
+	// selects it. The manager whose Name equals its Topic is the topic's default.
+	Name string
+	// Topic is the topic its service listens on.
+	Topic string
+	// Version is the service version of this code, stored in the service's row.
+	// Raise it when the manager's RPC API or behaviour changes incompatibly.
+	Version int
+	// Config, when set, is a pointer to the manager's zero settings struct with
+	// envconfig tags; the runtime fills a fresh copy from NOVAFLOW_* variables
+	// and hands it to New in Deps.Config.
+	Config any
+	// Migrations, when set, holds the manager's own versioned SQL migrations
+	// (files like 00001_create_volumes.sql); the runtime applies them at start,
+	// tracked apart from novaflow's own schema.
+	Migrations fs.FS
+	// New builds the manager.
+	New func(Deps) (Manager, error)
+}
+
+var (
+	mu          sync.RWMutex
+	definitions = map[string]Definition{}
+	topicName   = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
+)
+
+// Register makes a manager available by name. It panics if the name is taken,
+// the topic or name is not lower-case, New is nil, or Config is not a pointer
+// to a struct: all programming errors, found when the binary starts.
+func Register(def Definition) {
+	mu.Lock()
+	defer mu.Unlock()
+	switch {
+	case !topicName.MatchString(def.Name):
+		panic(fmt.Sprintf("managers: Register: invalid manager name %q", def.Name))
+	case !topicName.MatchString(def.Topic):
+		panic(fmt.Sprintf("managers: Register: manager %s: invalid topic %q", def.Name, def.Topic))
+	case def.New == nil:
+		panic(fmt.Sprintf("managers: Register: manager %s has a nil New", def.Name))
+	case def.Config != nil && (reflect.TypeOf(def.Config).Kind() != reflect.Pointer ||
+		reflect.TypeOf(def.Config).Elem().Kind() != reflect.Struct):
+		panic(fmt.Sprintf("managers: Register: manager %s: Config must be a pointer to a struct", def.Name))
+	}
+	if _, dup := definitions[def.Name]; dup {
+		panic(fmt.Sprintf("managers: Register called twice for manager %q", def.Name))
+	}
+	definitions[def.Name] = def
+}
+
+// Lookup returns the manager registered as name.
+func Lookup(name string) (Definition, error) {
+	mu.RLock()
+	defer mu.RUnlock()
+	def, ok := definitions[name]
+	if !ok {
+		return Definition{}, fmt.Errorf("unknown manager %q (forgotten import?); registered: %s", name, strings.Join(namesLocked(), ", "))
+	}
+	return def, nil
+}
+
+// ForTopic returns the manager a service of topic runs: the one named by
+// override (NOVAFLOW_<TOPIC>_MANAGER) when it is set, else the topic's default.
+func ForTopic(topic, override string) (Definition, error) {
+	name := override
+	if name == "" {
+		name = topic
+	}
+	def, err := Lookup(name)
+	if err != nil {
+		if override == "" {
+			return Definition{}, fmt.Errorf("no manager for topic %q; topics: %s", topic, strings.Join(Topics(), ", "))
+		}
+		return Definition{}, fmt.Errorf("NOVAFLOW_%s_MANAGER: %w", EnvName(topic), err)
+	}
+	if def.Topic != topic {
+		return Definition{}, fmt.Errorf("NOVAFLOW_%s_MANAGER: manager %q serves topic %q, not %q", EnvName(topic), name, def.Topic, topic)
+	}
+	return def, nil
+}
+
+// Names lists the registered manager names, sorted.
+func Names() []string {
+	mu.RLock()
+	defer mu.RUnlock()
+	return namesLocked()
+}
+
+func namesLocked() []string {
+	names := make([]string, 0, len(definitions))
+	for n := range definitions {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Topics lists the topics that have a default manager, sorted.
+func Topics() []string {
+	mu.RLock()
+	defer mu.RUnlock()
+	var topics []string
+	for n, d := range definitions {
+		if n == d.Topic {
+			topics = append(topics, n)
+		}
+	}
+	sort.Strings(topics)
+	return topics
+}
+
+// EnvName is a topic as it appears in environment variable names: upper case,
+// '-' as '_' (NOVAFLOW_COMPUTE_MANAGER).
+func EnvName(topic string) string {
+	return strings.ToUpper(strings.ReplaceAll(topic, "-", "_"))
+}

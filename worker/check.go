@@ -1,0 +1,122 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+
+	"github.com/novaflow/novaflow/internal/db"
+	"github.com/novaflow/novaflow/managers"
+	"github.com/novaflow/novaflow/servicegroup"
+)
+
+// checkTimeout bounds each reachability check of basicConfigCheck.
+const checkTimeout = 15 * time.Second
+
+// basicConfigCheck is nova's basic_config_check, grown to what a novaflow
+// service needs: a writable temp dir, PostgreSQL reachable with a current
+// schema, Temporal reachable with our namespace, and the manager built with
+// its drivers. Each failure names the setting to fix.
+func (s *Service) basicConfigCheck(ctx context.Context) error {
+	dir, err := os.MkdirTemp("", "novaflow-check-")
+	if err != nil {
+		return fmt.Errorf("TMPDIR: temp dir not writable: %w", err)
+	}
+	if err := os.Remove(dir); err != nil {
+		return fmt.Errorf("TMPDIR: temp dir not writable: %w", err)
+	}
+
+	if s.pool == nil {
+		pool, err := db.Open(ctx, s.cfg.DatabaseURL)
+		if err != nil {
+			return fmt.Errorf("NOVAFLOW_DATABASE_URL: %w", err)
+		}
+		s.pool = pool
+		s.owned = append(s.owned, pool.Close)
+	}
+	if err := s.migrate(ctx); err != nil {
+		return err
+	}
+	s.store = servicegroup.NewStore(s.pool)
+
+	if s.client == nil {
+		c, err := Dial(ctx, s.cfg, s.logger)
+		if err != nil {
+			return err
+		}
+		s.client = c
+		s.owned = append(s.owned, c.Close)
+	} else if err := CheckNamespace(ctx, s.client, s.cfg); err != nil {
+		return err
+	}
+
+	mgr, err := s.newManager()
+	if err != nil {
+		return err
+	}
+	s.mgr = mgr
+	return nil
+}
+
+// Schemas are the migration sets the given managers need: novaflow's own,
+// then each manager's that brings tables of its own.
+func Schemas(defs ...managers.Definition) []db.Schema {
+	out := []db.Schema{db.Core()}
+	for _, def := range defs {
+		if def.Migrations != nil {
+			out = append(out, db.Schema{Name: def.Name, FS: def.Migrations})
+		}
+	}
+	return out
+}
+
+func (s *Service) migrate(ctx context.Context) error {
+	if s.cfg.MigrateOnStart {
+		if err := db.Migrate(ctx, s.pool, nil, Schemas(s.def)...); err != nil {
+			return fmt.Errorf("NOVAFLOW_DATABASE_URL: %w", err)
+		}
+		return nil
+	}
+	if err := db.CheckCurrent(ctx, s.pool, Schemas(s.def)...); err != nil {
+		return fmt.Errorf("NOVAFLOW_MIGRATE_ON_START=false: %w", err)
+	}
+	return nil
+}
+
+// Dial connects a Temporal client for cfg and checks that its namespace
+// exists; failures name NOVAFLOW_TEMPORAL_ADDRESS or NOVAFLOW_TEMPORAL_NAMESPACE.
+func Dial(ctx context.Context, cfg Config, logger *slog.Logger) (client.Client, error) {
+	dialCtx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	c, err := client.DialContext(dialCtx, client.Options{
+		HostPort:  cfg.TemporalAddress,
+		Namespace: cfg.TemporalNamespace,
+		Logger:    sdklog.NewStructuredLogger(logger),
+		Identity:  fmt.Sprintf("%d@%s", os.Getpid(), cfg.Host),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("NOVAFLOW_TEMPORAL_ADDRESS: cannot reach Temporal at %s: %w", cfg.TemporalAddress, err)
+	}
+	if err := CheckNamespace(ctx, c, cfg); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// CheckNamespace checks that cfg's namespace exists on the server c talks to.
+func CheckNamespace(ctx context.Context, c client.Client, cfg Config) error {
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	_, err := c.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: cfg.TemporalNamespace})
+	if err != nil {
+		return fmt.Errorf("NOVAFLOW_TEMPORAL_NAMESPACE: namespace %q on %s: %w", cfg.TemporalNamespace, cfg.TemporalAddress, err)
+	}
+	return nil
+}

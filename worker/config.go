@@ -1,0 +1,191 @@
+package worker
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+
+	"github.com/novaflow/novaflow/servicegroup"
+)
+
+// EnvPrefix is the prefix of every novaflow setting in the environment.
+const EnvPrefix = "NOVAFLOW"
+
+// Config is the runtime's settings, read from NOVAFLOW_* environment variables
+// (and NOVAFLOW_CONFIG_FILE) by LoadConfig. docs/configuration.md lists them;
+// a test keeps that table true.
+type Config struct {
+	Host                     string        `envconfig:"HOST" desc:"host name of this service; default: the machine's hostname"`
+	TemporalAddress          string        `envconfig:"TEMPORAL_ADDRESS" default:"127.0.0.1:7233" desc:"host:port of the Temporal frontend"`
+	TemporalNamespace        string        `envconfig:"TEMPORAL_NAMESPACE" default:"default" desc:"Temporal namespace of every workflow and schedule"`
+	DatabaseURL              string        `envconfig:"DATABASE_URL" desc:"PostgreSQL URL (postgres://user:pass@host:port/db); DATABASE_URL is read when this is unset"`
+	MigrateOnStart           bool          `envconfig:"MIGRATE_ON_START" default:"true" desc:"apply pending database migrations at service start (under an advisory lock); false: only check that the schema is current"`
+	ReportInterval           time.Duration `envconfig:"REPORT_INTERVAL" default:"10s" desc:"interval of the status report that keeps the service up; 0 turns reports off (mutable)"`
+	ServiceDownTime          time.Duration `envconfig:"SERVICE_DOWN_TIME" default:"25s" desc:"a service with no report for this long is down; raised to 2.5 x report_interval when lower (mutable)"`
+	PeriodicEnable           bool          `envconfig:"PERIODIC_ENABLE" default:"true" desc:"run the manager's periodic tasks (mutable)"`
+	PeriodicFuzzyDelay       time.Duration `envconfig:"PERIODIC_FUZZY_DELAY" default:"60s" desc:"random jitter added to each periodic run, so hosts do not run in step (mutable)"`
+	PeriodicIntervalMax      time.Duration `envconfig:"PERIODIC_INTERVAL_MAX" default:"0s" desc:"cap on any periodic task's interval; 0 = no cap (mutable)"`
+	RunExternalPeriodicTasks bool          `envconfig:"RUN_EXTERNAL_PERIODIC_TASKS" default:"true" desc:"run the periodic tasks marked external_process_ok in this service (mutable)"`
+	GracefulShutdownTimeout  time.Duration `envconfig:"GRACEFUL_SHUTDOWN_TIMEOUT" default:"60s" desc:"on SIGTERM, how long in-flight activities may take to finish before they are cancelled"`
+	RPCResponseTimeout       time.Duration `envconfig:"RPC_RESPONSE_TIMEOUT" default:"60s" desc:"how long an RPC call waits for its result (mutable)"`
+	CastTimeout              time.Duration `envconfig:"CAST_TIMEOUT" default:"1h" desc:"how long a cast waits for its target service to come up before it fails visibly (mutable)"`
+	HealthAddress            string        `envconfig:"HEALTH_ADDRESS" desc:"address of the /healthz, /readyz and /metrics endpoints, e.g. :8080; empty = not served"`
+	LogFormat                string        `envconfig:"LOG_FORMAT" default:"text" desc:"log format: text or json"`
+	LogLevel                 string        `envconfig:"LOG_LEVEL" default:"info" desc:"log level: debug, info, warn or error (mutable)"`
+	ConfigFile               string        `envconfig:"CONFIG_FILE" desc:"file of NOVAFLOW_*=value lines read at start and again on SIGHUP; its values override the environment"`
+}
+
+// ConfigError is a setting with a bad value; Setting is its variable name.
+type ConfigError struct {
+	Setting string
+	Err     error
+}
+
+func (e *ConfigError) Error() string { return e.Setting + ": " + e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// LoadConfig reads Config from the environment and NOVAFLOW_CONFIG_FILE and
+// validates it. A bad value is a *ConfigError naming the variable.
+func LoadConfig() (Config, error) {
+	if err := applyConfigFile(os.Getenv(EnvPrefix + "_CONFIG_FILE")); err != nil {
+		return Config{}, err
+	}
+	var c Config
+	if err := Process(&c); err != nil {
+		return Config{}, err
+	}
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = os.Getenv("DATABASE_URL")
+	}
+	if c.Host == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return Config{}, &ConfigError{Setting: "NOVAFLOW_HOST", Err: fmt.Errorf("unset and the hostname is unknown: %w", err)}
+		}
+		c.Host = h
+	}
+	return c, c.Validate()
+}
+
+// Process fills spec (a pointer to a settings struct with envconfig tags) from
+// NOVAFLOW_* variables, turning envconfig's errors into *ConfigError.
+func Process(spec any) error {
+	err := envconfig.Process(EnvPrefix, spec)
+	var pe *envconfig.ParseError
+	if errors.As(err, &pe) {
+		return &ConfigError{Setting: pe.KeyName, Err: fmt.Errorf("cannot parse %q as %s", pe.Value, pe.TypeName)}
+	}
+	if err != nil {
+		return fmt.Errorf("read settings: %w", err)
+	}
+	return nil
+}
+
+// Validate checks values that parse but make no sense.
+func (c Config) Validate() error {
+	nonNegative := []struct {
+		name string
+		d    time.Duration
+	}{
+		{"REPORT_INTERVAL", c.ReportInterval},
+		{"SERVICE_DOWN_TIME", c.ServiceDownTime},
+		{"PERIODIC_FUZZY_DELAY", c.PeriodicFuzzyDelay},
+		{"PERIODIC_INTERVAL_MAX", c.PeriodicIntervalMax},
+		{"GRACEFUL_SHUTDOWN_TIMEOUT", c.GracefulShutdownTimeout},
+	}
+	for _, s := range nonNegative {
+		if s.d < 0 {
+			return &ConfigError{Setting: EnvPrefix + "_" + s.name, Err: fmt.Errorf("must not be negative, got %s", s.d)}
+		}
+	}
+	positive := []struct {
+		name string
+		d    time.Duration
+	}{
+		{"RPC_RESPONSE_TIMEOUT", c.RPCResponseTimeout},
+		{"CAST_TIMEOUT", c.CastTimeout},
+	}
+	for _, s := range positive {
+		if s.d <= 0 {
+			return &ConfigError{Setting: EnvPrefix + "_" + s.name, Err: fmt.Errorf("must be positive, got %s", s.d)}
+		}
+	}
+	if !validHost(c.Host) {
+		return &ConfigError{Setting: "NOVAFLOW_HOST", Err: fmt.Errorf("%q: want letters, digits, '-', '_' and '.', at most 200", c.Host)}
+	}
+	if c.TemporalAddress == "" {
+		return &ConfigError{Setting: "NOVAFLOW_TEMPORAL_ADDRESS", Err: errors.New("must not be empty")}
+	}
+	if c.TemporalNamespace == "" {
+		return &ConfigError{Setting: "NOVAFLOW_TEMPORAL_NAMESPACE", Err: errors.New("must not be empty")}
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return &ConfigError{Setting: "NOVAFLOW_LOG_FORMAT", Err: fmt.Errorf("%q: want text or json", c.LogFormat)}
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		return &ConfigError{Setting: "NOVAFLOW_LOG_LEVEL", Err: err}
+	}
+	return nil
+}
+
+// DownTime is the effective service_down_time (see servicegroup.DownTime).
+func (c Config) DownTime() time.Duration {
+	return servicegroup.DownTime(c.ServiceDownTime, c.ReportInterval)
+}
+
+func validHost(h string) bool {
+	if h == "" || len(h) > 200 {
+		return false
+	}
+	for _, r := range h {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// applyConfigFile sets the NOVAFLOW_* variables of a KEY=VALUE file (systemd
+// EnvironmentFile syntax: # comments, optional quotes) in the environment.
+func applyConfigFile(path string) error {
+	if path == "" {
+		return nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return &ConfigError{Setting: "NOVAFLOW_CONFIG_FILE", Err: err}
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		key, value, ok := strings.Cut(strings.TrimPrefix(line, "export "), "=")
+		key = strings.TrimSpace(key)
+		if !ok || !strings.HasPrefix(key, EnvPrefix+"_") {
+			return &ConfigError{Setting: "NOVAFLOW_CONFIG_FILE", Err: fmt.Errorf("%s:%d: want NOVAFLOW_NAME=value", path, n)}
+		}
+		value = strings.TrimSpace(value)
+		if len(value) >= 2 && (value[0] == '"' || value[0] == '\'') && value[len(value)-1] == value[0] {
+			value = value[1 : len(value)-1]
+		}
+		if err := os.Setenv(key, value); err != nil {
+			return &ConfigError{Setting: key, Err: err}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return &ConfigError{Setting: "NOVAFLOW_CONFIG_FILE", Err: err}
+	}
+	return nil
+}

@@ -1,0 +1,27 @@
+package worker
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+)
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.ToUpper(s))); err != nil {
+		return 0, fmt.Errorf("%q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+// NewLogger returns the process logger the settings ask for: text or JSON at
+// the given level (LogFormat and LogLevel must have passed Validate).
+func NewLogger(w io.Writer, c Config) *slog.Logger {
+	level, _ := parseLevel(c.LogLevel)
+	opts := &slog.HandlerOptions{Level: level}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

@@ -1,0 +1,115 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// ErrInterrupted is returned by Run after SIGINT, or a second SIGTERM: the
+// process should exit at once (code 130) without a graceful stop.
+var ErrInterrupted = errors.New("interrupted")
+
+// RunOptions tune Run.
+type RunOptions struct {
+	// Logger is the process logger; default slog.Default().
+	Logger *slog.Logger
+	// Health, when set, is started on HealthAddress and stopped at the end.
+	Health *Health
+	// HealthAddress is where Health listens.
+	HealthAddress string
+	// GracefulInterrupt makes SIGINT a graceful stop like SIGTERM (novaflow
+	// dev's Ctrl-C); otherwise SIGINT exits at once, as in nova.
+	GracefulInterrupt bool
+	// Signals, when set, replaces the process's signals (for tests).
+	Signals <-chan os.Signal
+}
+
+// Run starts the services in order, then serves signals until ctx ends or a
+// signal stops them:
+//   - SIGTERM (or ctx done): graceful stop of every service; Run returns nil;
+//   - SIGHUP: every service Resets; nothing restarts;
+//   - SIGINT: returns ErrInterrupted at once (graceful with GracefulInterrupt);
+//   - a second SIGTERM or SIGINT during a graceful stop: ErrInterrupted.
+//
+// If a service fails to start, those already started are stopped and the
+// error is returned.
+func Run(ctx context.Context, opts RunOptions, services ...*Service) error {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	sigs := opts.Signals
+	if sigs == nil {
+		ch := make(chan os.Signal, 4)
+		signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+		defer signal.Stop(ch)
+		sigs = ch
+	}
+	if opts.Health != nil && opts.HealthAddress != "" {
+		if err := opts.Health.Start(opts.HealthAddress); err != nil {
+			return err
+		}
+		logger.Info("health endpoints", "address", opts.Health.Addr())
+		defer opts.Health.Stop(context.Background())
+	}
+
+	var started []*Service
+	stopAll := func() error {
+		done := make(chan struct{})
+		go func() {
+			for i := len(started) - 1; i >= 0; i-- {
+				started[i].Stop(context.Background())
+			}
+			close(done)
+		}()
+		for {
+			select {
+			case <-done:
+				return nil
+			case sig := <-sigs:
+				if sig == syscall.SIGHUP {
+					continue
+				}
+				logger.Warn("second signal during graceful stop: exiting now", "signal", sig.String())
+				return ErrInterrupted
+			}
+		}
+	}
+	for _, s := range services {
+		if err := s.Start(ctx); err != nil {
+			if stopErr := stopAll(); stopErr != nil {
+				return stopErr
+			}
+			return fmt.Errorf("start %s on %s: %w", s.Binary(), s.Host(), err)
+		}
+		started = append(started, s)
+	}
+
+	for {
+		select {
+		case <-ctx.Done():
+			return stopAll()
+		case sig := <-sigs:
+			switch {
+			case sig == syscall.SIGHUP:
+				logger.Info("SIGHUP: resetting")
+				for _, s := range started {
+					if err := s.Reset(ctx); err != nil {
+						logger.Error("reset failed; the service keeps its settings", "service", s.Binary(), "error", err)
+					}
+				}
+			case sig == syscall.SIGINT && !opts.GracefulInterrupt:
+				logger.Warn("SIGINT: exiting now")
+				return ErrInterrupted
+			default:
+				logger.Info("stopping gracefully", "signal", sig.String())
+				return stopAll()
+			}
+		}
+	}
+}

@@ -1,0 +1,329 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/novaflow/novaflow/managers"
+	"github.com/novaflow/novaflow/servicegroup"
+)
+
+// BinaryPrefix is stripped from a binary's name to get its topic
+// (novaflow-compute serves topic compute), as nova strips "nova-".
+const BinaryPrefix = "novaflow-"
+
+// Options are what Create needs beyond Config. Every field is optional.
+type Options struct {
+	// Binary is the service's binary name; default: basename(argv[0]), or
+	// novaflow-<Topic> when the process is the novaflow command itself.
+	Binary string
+	// Topic is the service's topic; default: Binary without "novaflow-".
+	Topic string
+	// Manager names the manager to run; default: NOVAFLOW_<TOPIC>_MANAGER,
+	// else the topic's registered default.
+	Manager string
+	// Logger is the process logger; default: slog.Default().
+	Logger *slog.Logger
+	// Temporal is a client to share between services of one process; when nil
+	// the service dials its own at Start and closes it at Stop.
+	Temporal client.Client
+	// DB is a pool to share between services of one process; when nil the
+	// service opens its own at Start and closes it at Stop.
+	DB *pgxpool.Pool
+}
+
+// Service hosts one manager on one host: nova's Service.
+type Service struct {
+	host, binary, topic string
+	def                 managers.Definition
+	logger              *slog.Logger
+
+	mu      sync.Mutex // guards cfg, and the fields Start sets up
+	cfg     Config
+	mgr     managers.Manager
+	client  client.Client
+	pool    *pgxpool.Pool
+	owned   []func() // closers of what the service opened itself, run at Stop
+	store   *servicegroup.Store
+	workers []sdkworker.Worker
+	state   state
+}
+
+type state int
+
+const (
+	created state = iota
+	running
+	stopped
+)
+
+// Create builds a service with nova's defaults (Service.create): host from
+// the settings, binary from argv[0], topic from the binary, manager from the
+// registry. It validates the settings but touches nothing outside the process.
+func Create(cfg Config, opts Options) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	binary, topic, err := names(opts.Binary, opts.Topic)
+	if err != nil {
+		return nil, err
+	}
+	override := opts.Manager
+	if override == "" {
+		override = os.Getenv(EnvPrefix + "_" + managers.EnvName(topic) + "_MANAGER")
+	}
+	def, err := managers.ForTopic(topic, override)
+	if err != nil {
+		return nil, err
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	logger = logger.With("service", binary, "host", cfg.Host, "topic", topic)
+	return &Service{
+		host: cfg.Host, binary: binary, topic: topic, def: def, logger: logger,
+		cfg: cfg, client: opts.Temporal, pool: opts.DB,
+	}, nil
+}
+
+// names applies nova's defaults: binary = basename(argv[0]); topic = binary
+// minus the prefix.
+func names(binary, topic string) (string, string, error) {
+	if binary == "" {
+		binary = filepath.Base(os.Args[0])
+		if topic != "" && !strings.HasPrefix(binary, BinaryPrefix) {
+			binary = BinaryPrefix + topic // `novaflow run compute` is novaflow-compute
+		}
+	}
+	if topic == "" {
+		if !strings.HasPrefix(binary, BinaryPrefix) {
+			return "", "", fmt.Errorf("no topic: binary %q is not named %s<topic>; use `novaflow run <topic>`", binary, BinaryPrefix)
+		}
+		topic = strings.TrimPrefix(binary, BinaryPrefix)
+	}
+	return binary, topic, nil
+}
+
+// Host is the service's host.
+func (s *Service) Host() string { return s.host }
+
+// Binary is the service's binary name (nova's service_name).
+func (s *Service) Binary() string { return s.binary }
+
+// Topic is the service's topic.
+func (s *Service) Topic() string { return s.topic }
+
+// Version is the service version of the code this service runs.
+func (s *Service) Version() int { return s.def.Version }
+
+// HostQueue is the task queue of work for this host only: <topic>.<host>.
+func (s *Service) HostQueue() string { return HostQueue(s.topic, s.host) }
+
+// HostQueue is the task queue of a topic's host: <topic>.<host>.
+func HostQueue(topic, host string) string { return topic + "." + host }
+
+// Config returns the service's current settings.
+func (s *Service) Config() Config {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg
+}
+
+// Manager returns the manager the service hosts, once Start has built it.
+func (s *Service) Manager() managers.Manager {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mgr
+}
+
+// Ready reports whether the service has started and not begun to stop.
+func (s *Service) Ready() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state == running
+}
+
+// Start brings the service up in nova's order, step for step. On an error
+// the service has undone what it started and can be dropped.
+func (s *Service) Start(ctx context.Context) (err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != created {
+		return errors.New("service already started")
+	}
+	defer func() {
+		if err != nil {
+			s.teardown()
+		}
+	}()
+
+	// 1. basic_config_check: temp dir, database and schema, Temporal and its
+	//    namespace, and the manager with its drivers.
+	if err := s.basicConfigCheck(ctx); err != nil {
+		return err
+	}
+	// 2. Our own record, absent on the first start of this service.
+	rec, err := s.store.Get(ctx, s.host, s.binary)
+	if err != nil && !errors.Is(err, servicegroup.ErrNotFound) {
+		return err
+	}
+	// 3. The manager sees the host before any record is written.
+	if err := s.mgr.InitHost(ctx, rec); err != nil {
+		return fmt.Errorf("init host: %w", err)
+	}
+	// 4. Create or update the record with this code's version; refuse to run
+	//    when the rest of the deployment is already newer.
+	if rec, err = s.store.Register(ctx, s.host, s.binary, s.topic, s.def.Version); err != nil {
+		return err
+	}
+	// 5. The manager's last word before work can arrive.
+	if err := s.mgr.PreStartHook(ctx, rec); err != nil {
+		return fmt.Errorf("pre-start hook: %w", err)
+	}
+	// 6. RPC consumers: workers polling <topic> and <topic>.<host>.
+	if err := s.startWorkers(); err != nil {
+		return err
+	}
+	// 7. Work may arrive now.
+	if err := s.mgr.PostStartHook(ctx); err != nil {
+		return fmt.Errorf("post-start hook: %w", err)
+	}
+	// 8. The status report, and 9. the periodic tasks (when enabled), as
+	//    Temporal Schedules reconciled with what this service declares.
+	if err := s.reconcileSchedules(ctx); err != nil {
+		return err
+	}
+	s.state = running
+	s.logger.Info("service started", "version", s.def.Version, "queues", []string{s.topic, s.HostQueue()})
+	return nil
+}
+
+// newManager builds the manager with its settings; its drivers load here.
+func (s *Service) newManager() (managers.Manager, error) {
+	var cfg any
+	if s.def.Config != nil {
+		cfg = reflect.New(reflect.TypeOf(s.def.Config).Elem()).Interface()
+		if err := Process(cfg); err != nil {
+			return nil, err
+		}
+	}
+	mgr, err := s.def.New(managers.Deps{
+		Host: s.host, Binary: s.binary, Topic: s.topic, DB: s.pool, Logger: s.logger, Config: cfg,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("manager %s: %w", s.def.Name, err)
+	}
+	return mgr, nil
+}
+
+// Stop stops the service gracefully: it stops polling, lets in-flight
+// activities finish within the graceful shutdown timeout, pauses its
+// schedules, then calls CleanupHost. Errors are logged; Stop always finishes.
+func (s *Service) Stop(ctx context.Context) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopLocked(ctx) {
+		s.teardown()
+		s.logger.Info("service stopped")
+	}
+}
+
+// Kill stops the service, then deletes its schedules and its record (nova's
+// kill).
+func (s *Service) Kill(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.stopLocked(ctx) {
+		return errors.New("kill: service is not running")
+	}
+	defer s.teardown()
+	if err := DeleteSchedules(ctx, s.client, s.topic, s.binary, s.host); err != nil {
+		return fmt.Errorf("kill: %w", err)
+	}
+	if _, err := s.store.Delete(ctx, s.host, s.binary); err != nil {
+		return fmt.Errorf("kill: %w", err)
+	}
+	s.logger.Info("service killed: record and schedules deleted")
+	return nil
+}
+
+// stopLocked is Stop up to, not including, closing connections. It reports
+// false when the service was not running.
+func (s *Service) stopLocked(ctx context.Context) bool {
+	if s.state != running {
+		return false
+	}
+	s.state = stopped
+	s.logger.Info("service stopping", "graceful_timeout", s.cfg.GracefulShutdownTimeout)
+	s.stopWorkers()
+	if err := s.pauseSchedules(ctx, "service stopped"); err != nil {
+		s.logger.Error("pause schedules", "error", err)
+	}
+	if err := s.mgr.CleanupHost(ctx); err != nil {
+		s.logger.Error("cleanup host", "error", err)
+	}
+	return true
+}
+
+// Reset re-reads the mutable settings, reconciles the schedules with them and
+// calls the manager's Reset (SIGHUP); the service keeps running.
+func (s *Service) Reset(ctx context.Context) error {
+	cfg, err := LoadConfig()
+	if err != nil {
+		return fmt.Errorf("reset: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != running {
+		return errors.New("reset: service is not running")
+	}
+	s.cfg = mergeMutable(s.cfg, cfg, s.logger)
+	if err := s.reconcileSchedules(ctx); err != nil {
+		return fmt.Errorf("reset: %w", err)
+	}
+	if err := s.mgr.Reset(ctx); err != nil {
+		return fmt.Errorf("reset: manager: %w", err)
+	}
+	s.logger.Info("service reset")
+	return nil
+}
+
+// mergeMutable takes the mutable settings of next into cur and logs the
+// immutable ones that changed, which need a restart.
+func mergeMutable(cur, next Config, logger *slog.Logger) Config {
+	out := cur
+	out.ReportInterval = next.ReportInterval
+	out.ServiceDownTime = next.ServiceDownTime
+	out.PeriodicEnable = next.PeriodicEnable
+	out.PeriodicFuzzyDelay = next.PeriodicFuzzyDelay
+	out.PeriodicIntervalMax = next.PeriodicIntervalMax
+	out.RunExternalPeriodicTasks = next.RunExternalPeriodicTasks
+	out.RPCResponseTimeout = next.RPCResponseTimeout
+	out.CastTimeout = next.CastTimeout
+	out.LogLevel = next.LogLevel
+	if probe := out; probe != next {
+		logger.Warn("some changed settings take effect only after a restart (host, addresses, database, shutdown timeout, log format)")
+	}
+	return out
+}
+
+// teardown closes what the service opened itself, newest first.
+func (s *Service) teardown() {
+	s.stopWorkers()
+	for i := len(s.owned) - 1; i >= 0; i-- {
+		s.owned[i]()
+	}
+	s.owned = nil
+}

@@ -27,6 +27,8 @@ type RunOptions struct {
 	GracefulInterrupt bool
 	// Signals, when set, replaces the process's signals (for tests).
 	Signals <-chan os.Signal
+	// Started, when set, is called once every service has started.
+	Started func()
 }
 
 // Run starts the services in order, then serves signals until ctx ends or a
@@ -88,6 +90,9 @@ func Run(ctx context.Context, opts RunOptions, services ...*Service) error {
 			return fmt.Errorf("start %s on %s: %w", s.Binary(), s.Host(), err)
 		}
 		started = append(started, s)
+	}
+	if opts.Started != nil {
+		opts.Started()
 	}
 
 	for {

@@ -1,7 +1,203 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/novaflow/novaflow/internal/devstack"
+	"github.com/novaflow/novaflow/managers"
+	"github.com/novaflow/novaflow/worker"
+	"github.com/novaflow/novaflow/workflows"
+)
+
+// devOptions are the dev stack's ports and folder.
+type devOptions struct {
+	dir          string
+	temporalPort int
+	uiPort       int
+	postgresPort int
+}
 
 func newDevCmd() *cobra.Command {
-	return &cobra.Command{Use: "dev", Short: "Run the whole system on this machine"}
+	var o devOptions
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run the whole system on this machine: Temporal with its Web UI, PostgreSQL and every service",
+		Long: `Run the whole system on this machine, with no other set-up:
+  - the Temporal dev server of the pinned CLI on 127.0.0.1:7233, its Web UI on
+    http://127.0.0.1:8233, its data in .novaflow/temporal.db;
+  - a PostgreSQL cluster in .novaflow/postgres on port 55432 (unless
+    NOVAFLOW_DATABASE_URL or DATABASE_URL names a server);
+  - one service of every registered topic on this host.
+The first run builds the pinned Temporal CLI, which takes a few minutes; later
+runs start in seconds and reuse the data. Ctrl-C stops everything cleanly.
+While it runs, novaflow commands in this folder find it with no settings.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runDev(cmd.Context(), o, cmd.OutOrStdout())
+		},
+	}
+	cmd.Flags().StringVar(&o.dir, "dir", stackDir, "folder that keeps the dev stack's data")
+	cmd.Flags().IntVar(&o.temporalPort, "temporal-port", 7233, "port of the Temporal frontend")
+	cmd.Flags().IntVar(&o.uiPort, "ui-port", 8233, "port of the Temporal Web UI")
+	cmd.Flags().IntVar(&o.postgresPort, "postgres-port", 55432, "port of the dev PostgreSQL (not the system's 5432)")
+	return cmd
+}
+
+func runDev(ctx context.Context, o devOptions, out io.Writer) error {
+	if st, dir, ok := findStack(); ok {
+		return fmt.Errorf("a dev stack already runs in %s (pid %d)", filepath.Join(dir, stackDir), st.PID)
+	}
+	dir, err := filepath.Abs(o.dir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", o.dir, err)
+	}
+	say := func(format string, args ...any) { fmt.Fprintf(out, "novaflow dev: "+format+"\n", args...) }
+
+	databaseURL := os.Getenv("NOVAFLOW_DATABASE_URL")
+	if databaseURL == "" {
+		databaseURL = os.Getenv("DATABASE_URL")
+	}
+	if databaseURL == "" {
+		dataDir, err := postgresDataDir(dir, say)
+		if err != nil {
+			return err
+		}
+		say("starting PostgreSQL in %s on port %d", dataDir, o.postgresPort)
+		pg, err := devstack.StartPostgres(ctx, devstack.PostgresOptions{DataDir: dataDir, Port: o.postgresPort, Durable: true})
+		if err != nil {
+			return fmt.Errorf("start PostgreSQL (--postgres-port %d): %w", o.postgresPort, err)
+		}
+		defer func() {
+			say("stopping PostgreSQL")
+			_ = pg.Stop()
+		}()
+		databaseURL = pg.URL()
+	}
+
+	say("starting the Temporal dev server on 127.0.0.1:%d (the first run builds the pinned Temporal CLI: a few minutes)", o.temporalPort)
+	tmp, err := devstack.StartTemporal(ctx, devstack.TemporalOptions{
+		Progress:         out,
+		HostPort:         fmt.Sprintf("127.0.0.1:%d", o.temporalPort),
+		EnableUI:         true,
+		UIPort:           o.uiPort,
+		DBFilename:       filepath.Join(dir, "temporal.db"),
+		SearchAttributes: workflows.SearchAttributes(),
+		Stderr:           logFile(filepath.Join(dir, "temporal.log")),
+	})
+	if err != nil {
+		return fmt.Errorf("start Temporal (--temporal-port %d, --ui-port %d): %w", o.temporalPort, o.uiPort, err)
+	}
+	defer func() {
+		say("stopping Temporal")
+		_ = tmp.Stop()
+	}()
+
+	// The services read their settings like any other: point the unset ones
+	// at the stack, then load.
+	os.Setenv("NOVAFLOW_TEMPORAL_ADDRESS", tmp.Address())
+	os.Setenv("NOVAFLOW_TEMPORAL_NAMESPACE", tmp.Namespace())
+	os.Setenv("NOVAFLOW_DATABASE_URL", databaseURL)
+	cfg, err := worker.LoadConfig()
+	if err != nil {
+		return err
+	}
+	st := stackFile{
+		PID: os.Getpid(), TemporalAddress: tmp.Address(), TemporalNamespace: tmp.Namespace(),
+		TemporalUI: fmt.Sprintf("http://127.0.0.1:%d", o.uiPort), DatabaseURL: databaseURL,
+	}
+	if err := writeStack(filepath.Dir(dir), st); err != nil {
+		return err
+	}
+	defer os.Remove(stackPath(filepath.Dir(dir)))
+
+	logger := worker.NewLogger(logFile(filepath.Join(dir, "services.log")), cfg)
+	var services []*worker.Service
+	for _, topic := range managers.Topics() {
+		svc, err := worker.Create(cfg, worker.Options{Topic: topic, Logger: logger, Temporal: tmp.Client()})
+		if err != nil {
+			return err
+		}
+		services = append(services, svc)
+	}
+	if len(services) == 0 {
+		return errors.New("no manager is registered: nothing to run")
+	}
+	say("starting %d services on host %s", len(services), cfg.Host)
+	return worker.Run(ctx, worker.RunOptions{
+		Logger:            logger,
+		Health:            worker.NewHealth(services...),
+		HealthAddress:     cfg.HealthAddress,
+		GracefulInterrupt: true,
+		Started:           func() { printBanner(out, st, cfg, services, dir) },
+	}, services...)
+}
+
+// postgresDataDir is <dir>/postgres, or, when PostgreSQL (run as the postgres
+// user because we are root) cannot reach it, a folder in the system temp dir
+// linked from there.
+func postgresDataDir(dir string, say func(string, ...any)) (string, error) {
+	want := filepath.Join(dir, "postgres")
+	if devstack.CheckPostgresDataDir(want) == nil {
+		if fi, err := os.Lstat(want); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+			return want, nil
+		}
+	}
+	sum := sha256.Sum256([]byte(dir))
+	alt := filepath.Join(os.TempDir(), "novaflow-dev-"+hex.EncodeToString(sum[:6]), "postgres")
+	if err := os.MkdirAll(filepath.Dir(alt), 0o755); err != nil {
+		return "", fmt.Errorf("create %s: %w", filepath.Dir(alt), err)
+	}
+	if target, err := os.Readlink(want); err != nil || target != alt {
+		_ = os.Remove(want)
+		if err := os.Symlink(alt, want); err != nil {
+			return "", fmt.Errorf("link %s to %s: %w", want, alt, err)
+		}
+	}
+	say("PostgreSQL runs as user postgres, which cannot enter %s: its data is in %s (linked from there)", dir, alt)
+	return alt, nil
+}
+
+// logFile opens path for appending, or discards when it cannot.
+func logFile(path string) io.Writer {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return io.Discard
+	}
+	return f
+}
+
+func printBanner(out io.Writer, st stackFile, cfg worker.Config, services []*worker.Service, dir string) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nnovaflow dev is running (%s)\n", time.Now().Format(time.Kitchen))
+	fmt.Fprintf(&b, "  Temporal      %s  (namespace %s)\n", st.TemporalAddress, st.TemporalNamespace)
+	fmt.Fprintf(&b, "  Web UI        %s\n", st.TemporalUI)
+	fmt.Fprintf(&b, "  PostgreSQL    %s\n", st.DatabaseURL)
+	for _, s := range services {
+		fmt.Fprintf(&b, "  service       %-20s host %s, task queues %s and %s\n", s.Binary(), s.Host(), s.Topic(), s.HostQueue())
+	}
+	fmt.Fprintf(&b, "  logs          %s\n", filepath.Join(dir, "services.log"))
+	b.WriteString(`
+Try, in another terminal in this folder:
+  go run ./cmd/novaflow service list
+  NOVAFLOW_HOST=node2 go run ./cmd/novaflow run compute     # a second compute host
+  temporal workflow list --query 'NovaflowHost="` + cfg.Host + `"'
+  temporal schedule list
+(temporal is the pinned CLI: cd tools/temporal && go tool temporal ...)
+Ctrl-C stops everything.
+`)
+	fmt.Fprint(out, b.String())
 }

@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -28,13 +29,15 @@ import (
 )
 
 func main() {
-	os.Exit(execute(os.Args))
+	os.Exit(execute(os.Args, os.Stdout, os.Stderr))
 }
 
 // execute runs the command line and returns the exit code: 0, 1 for any
-// failure (printed as one line), 130 after SIGINT.
-func execute(args []string) int {
+// failure (printed as one line on stderr), 130 after SIGINT.
+func execute(args []string, stdout, stderr io.Writer) int {
 	root := newRootCmd()
+	root.SetOut(stdout)
+	root.SetErr(stderr)
 	argv := args[1:]
 	if base := filepath.Base(args[0]); strings.HasPrefix(base, worker.BinaryPrefix) &&
 		(len(argv) == 0 || strings.HasPrefix(argv[0], "-")) {
@@ -48,7 +51,7 @@ func execute(args []string) int {
 	case errors.Is(err, worker.ErrInterrupted):
 		return 130
 	default:
-		fmt.Fprintln(os.Stderr, "novaflow:", oneLine(err))
+		fmt.Fprintln(stderr, "novaflow:", oneLine(err))
 		return 1
 	}
 }
@@ -66,7 +69,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCmd(), newDevCmd(), newServiceCmd(), newMigrateCmd(), newVersionCmd())
+	root.AddCommand(newRunCmd(), newDevCmd(), newServiceCmd(), newMigrateCmd(), newVersionCmd(), newConfigCmd())
 	return root
 }
 

@@ -348,3 +348,18 @@ func postgresURL(user, host string, port int, database string) string {
 	}
 	return u.String()
 }
+
+// CheckPostgresDataDir reports whether PostgreSQL can keep a cluster in dir:
+// when running as root the server runs as the OS user postgres, which must be
+// able to enter dir's parents. A nil error means StartPostgres can use it.
+func CheckPostgresDataDir(dir string) error {
+	as, err := postgresRunAs()
+	if err != nil || as == nil {
+		return err
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	return as.checkTraversable(filepath.Dir(abs))
+}

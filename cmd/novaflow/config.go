@@ -1,0 +1,79 @@
+package main
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/novaflow/novaflow/managers"
+	"github.com/novaflow/novaflow/worker"
+)
+
+func newConfigCmd() *cobra.Command {
+	var markdown bool
+	cmd := &cobra.Command{
+		Use:   "config",
+		Short: "Print every setting with its effective value (secrets redacted)",
+		Long: `Print every setting novaflow reads (NOVAFLOW_* variables, the runtime's and
+each registered manager's) with its default and effective value; secrets are
+redacted. --markdown prints the table of docs/configuration.md.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			out := cmd.OutOrStdout()
+			if markdown {
+				fmt.Fprint(out, worker.MarkdownTable(allSettings(nil)))
+				return nil
+			}
+			useDevStack()
+			cfg, err := worker.LoadConfig()
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "SETTING\tVALUE\tDEFAULT")
+			for _, s := range allSettings(&cfg) {
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Name, s.Value, s.Default)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&markdown, "markdown", false, "print the settings table of docs/configuration.md")
+	return cmd
+}
+
+// allSettings lists the runtime's settings (with cfg's values when given),
+// then each registered manager's, then the per-topic and per-kind patterns.
+func allSettings(cfg *worker.Config) []worker.Setting {
+	if cfg == nil {
+		cfg = &worker.Config{}
+	}
+	out := worker.Settings(cfg)
+	seen := map[string]bool{}
+	for _, s := range out {
+		seen[s.Name] = true
+	}
+	names := managers.Names()
+	sort.Strings(names)
+	for _, name := range names {
+		def, _ := managers.Lookup(name)
+		if def.Config == nil {
+			continue
+		}
+		spec := reflect.New(reflect.TypeOf(def.Config).Elem()).Interface()
+		if cfg.Host != "" { // effective values wanted
+			if err := worker.Process(spec); err != nil {
+				continue
+			}
+		}
+		for _, s := range worker.Settings(spec) {
+			if !seen[s.Name] {
+				seen[s.Name] = true
+				out = append(out, s)
+			}
+		}
+	}
+	return append(out, worker.PatternSettings...)
+}

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/novaflow/novaflow/internal/db"
+	"github.com/novaflow/novaflow/servicegroup"
+	"github.com/novaflow/novaflow/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// run runs the novaflow command line in-process and returns its exit code,
+// stdout and stderr.
+func run(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := execute(append([]string{"novaflow"}, args...), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// adminEnv points the command at a fresh, migrated database holding the rows
+// of three services; h2's compute is reported up, h1's was never.
+func adminEnv(t *testing.T) *servicegroup.Store {
+	t.Helper()
+	url := testenv.Postgres(t)
+	t.Setenv("NOVAFLOW_DATABASE_URL", url)
+	t.Setenv("NOVAFLOW_TEMPORAL_ADDRESS", testenv.Temporal(t).Address())
+	ctx := context.Background()
+	pool, err := db.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if err := db.Migrate(ctx, pool, nil, db.Core()); err != nil {
+		t.Fatal(err)
+	}
+	store := servicegroup.NewStore(pool)
+	for _, s := range []struct{ host, binary, topic string }{
+		{"h1", "novaflow-compute", "compute"}, {"h2", "novaflow-compute", "compute"}, {"h1", "novaflow-scheduler", "scheduler"},
+	} {
+		if _, err := store.Register(ctx, s.host, s.binary, s.topic, 3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// h1's rows look a minute old, so they are down by the 25 s rule.
+	if _, err := pool.Exec(ctx, `UPDATE services SET created_at = now() - interval '1 minute' WHERE host = 'h1'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := store.Report(ctx, "h2", "novaflow-compute", "compute", 3); err != nil {
+		t.Fatal(err)
+	}
+	return store
+}
+
+type listed struct {
+	Host, Binary, Topic, Status, State string
+	ForcedDown                         bool   `json:"forced_down"`
+	DisabledReason                     string `json:"disabled_reason"`
+	Version                            int
+}
+
+func listJSON(t *testing.T, args ...string) map[string]listed {
+	t.Helper()
+	code, out, errOut := run(t, append([]string{"service", "list", "--json"}, args...)...)
+	if code != 0 {
+		t.Fatalf("service list: exit %d: %s", code, errOut)
+	}
+	var rows []listed
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatalf("service list --json: %v\n%s", err, out)
+	}
+	m := map[string]listed{}
+	for _, r := range rows {
+		m[r.Host+"/"+r.Binary] = r
+	}
+	return m
+}
+
+func TestServiceCommands(t *testing.T) {
+	adminEnv(t)
+
+	rows := listJSON(t)
+	if len(rows) != 3 {
+		t.Fatalf("list: %+v", rows)
+	}
+	if r := rows["h2/novaflow-compute"]; r.State != "up" || r.Status != "enabled" || r.Version != 3 {
+		t.Fatalf("h2 compute: %+v", r)
+	}
+	if r := rows["h1/novaflow-compute"]; r.State != "down" {
+		t.Fatalf("h1 compute never reported but is %s", r.State)
+	}
+	if got := listJSON(t, "--topic", "scheduler"); len(got) != 1 {
+		t.Fatalf("--topic scheduler: %+v", got)
+	}
+
+	code, out, _ := run(t, "service", "list")
+	if code != 0 || !strings.Contains(out, "LAST SEEN UP") || strings.Count(out, "novaflow-compute") != 2 {
+		t.Fatalf("table:\n%s", out)
+	}
+
+	if code, _, errOut := run(t, "service", "disable", "h2", "compute", "--reason", "maintenance"); code != 0 {
+		t.Fatalf("disable: %s", errOut)
+	}
+	if r := listJSON(t)["h2/novaflow-compute"]; r.Status != "disabled" || r.DisabledReason != "maintenance" || r.State != "up" {
+		t.Fatalf("after disable: %+v", r)
+	}
+	if code, _, errOut := run(t, "service", "enable", "h2", "novaflow-compute"); code != 0 {
+		t.Fatalf("enable: %s", errOut)
+	}
+	if r := listJSON(t)["h2/novaflow-compute"]; r.Status != "enabled" || r.DisabledReason != "" {
+		t.Fatalf("after enable: %+v", r)
+	}
+
+	if code, _, errOut := run(t, "service", "force-down", "h2", "compute"); code != 0 {
+		t.Fatalf("force-down: %s", errOut)
+	}
+	if r := listJSON(t)["h2/novaflow-compute"]; r.State != "down" || !r.ForcedDown {
+		t.Fatalf("after force-down: %+v", r)
+	}
+	if code, _, errOut := run(t, "service", "force-down", "--unset", "h2", "compute"); code != 0 {
+		t.Fatalf("force-down --unset: %s", errOut)
+	}
+	if r := listJSON(t)["h2/novaflow-compute"]; r.State != "up" || r.ForcedDown {
+		t.Fatalf("after force-down --unset: %+v", r)
+	}
+
+	// An up service is not deleted without --force: its next report would
+	// record it again.
+	code, _, errOut := run(t, "service", "delete", "h2", "compute")
+	if code != 1 || !strings.Contains(errOut, "is up: stop it first") {
+		t.Fatalf("delete of an up service: exit %d: %s", code, errOut)
+	}
+	if code, _, errOut := run(t, "service", "delete", "h1", "compute"); code != 0 {
+		t.Fatalf("delete: %s", errOut)
+	}
+	if _, gone := listJSON(t)["h1/novaflow-compute"]; gone {
+		t.Fatal("deleted service still listed")
+	}
+
+	code, _, errOut = run(t, "service", "enable", "nohost", "compute")
+	if code != 1 || !strings.Contains(errOut, "service not found") {
+		t.Fatalf("enable of an unknown service: exit %d: %s", code, errOut)
+	}
+}
+
+// TestBadSettingsExitOne: a bad setting stops the command with exit code 1
+// and one line that names it.
+func TestBadSettingsExitOne(t *testing.T) {
+	cases := []struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{map[string]string{"NOVAFLOW_REPORT_INTERVAL": "ten"}, []string{"run", "compute"}, `NOVAFLOW_REPORT_INTERVAL: cannot parse "ten"`},
+		{map[string]string{"NOVAFLOW_LOG_FORMAT": "xml"}, []string{"service", "list"}, "NOVAFLOW_LOG_FORMAT"},
+		{map[string]string{"NOVAFLOW_DATABASE_URL": "postgres://nobody:secret@127.0.0.1:1/none"}, []string{"service", "list"}, "NOVAFLOW_DATABASE_URL: connect to PostgreSQL at postgres://nobody:xxxxx@127.0.0.1:1/none"},
+		{nil, []string{"run", "nosuchtopic"}, `no manager for topic "nosuchtopic"`},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			t.Setenv("NOVAFLOW_TEMPORAL_ADDRESS", "127.0.0.1:1")
+			t.Setenv("NOVAFLOW_DATABASE_URL", "postgres://127.0.0.1:1/none")
+			for k, v := range c.env {
+				t.Setenv(k, v)
+			}
+			code, _, errOut := run(t, c.args...)
+			if code != 1 || !strings.Contains(errOut, c.want) || strings.Count(errOut, "\n") != 1 {
+				t.Fatalf("exit %d, stderr %q; want 1 and one line containing %q", code, errOut, c.want)
+			}
+			if strings.Contains(errOut, "secret") {
+				t.Fatalf("the password was printed: %q", errOut)
+			}
+		})
+	}
+}
+

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -27,16 +28,68 @@ func RegisterMethods(r Registry, topic string, methods []managers.Method) {
 	}
 }
 
-// Method returns the activity function that runs m: it decodes the JSON
-// request strictly, runs the method and encodes its result, turning errors
-// into Temporal application errors with ToApplicationError.
-func Method(m managers.Method) func(ctx context.Context, req json.RawMessage) (json.RawMessage, error) {
-	return func(ctx context.Context, req json.RawMessage) (json.RawMessage, error) {
+// CallInfo is what an RPC call carries to the method's activity besides its
+// request: the activity's optional second argument.
+type CallInfo struct {
+	// Version is the version ("major.minor") the caller wrote the request
+	// for; empty means the method's own version.
+	Version string `json:"version,omitempty"`
+}
+
+// Method returns the activity function that runs m: it checks that m serves
+// the call's version, decodes the JSON request strictly, runs the method and
+// encodes its result, turning errors into Temporal application errors with
+// ToApplicationError. While the method runs, the activity heartbeats when
+// its options ask for heartbeats, so that a host that dies mid-call is
+// noticed within the heartbeat timeout rather than the whole deadline.
+//
+// The second argument is optional: a caller that passes only the request
+// gets the method's own version.
+func Method(m managers.Method) func(ctx context.Context, req json.RawMessage, call CallInfo) (json.RawMessage, error) {
+	return func(ctx context.Context, req json.RawMessage, call CallInfo) (json.RawMessage, error) {
+		if err := m.Supports(call.Version); err != nil {
+			return nil, ToApplicationError(err)
+		}
+		defer heartbeat(ctx)()
 		out, err := m.Call(ctx, req)
 		if err != nil {
 			return nil, ToApplicationError(err)
 		}
 		return out, nil
+	}
+}
+
+// heartbeat records a heartbeat every third of the activity's heartbeat
+// timeout until the returned stop is called. It does nothing outside an
+// activity or without a heartbeat timeout.
+func heartbeat(ctx context.Context) (stop func()) {
+	if !activity.IsActivity(ctx) {
+		return func() {}
+	}
+	timeout := activity.GetInfo(ctx).HeartbeatTimeout
+	if timeout <= 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(max(timeout/3, 100*time.Millisecond))
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				activity.RecordHeartbeat(ctx)
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-stopped
 	}
 }
 
@@ -65,15 +118,23 @@ type Detail struct {
 
 // FromApplicationError rebuilds the *managers.Error that ToApplicationError
 // sent, from anywhere in err's chain (a workflow or activity error wraps it).
-// Errors that carry no typed application error come back unchanged.
+// A typed application error is one with a type that carries a Detail, or a
+// non-retryable one with a type (as temporal.NewNonRetryableApplicationError
+// makes). Other errors come back unchanged: in particular the retryable
+// application errors the SDK makes of plain Go errors, whose type is only
+// the Go type's name.
 func FromApplicationError(err error) error {
 	var appErr *temporal.ApplicationError
 	if err == nil || !errors.As(err, &appErr) || appErr.Type() == "" {
 		return err
 	}
-	out := &managers.Error{Type: appErr.Type(), Message: appErr.Message()}
 	var d Detail
-	if appErr.HasDetails() && appErr.Details(&d) == nil {
+	hasDetail := appErr.HasDetails() && appErr.Details(&d) == nil
+	if !hasDetail && !appErr.NonRetryable() {
+		return err
+	}
+	out := &managers.Error{Type: appErr.Type(), Message: appErr.Message()}
+	if hasDetail {
 		out.Field, out.Message = d.Field, d.Message
 	}
 	return out

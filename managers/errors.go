@@ -16,6 +16,14 @@ const (
 	ConflictType = "Conflict"
 	// UnavailableType: the work could not be done now; retrying may help.
 	UnavailableType = "Unavailable"
+	// UnsupportedVersionType: the call's version is one the other side does
+	// not speak (a major it does not know, or a minor above its own), or one
+	// above the caller's upgrade level.
+	UnsupportedVersionType = "UnsupportedVersion"
+	// TimeoutType: no result came within the call's deadline (a dead target
+	// host, or a method slower than the timeout); whether the method ran is
+	// unknown.
+	TimeoutType = "Timeout"
 )
 
 // Error is a typed failure of a manager method. Every type but Unavailable is

@@ -69,3 +69,31 @@ type Deps struct {
 	// Definition.Config, filled from the environment; nil when it has none.
 	Config any
 }
+
+// Workflow is a workflow that a manager's service runs besides the ones that
+// call its RPC methods, such as the conductor's build with reschedule. Its
+// code must be deterministic and live in package workflows or the user's own.
+type Workflow struct {
+	// Name is its workflow type, <topic>.<name> by convention
+	// (conductor.build_instances).
+	Name string
+	// Func is the workflow function.
+	Func any
+}
+
+// WorkflowProvider is implemented by a manager whose service runs workflows
+// of its own: the runtime registers them on both of the service's task
+// queues, so they can be started with `temporal workflow start --task-queue
+// <topic> --type <name>`.
+type WorkflowProvider interface {
+	Workflows() []Workflow
+}
+
+// Router is implemented by a manager whose methods act on objects that live
+// on one host, such as compute's instances: a call that names no "host" but
+// carries the method's Object (Method.WithObject) is sent to the host Route
+// returns, as nova's compute API looks up instance.host. Route runs on any
+// service of the topic, so it must answer from shared state (the database).
+type Router interface {
+	Route(ctx context.Context, method, object string) (host string, err error)
+}

@@ -2,6 +2,7 @@ package managers
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -35,6 +36,17 @@ var methodName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 // present and non-null; a Req with a `Validate() error` method is validated after
 // decoding. It panics on a name that is not snake_case or a Req that is not a
 // struct: both are programming errors found at registration.
+//
+// Requests are decoded twice: by the RPC workflow before it dispatches the
+// call (so a bad request fails at once, without reaching a host), and by the
+// activity that runs the method. Validate therefore runs inside workflow code
+// and must be deterministic: no I/O, no clock, no randomness.
+//
+// A top-level "host" field of a request is the call's target host and is
+// stripped before decoding, unless Req declares a JSON field "host" itself:
+// then the method receives it too, and it still names the host the call runs
+// on. Name a field "host" only when it means that; use another name (such as
+// "dest_host") for any other host.
 func NewMethod[Req, Resp any](name, version string, fn func(ctx context.Context, req Req) (Resp, error)) Method {
 	if !methodName.MatchString(name) {
 		panic(fmt.Sprintf("managers: method name %q is not snake_case", name))
@@ -62,9 +74,14 @@ func (m Method) WithObject(field string) Method {
 	return m
 }
 
+// HostField is the request field reserved for a call's target host (see
+// NewMethod): Decode drops it unless the request type declares it.
+const HostField = "host"
+
 // Decode parses a JSON request strictly: unknown fields, wrong types, missing
 // required fields and failed validation are *Error of type InvalidArgument
-// naming the field. It returns the decoded request for Invoke.
+// naming the field. A top-level HostField is dropped first unless the request
+// type declares it. It returns the decoded request for Invoke.
 func (m Method) Decode(raw []byte) (any, error) {
 	if m.request == nil {
 		return nil, fmt.Errorf("method %s was not declared with NewMethod", m.Name)
@@ -72,6 +89,9 @@ func (m Method) Decode(raw []byte) (any, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 		raw = []byte("{}")
+	}
+	if bytes.Contains(raw, []byte(`"`+HostField+`"`)) && !m.Declares(HostField) {
+		raw = withoutField(raw, HostField)
 	}
 	req := reflect.New(m.request)
 	dec := json.NewDecoder(bytes.NewReader(raw))
@@ -107,6 +127,40 @@ func (m Method) Decode(raw []byte) (any, error) {
 	return req.Interface(), nil
 }
 
+// Declares reports whether the request type has a JSON field named field.
+func (m Method) Declares(field string) bool {
+	if m.request == nil {
+		return false
+	}
+	for i := 0; i < m.request.NumField(); i++ {
+		f := m.request.Field(i)
+		if f.IsExported() && f.Tag.Get("json") != "-" && jsonName(f) == field {
+			return true
+		}
+	}
+	return false
+}
+
+// Supports checks that the method can serve a call made at version want: an
+// empty want means the method's own version; otherwise want must have the
+// method's major and a minor no higher than its own (a method keeps serving
+// the older minors of its major). A failure is an *Error of type
+// UnsupportedVersion.
+func (m Method) Supports(want string) error {
+	if want == "" {
+		return nil
+	}
+	ok, err := Compatible(m.Version, want)
+	if err != nil {
+		return &Error{Type: UnsupportedVersionType, Message: err.Error()}
+	}
+	if !ok {
+		return &Error{Type: UnsupportedVersionType, Message: fmt.Sprintf(
+			"method %s speaks version %s, cannot serve a call at version %s", m.Name, m.Version, want)}
+	}
+	return nil
+}
+
 // Invoke runs the method on a request returned by Decode.
 func (m Method) Invoke(ctx context.Context, req any) (any, error) {
 	return m.invoke(ctx, req)
@@ -127,6 +181,24 @@ func (m Method) Call(ctx context.Context, raw []byte) (json.RawMessage, error) {
 		return nil, fmt.Errorf("method %s: encode result: %w", m.Name, err)
 	}
 	return out, nil
+}
+
+// withoutField returns the JSON object raw without its top-level field, or
+// raw itself when it is not a JSON object (decoding then says why).
+func withoutField(raw []byte, field string) []byte {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
+		return raw
+	}
+	if _, ok := obj[field]; !ok {
+		return raw
+	}
+	delete(obj, field)
+	out, err := json.Marshal(obj)
+	if err != nil {
+		return raw
+	}
+	return out
 }
 
 func jsonName(f reflect.StructField) string {
@@ -155,6 +227,37 @@ func decodeError(err error) *Error {
 	default:
 		return InvalidArgument("", "%v", err)
 	}
+}
+
+// Compatible reports whether a side at version have can serve a call made at
+// version want: the same major and a minor no higher than have's.
+func Compatible(have, want string) (bool, error) {
+	hMajor, hMinor, err := ParseVersion(have)
+	if err != nil {
+		return false, err
+	}
+	wMajor, wMinor, err := ParseVersion(want)
+	if err != nil {
+		return false, err
+	}
+	return hMajor == wMajor && wMinor <= hMinor, nil
+}
+
+// CompareVersions compares two "major.minor" versions: -1 when a < b, 0 when
+// equal, +1 when a > b.
+func CompareVersions(a, b string) (int, error) {
+	aMajor, aMinor, err := ParseVersion(a)
+	if err != nil {
+		return 0, err
+	}
+	bMajor, bMinor, err := ParseVersion(b)
+	if err != nil {
+		return 0, err
+	}
+	if c := cmp.Compare(aMajor, bMajor); c != 0 {
+		return c, nil
+	}
+	return cmp.Compare(aMinor, bMinor), nil
 }
 
 // ParseVersion parses "major.minor".

@@ -20,6 +20,12 @@ type Definition struct {
 	// Version is the service version of this code, stored in the service's row.
 	// Raise it when the manager's RPC API or behaviour changes incompatibly.
 	Version int
+	// RPCVersions maps service versions to the RPC API version ("major.minor")
+	// that code of that service version serves: the highest method version it
+	// knows. Callers with NOVAFLOW_UPGRADE_LEVELS_<TOPIC>=auto cap what they
+	// send at the entry of the topic's minimum service version (the highest
+	// key not above it). Add an entry whenever a release changes a method.
+	RPCVersions map[int]string
 	// Config, when set, is a pointer to the manager's zero settings struct with
 	// envconfig tags; the runtime fills a fresh copy from NOVAFLOW_* variables
 	// and hands it to New in Deps.Config.

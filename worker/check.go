@@ -14,6 +14,7 @@ import (
 	"github.com/novaflow/novaflow/internal/db"
 	"github.com/novaflow/novaflow/managers"
 	"github.com/novaflow/novaflow/servicegroup"
+	"github.com/novaflow/novaflow/telemetry"
 )
 
 // checkTimeout bounds each reachability check of basicConfigCheck.
@@ -94,12 +95,18 @@ func (s *Service) migrate(ctx context.Context) error {
 func Dial(ctx context.Context, cfg Config, logger *slog.Logger) (client.Client, error) {
 	dialCtx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
-	c, err := client.DialContext(dialCtx, client.Options{
-		HostPort:  cfg.TemporalAddress,
-		Namespace: cfg.TemporalNamespace,
-		Logger:    sdklog.NewStructuredLogger(logger),
-		Identity:  fmt.Sprintf("%d@%s", os.Getpid(), cfg.Host),
-	})
+	conn, creds, err := cfg.temporalConnection()
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.DialContext(dialCtx, telemetry.ClientOptions(client.Options{
+		HostPort:          cfg.TemporalAddress,
+		Namespace:         cfg.TemporalNamespace,
+		Logger:            sdklog.NewStructuredLogger(logger),
+		Identity:          fmt.Sprintf("%d@%s", os.Getpid(), cfg.Host),
+		ConnectionOptions: conn,
+		Credentials:       creds,
+	}))
 	if err != nil {
 		return nil, fmt.Errorf("NOVAFLOW_TEMPORAL_ADDRESS: cannot reach Temporal at %s: %w", cfg.TemporalAddress, err)
 	}

@@ -23,6 +23,12 @@ type Config struct {
 	Host                     string        `envconfig:"HOST" desc:"host name of this service; default: the machine's hostname"`
 	TemporalAddress          string        `envconfig:"TEMPORAL_ADDRESS" default:"127.0.0.1:7233" desc:"host:port of the Temporal frontend"`
 	TemporalNamespace        string        `envconfig:"TEMPORAL_NAMESPACE" default:"default" desc:"Temporal namespace of every workflow and schedule"`
+	TemporalTLS              bool          `envconfig:"TEMPORAL_TLS" default:"false" desc:"connect to Temporal with TLS, the server checked against the system's CAs or NOVAFLOW_TEMPORAL_TLS_CA; implied by any other NOVAFLOW_TEMPORAL_TLS_* setting or an API key"`
+	TemporalTLSCA            string        `envconfig:"TEMPORAL_TLS_CA" desc:"PEM file of the CA certificates that sign the Temporal frontend's certificate"`
+	TemporalTLSCert          string        `envconfig:"TEMPORAL_TLS_CERT" desc:"PEM file of the client certificate for mutual TLS to Temporal (with NOVAFLOW_TEMPORAL_TLS_KEY); read again at each new connection, so a renewed one needs no restart"`
+	TemporalTLSKey           string        `envconfig:"TEMPORAL_TLS_KEY" desc:"PEM file of the client certificate's private key"`
+	TemporalTLSServerName    string        `envconfig:"TEMPORAL_TLS_SERVER_NAME" desc:"name the Temporal frontend's certificate must carry, when not the host of NOVAFLOW_TEMPORAL_ADDRESS"`
+	TemporalAPIKey           string        `envconfig:"TEMPORAL_API_KEY" secret:"true" desc:"API key sent to Temporal (Temporal Cloud); implies TLS"`
 	DatabaseURL              string        `envconfig:"DATABASE_URL" desc:"PostgreSQL URL (postgres://user:pass@host:port/db); DATABASE_URL is read when this is unset"`
 	MigrateOnStart           bool          `envconfig:"MIGRATE_ON_START" default:"true" desc:"apply pending database migrations at service start (under an advisory lock); false: only check that the schema is current"`
 	ReportInterval           time.Duration `envconfig:"REPORT_INTERVAL" default:"10s" desc:"interval of the status report that keeps the service up; 0 turns reports off (mutable)"`
@@ -38,6 +44,8 @@ type Config struct {
 	LogFormat                string        `envconfig:"LOG_FORMAT" default:"text" desc:"log format: text or json"`
 	LogLevel                 string        `envconfig:"LOG_LEVEL" default:"info" desc:"log level: debug, info, warn or error (mutable)"`
 	ConfigFile               string        `envconfig:"CONFIG_FILE" desc:"file of NOVAFLOW_*=value lines read at start and again on SIGHUP; its values override the environment"`
+	BuildID                  string        `envconfig:"BUILD_ID" desc:"build ID of this binary in its Temporal Worker Deployment (named after the binary, e.g. novaflow-compute); default: the VCS revision the binary was built from, when its tree was clean; none: workers are unversioned (docs/upgrades.md)"`
+	Versioning               string        `envconfig:"VERSIONING" default:"auto" desc:"Worker Deployment versioning when there is a build ID: auto (a service makes its build the deployment's current version at start when it is the newest one), manual (the operator sets the current version) or off (unversioned workers)"`
 }
 
 // ConfigError is a setting with a bad value; Setting is its variable name.
@@ -131,6 +139,14 @@ func (c Config) Validate() error {
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return &ConfigError{Setting: "NOVAFLOW_LOG_LEVEL", Err: err}
+	}
+	switch c.Versioning {
+	case "", VersioningAuto, VersioningManual, VersioningOff: // "": auto
+	default:
+		return &ConfigError{Setting: "NOVAFLOW_VERSIONING", Err: fmt.Errorf("%q: want auto, manual or off", c.Versioning)}
+	}
+	if len(c.BuildID) > 255 {
+		return &ConfigError{Setting: "NOVAFLOW_BUILD_ID", Err: fmt.Errorf("%d bytes: want at most 255", len(c.BuildID))}
 	}
 	return nil
 }

@@ -1,12 +1,16 @@
 package worker
 
 import (
+	"context"
 	"fmt"
 	"sync"
 
 	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/novaflow/novaflow/activities"
+	"github.com/novaflow/novaflow/managers"
+	"github.com/novaflow/novaflow/workflows"
 )
 
 // startWorkers starts the RPC consumers: one Temporal worker on the shared
@@ -18,6 +22,7 @@ func (s *Service) startWorkers() error {
 		w := sdkworker.New(s.client, queue, sdkworker.Options{
 			WorkerStopTimeout: s.cfg.GracefulShutdownTimeout,
 			Identity:          fmt.Sprintf("%s@%s", s.binary, s.host),
+			DeploymentOptions: s.deploymentOptions(queue),
 		})
 		s.register(w, queue)
 		if err := w.Start(); err != nil {
@@ -25,12 +30,29 @@ func (s *Service) startWorkers() error {
 		}
 		s.workers = append(s.workers, w)
 	}
-	return nil
+	return s.promoteBuild(context.Background())
 }
 
-// register puts the manager's activities and novaflow's workflows on w.
+// register puts the manager's activities and novaflow's workflows on w: each
+// RPC method as activity <topic>.<method> and as the workflow of the same
+// name that calls it (from package rpc or `temporal workflow start`), and the
+// services-table activity that fanouts list their hosts with. Settings are
+// taken as they are at start (s.mu is held): an execution started without a
+// timeout gets NOVAFLOW_CAST_TIMEOUT as its deadline.
 func (s *Service) register(w sdkworker.Worker, queue string) {
-	activities.RegisterMethods(w, s.topic, s.mgr.RPCMethods())
+	methods := s.mgr.RPCMethods()
+	activities.RegisterMethods(w, s.topic, methods)
+	activities.RegisterServices(w, &activities.Services{Store: s.store, DownTime: s.cfg.DownTime()})
+	router, routed := s.mgr.(managers.Router)
+	if routed {
+		activities.RegisterRouter(w, s.topic, router)
+	}
+	workflows.RegisterRPC(w, s.topic, methods, workflows.RPCOptions{DefaultTimeout: s.cfg.CastTimeout, Routed: routed})
+	if wp, ok := s.mgr.(managers.WorkflowProvider); ok {
+		for _, wf := range wp.Workflows() {
+			w.RegisterWorkflowWithOptions(wf.Func, workflow.RegisterOptions{Name: wf.Name})
+		}
+	}
 	s.registerSchedules(w, queue)
 }
 

@@ -5,6 +5,8 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+
+	"github.com/novaflow/novaflow/telemetry"
 )
 
 func parseLevel(s string) (slog.Level, error) {
@@ -16,12 +18,14 @@ func parseLevel(s string) (slog.Level, error) {
 }
 
 // NewLogger returns the process logger the settings ask for: text or JSON at
-// the given level (LogFormat and LogLevel must have passed Validate).
+// the given level (LogFormat and LogLevel must have passed Validate). A line
+// logged with a context that carries a span gets its trace_id and span_id
+// (telemetry.LogHandler).
 func NewLogger(w io.Writer, c Config) *slog.Logger {
 	level, _ := parseLevel(c.LogLevel)
 	opts := &slog.HandlerOptions{Level: level}
 	if c.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(telemetry.LogHandler(slog.NewJSONHandler(w, opts)))
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(telemetry.LogHandler(slog.NewTextHandler(w, opts)))
 }

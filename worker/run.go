@@ -91,6 +91,8 @@ func Run(ctx context.Context, opts RunOptions, services ...*Service) error {
 		}
 		started = append(started, s)
 	}
+	stopObserving := observeServices(started, logger)
+	defer stopObserving()
 	if opts.Started != nil {
 		opts.Started()
 	}

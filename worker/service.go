@@ -41,12 +41,18 @@ type Options struct {
 	// DB is a pool to share between services of one process; when nil the
 	// service opens its own at Start and closes it at Stop.
 	DB *pgxpool.Pool
+	// ManagerConfig, when set, is the manager's settings (a pointer of the
+	// type of its Definition.Config), used instead of reading them from the
+	// environment: for services of one process that differ, such as the
+	// simulated hosts of novaflow dev.
+	ManagerConfig any
 }
 
 // Service hosts one manager on one host: nova's Service.
 type Service struct {
 	host, binary, topic string
 	def                 managers.Definition
+	managerConfig       any
 	logger              *slog.Logger
 
 	mu      sync.Mutex // guards cfg, and the fields Start sets up
@@ -87,13 +93,16 @@ func Create(cfg Config, opts Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.ManagerConfig != nil && reflect.TypeOf(opts.ManagerConfig) != reflect.TypeOf(def.Config) {
+		return nil, fmt.Errorf("manager %s: settings of type %T given, want %T", def.Name, opts.ManagerConfig, def.Config)
+	}
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.Default()
 	}
 	logger = logger.With("service", binary, "host", cfg.Host, "topic", topic)
 	return &Service{
-		host: cfg.Host, binary: binary, topic: topic, def: def, logger: logger,
+		host: cfg.Host, binary: binary, topic: topic, def: def, managerConfig: opts.ManagerConfig, logger: logger,
 		cfg: cfg, client: opts.Temporal, pool: opts.DB,
 	}, nil
 }
@@ -212,8 +221,8 @@ func (s *Service) Start(ctx context.Context) (err error) {
 
 // newManager builds the manager with its settings; its drivers load here.
 func (s *Service) newManager() (managers.Manager, error) {
-	var cfg any
-	if s.def.Config != nil {
+	cfg := s.managerConfig
+	if cfg == nil && s.def.Config != nil {
 		cfg = reflect.New(reflect.TypeOf(s.def.Config).Elem()).Interface()
 		if err := Process(cfg); err != nil {
 			return nil, err
@@ -267,10 +276,12 @@ func (s *Service) stopLocked(ctx context.Context) bool {
 	}
 	s.state = stopped
 	s.logger.Info("service stopping", "graceful_timeout", s.cfg.GracefulShutdownTimeout)
-	s.stopWorkers()
+	// Pause first, so that no report or periodic run is started for a
+	// service that no longer polls; then let in-flight work finish.
 	if err := s.pauseSchedules(ctx, "service stopped"); err != nil {
 		s.logger.Error("pause schedules", "error", err)
 	}
+	s.stopWorkers()
 	if err := s.mgr.CleanupHost(ctx); err != nil {
 		s.logger.Error("cleanup host", "error", err)
 	}
@@ -289,8 +300,10 @@ func (s *Service) Reset(ctx context.Context) error {
 	if s.state != running {
 		return errors.New("reset: service is not running")
 	}
+	prev := s.cfg
 	s.cfg = mergeMutable(s.cfg, cfg, s.logger)
 	if err := s.reconcileSchedules(ctx); err != nil {
+		s.cfg = prev // the schedules still follow the previous settings
 		return fmt.Errorf("reset: %w", err)
 	}
 	if err := s.mgr.Reset(ctx); err != nil {

@@ -54,6 +54,7 @@ func redactValue(key, value string) string {
 // kind, with what they mean.
 var PatternSettings = []Setting{
 	{Name: "NOVAFLOW_<TOPIC>_MANAGER", Description: "the manager a service of TOPIC runs (its registered name); default: the topic's own manager"},
+	{Name: "NOVAFLOW_UPGRADE_LEVELS_<TOPIC>", Description: "the highest RPC version callers send to TOPIC's methods: a version (major.minor) or auto (derived from the minimum service version of TOPIC's services); unset = no cap (see docs/rpc.md)"},
 	{Name: "NOVAFLOW_<KIND>_DRIVER", Description: "the driver of KIND a manager loads by name (e.g. NOVAFLOW_COMPUTE_DRIVER=process); an unknown name fails start-up listing the registered ones"},
 }
 

@@ -7,25 +7,33 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
 
+	"github.com/novaflow/novaflow/internal/db"
 	"github.com/novaflow/novaflow/internal/devstack"
 	"github.com/novaflow/novaflow/managers"
+	computemgr "github.com/novaflow/novaflow/managers/compute"
 	"github.com/novaflow/novaflow/worker"
-	"github.com/novaflow/novaflow/workflows"
 )
 
 // devOptions are the dev stack's ports and folder.
 type devOptions struct {
 	dir          string
+	temporal     string
+	fakeHosts    int
 	temporalPort int
 	uiPort       int
 	postgresPort int
+	// healthAddress is NOVAFLOW_HEALTH_ADDRESS when that is unset: where
+	// /healthz, /readyz and /metrics are served ("" for nowhere).
+	healthAddress string
 }
 
 func newDevCmd() *cobra.Command {
@@ -38,7 +46,11 @@ func newDevCmd() *cobra.Command {
     http://127.0.0.1:8233, its data in .novaflow/temporal.db;
   - a PostgreSQL cluster in .novaflow/postgres on port 55432 (unless
     NOVAFLOW_DATABASE_URL or DATABASE_URL names a server);
-  - one service of every registered topic on this host.
+  - one service of every registered topic on this host; compute runs real
+    processes (the process driver, unless NOVAFLOW_COMPUTE_DRIVER says
+    otherwise), and --fake-hosts N adds N simulated compute hosts;
+  - their /healthz, /readyz and /metrics (Prometheus) on 127.0.0.1:9464, and
+    traces and metrics over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set.
 The first run builds the pinned Temporal CLI, which takes a few minutes; later
 runs start in seconds and reuse the data. Ctrl-C stops everything cleanly.
 While it runs, novaflow commands in this folder find it with no settings.`,
@@ -48,6 +60,9 @@ While it runs, novaflow commands in this folder find it with no settings.`,
 		},
 	}
 	cmd.Flags().StringVar(&o.dir, "dir", stackDir, "folder that keeps the dev stack's data")
+	cmd.Flags().StringVar(&o.temporal, "temporal", temporalDev, "which Temporal to run: dev (the CLI's dev server on SQLite, with the Web UI) or postgres (the pinned Temporal server on the dev PostgreSQL, production-like, without the Web UI)")
+	cmd.Flags().StringVar(&o.healthAddress, "health-address", "127.0.0.1:9464", "address of /healthz, /readyz and /metrics (Prometheus) unless NOVAFLOW_HEALTH_ADDRESS is set")
+	cmd.Flags().IntVar(&o.fakeHosts, "fake-hosts", 0, "also run this many simulated compute hosts (fake driver) in this process")
 	cmd.Flags().IntVar(&o.temporalPort, "temporal-port", 7233, "port of the Temporal frontend")
 	cmd.Flags().IntVar(&o.uiPort, "ui-port", 8233, "port of the Temporal Web UI")
 	cmd.Flags().IntVar(&o.postgresPort, "postgres-port", 55432, "port of the dev PostgreSQL (not the system's 5432)")
@@ -88,18 +103,9 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) error {
 		databaseURL = pg.URL()
 	}
 
-	say("starting the Temporal dev server on 127.0.0.1:%d (the first run builds the pinned Temporal CLI: a few minutes)", o.temporalPort)
-	tmp, err := devstack.StartTemporal(ctx, devstack.TemporalOptions{
-		Progress:         out,
-		HostPort:         fmt.Sprintf("127.0.0.1:%d", o.temporalPort),
-		EnableUI:         true,
-		UIPort:           o.uiPort,
-		DBFilename:       filepath.Join(dir, "temporal.db"),
-		SearchAttributes: workflows.SearchAttributes(),
-		Stderr:           logFile(filepath.Join(dir, "temporal.log")),
-	})
+	tmp, err := startDevTemporal(ctx, o, dir, databaseURL, out, say)
 	if err != nil {
-		return fmt.Errorf("start Temporal (--temporal-port %d, --ui-port %d): %w", o.temporalPort, o.uiPort, err)
+		return err
 	}
 	defer func() {
 		say("stopping Temporal")
@@ -111,13 +117,16 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) error {
 	os.Setenv("NOVAFLOW_TEMPORAL_ADDRESS", tmp.Address())
 	os.Setenv("NOVAFLOW_TEMPORAL_NAMESPACE", tmp.Namespace())
 	os.Setenv("NOVAFLOW_DATABASE_URL", databaseURL)
+	if _, set := os.LookupEnv("NOVAFLOW_HEALTH_ADDRESS"); !set && o.healthAddress != "" {
+		os.Setenv("NOVAFLOW_HEALTH_ADDRESS", o.healthAddress)
+	}
 	cfg, err := worker.LoadConfig()
 	if err != nil {
 		return err
 	}
 	st := stackFile{
 		PID: os.Getpid(), TemporalAddress: tmp.Address(), TemporalNamespace: tmp.Namespace(),
-		TemporalUI: fmt.Sprintf("http://127.0.0.1:%d", o.uiPort), DatabaseURL: databaseURL,
+		TemporalUI: devTemporalUI(o), DatabaseURL: databaseURL,
 	}
 	if err := writeStack(filepath.Dir(dir), st); err != nil {
 		return err
@@ -125,13 +134,20 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) error {
 	defer os.Remove(stackPath(filepath.Dir(dir)))
 
 	logger := worker.NewLogger(logFile(filepath.Join(dir, "services.log")), cfg)
-	var services []*worker.Service
-	for _, topic := range managers.Topics() {
-		svc, err := worker.Create(cfg, worker.Options{Topic: topic, Logger: logger, Temporal: tmp.Client()})
-		if err != nil {
-			return err
-		}
-		services = append(services, svc)
+	tel, stopTelemetry, err := startTelemetry(ctx, cfg, "novaflow", logger)
+	if err != nil {
+		return err
+	}
+	defer stopTelemetry()
+	// The services share a client with the telemetry interceptors.
+	tc, err := worker.Dial(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	services, err := devServices(cfg, o, dir, logger, tc)
+	if err != nil {
+		return err
 	}
 	if len(services) == 0 {
 		return errors.New("no manager is registered: nothing to run")
@@ -139,11 +155,64 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) error {
 	say("starting %d services on host %s", len(services), cfg.Host)
 	return worker.Run(ctx, worker.RunOptions{
 		Logger:            logger,
-		Health:            worker.NewHealth(services...),
+		Health:            withMetrics(worker.NewHealth(services...), tel),
 		HealthAddress:     cfg.HealthAddress,
 		GracefulInterrupt: true,
 		Started:           func() { printBanner(out, st, cfg, services, dir) },
 	}, services...)
+}
+
+// devServices is one service of every registered topic on this host, the
+// compute one with the process driver unless NOVAFLOW_COMPUTE_DRIVER is set,
+// plus o.fakeHosts simulated compute hosts with the fake driver.
+func devServices(cfg worker.Config, o devOptions, dir string, logger *slog.Logger, c client.Client) ([]*worker.Service, error) {
+	var services []*worker.Service
+	add := func(cfg worker.Config, topic string, managerConfig any) error {
+		svc, err := worker.Create(cfg, worker.Options{Topic: topic, Logger: logger, Temporal: c, ManagerConfig: managerConfig})
+		if err != nil {
+			return err
+		}
+		services = append(services, svc)
+		return nil
+	}
+	computeSettings := func(driver, host string) (*computemgr.Settings, error) {
+		s := &computemgr.Settings{}
+		if err := worker.Process(s); err != nil {
+			return nil, err
+		}
+		if _, set := os.LookupEnv("NOVAFLOW_COMPUTE_DRIVER"); !set || driver == "fake" {
+			s.Driver = driver
+		}
+		if s.StateDir == "" {
+			s.StateDir = filepath.Join(dir, "compute-"+host)
+		}
+		return s, nil
+	}
+	for _, topic := range managers.Topics() {
+		var managerConfig any
+		if topic == computemgr.Topic {
+			s, err := computeSettings("process", cfg.Host)
+			if err != nil {
+				return nil, err
+			}
+			managerConfig = s
+		}
+		if err := add(cfg, topic, managerConfig); err != nil {
+			return nil, err
+		}
+	}
+	for i := 1; i <= o.fakeHosts; i++ {
+		hostCfg := cfg
+		hostCfg.Host = fmt.Sprintf("fake-%d", i)
+		s, err := computeSettings("fake", hostCfg.Host)
+		if err != nil {
+			return nil, err
+		}
+		if err := add(hostCfg, computemgr.Topic, s); err != nil {
+			return nil, err
+		}
+	}
+	return services, nil
 }
 
 // postgresDataDir is <dir>/postgres, or, when PostgreSQL (run as the postgres
@@ -185,7 +254,10 @@ func printBanner(out io.Writer, st stackFile, cfg worker.Config, services []*wor
 	fmt.Fprintf(&b, "\nnovaflow dev is running (%s)\n", time.Now().Format(time.Kitchen))
 	fmt.Fprintf(&b, "  Temporal      %s  (namespace %s)\n", st.TemporalAddress, st.TemporalNamespace)
 	fmt.Fprintf(&b, "  Web UI        %s\n", st.TemporalUI)
-	fmt.Fprintf(&b, "  PostgreSQL    %s\n", st.DatabaseURL)
+	fmt.Fprintf(&b, "  PostgreSQL    %s\n", db.Redact(st.DatabaseURL))
+	if cfg.HealthAddress != "" {
+		fmt.Fprintf(&b, "  metrics       http://%s/metrics  (health: /healthz, /readyz)\n", cfg.HealthAddress)
+	}
 	for _, s := range services {
 		fmt.Fprintf(&b, "  service       %-20s host %s, task queues %s and %s\n", s.Binary(), s.Host(), s.Topic(), s.HostQueue())
 	}

@@ -26,6 +26,10 @@ import (
 
 	// The reference control plane's managers and drivers register themselves.
 	_ "github.com/novaflow/novaflow/drivers/compute/fake"
+	_ "github.com/novaflow/novaflow/drivers/compute/process"
+	_ "github.com/novaflow/novaflow/managers/compute"
+	_ "github.com/novaflow/novaflow/managers/conductor"
+	_ "github.com/novaflow/novaflow/managers/scheduler"
 )
 
 func main() {
@@ -69,7 +73,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCmd(), newDevCmd(), newServiceCmd(), newMigrateCmd(), newVersionCmd(), newConfigCmd())
+	root.AddCommand(newRunCmd(), newDevCmd(), newServiceCmd(), newMigrateCmd(), newVersionCmd(), newConfigCmd(), newInstanceCmd())
 	return root
 }
 

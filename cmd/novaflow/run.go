@@ -33,9 +33,14 @@ NOVAFLOW_HOST=node2 novaflow run compute adds a compute host to it.`,
 			if err != nil {
 				return err
 			}
+			tel, stopTelemetry, err := startTelemetry(cmd.Context(), cfg, svc.Binary(), logger)
+			if err != nil {
+				return err
+			}
+			defer stopTelemetry()
 			return worker.Run(context.Background(), worker.RunOptions{
 				Logger:        logger,
-				Health:        worker.NewHealth(svc),
+				Health:        withMetrics(worker.NewHealth(svc), tel),
 				HealthAddress: cfg.HealthAddress,
 			}, svc)
 		},

@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -11,6 +11,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
 
 	"github.com/novaflow/novaflow/internal/db"
 	"github.com/novaflow/novaflow/servicegroup"
@@ -53,7 +55,7 @@ func newServiceCmd() *cobra.Command {
 		Short: "Manage the services table (like `openstack compute service`)",
 	}
 	cmd.AddCommand(newServiceListCmd(), newServiceDisableCmd(), newServiceEnableCmd(),
-		newServiceForceDownCmd(), newServiceDeleteCmd())
+		newServiceForceDownCmd(), newServiceDeleteCmd(), newServiceRunPeriodicCmd())
 	return cmd
 }
 
@@ -100,9 +102,7 @@ else up when the last report is no older than the effective service down time
 				views = append(views, v)
 			}
 			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(views)
+				return writeJSON(cmd.OutOrStdout(), views)
 			}
 			printServices(cmd.OutOrStdout(), views, now)
 			return nil
@@ -180,6 +180,30 @@ func newServiceForceDownCmd() *cobra.Command {
 	return cmd
 }
 
+// checkStopped refuses to delete a service that still runs: one that is up
+// and whose status report is not paused (a graceful stop pauses it), since
+// its next report would record it again.
+func checkStopped(ctx context.Context, a *admin, c client.Client, host, binary string) error {
+	recs, now, err := a.store.List(ctx, servicegroup.Filter{Host: host, Binary: binary})
+	if err != nil {
+		return err
+	}
+	if len(recs) != 1 || !servicegroup.IsUp(recs[0], now, a.cfg.DownTime()) {
+		return nil
+	}
+	d, err := c.ScheduleClient().GetHandle(ctx, worker.ReportScheduleID(binary, host)).Describe(ctx)
+	var notFound *serviceerror.NotFound
+	switch {
+	case errors.As(err, &notFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("describe the status report of %s on %s: %w", binary, host, err)
+	case d.Schedule.State.Paused:
+		return nil
+	}
+	return fmt.Errorf("%s on %s is up: stop it first (its next report would record it again), or use --force", binary, host)
+}
+
 func newServiceDeleteCmd() *cobra.Command {
 	var force bool
 	cmd := hostBinaryCmd("delete", "Delete a service's record and its schedules",
@@ -188,18 +212,16 @@ func newServiceDeleteCmd() *cobra.Command {
 			if err != nil {
 				return nil, err
 			}
-			recs, now, err := a.store.List(ctx, servicegroup.Filter{Host: host, Binary: binary})
-			if err != nil {
-				return nil, err
-			}
-			if len(recs) == 1 && servicegroup.IsUp(recs[0], now, a.cfg.DownTime()) && !force {
-				return nil, fmt.Errorf("%s on %s is up: stop it first (its next report would record it again), or use --force", binary, host)
-			}
 			c, err := worker.Dial(ctx, a.cfg, discardLogger())
 			if err != nil {
 				return nil, err
 			}
 			defer c.Close()
+			if !force {
+				if err := checkStopped(ctx, a, c, host, binary); err != nil {
+					return nil, err
+				}
+			}
 			if err := worker.DeleteSchedules(ctx, c, rec.Topic, binary, host); err != nil {
 				return nil, err
 			}

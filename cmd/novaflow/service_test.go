@@ -6,10 +6,14 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
 
 	"github.com/novaflow/novaflow/internal/db"
 	"github.com/novaflow/novaflow/servicegroup"
 	"github.com/novaflow/novaflow/testenv"
+	"github.com/novaflow/novaflow/worker"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -129,11 +133,30 @@ func TestServiceCommands(t *testing.T) {
 		t.Fatalf("after force-down --unset: %+v", r)
 	}
 
-	// An up service is not deleted without --force: its next report would
-	// record it again.
+	// A running service (up, its status report not paused) is not deleted
+	// without --force: its next report would record it again. Once a
+	// graceful stop has paused its report, it is.
+	sc := testenv.Temporal(t).Client(t).ScheduleClient()
+	report, err := sc.Create(context.Background(), client.ScheduleOptions{
+		ID:     worker.ReportScheduleID("novaflow-compute", "h2"),
+		Spec:   client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: time.Hour}}},
+		Action: &client.ScheduleWorkflowAction{Workflow: "compute.report_state", TaskQueue: "compute.h2"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	code, _, errOut := run(t, "service", "delete", "h2", "compute")
 	if code != 1 || !strings.Contains(errOut, "is up: stop it first") {
-		t.Fatalf("delete of an up service: exit %d: %s", code, errOut)
+		t.Fatalf("delete of a running service: exit %d: %s", code, errOut)
+	}
+	if err := report.Pause(context.Background(), client.SchedulePauseOptions{Note: "novaflow: service stopped"}); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := run(t, "service", "delete", "h2", "compute"); code != 0 {
+		t.Fatalf("delete of a stopped service: %s", errOut)
+	}
+	if _, err := report.Describe(context.Background()); err == nil {
+		t.Fatal("delete left the service's report schedule")
 	}
 	if code, _, errOut := run(t, "service", "delete", "h1", "compute"); code != 0 {
 		t.Fatalf("delete: %s", errOut)
@@ -178,4 +201,3 @@ func TestBadSettingsExitOne(t *testing.T) {
 		})
 	}
 }
-

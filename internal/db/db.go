@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/exaring/otelpgx"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -24,6 +25,9 @@ func Open(ctx context.Context, databaseURL string) (*pgxpool.Pool, error) {
 		// pgx's parse errors never echo the password; keep it that way.
 		return nil, fmt.Errorf("parse NOVAFLOW_DATABASE_URL: %w", err)
 	}
+	// Each statement is a span in the caller's trace (none without one), on
+	// the global providers that package telemetry installs; no parameters.
+	cfg.ConnConfig.Tracer = otelpgx.NewTracer(otelpgx.WithDisableAcquireTracer(), otelpgx.WithQuerySpanNamePrefix())
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to PostgreSQL at %s: %w", Redact(databaseURL), err)

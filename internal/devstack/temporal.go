@@ -146,6 +146,7 @@ func StartTemporal(ctx context.Context, opts TemporalOptions) (*Temporal, error)
 
 	tail := newTailBuffer(16 << 10)
 	cmd := exec.Command(cli, args...)
+	cmd.Env = serverEnv()
 	cmd.Stdout = orDiscard(opts.Stdout)
 	cmd.Stderr = io.MultiWriter(orDiscard(opts.Stderr), tail)
 	proc, err := startProcess("temporal dev server", cmd, nil)

@@ -1,0 +1,120 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/novaflow/novaflow/managers"
+)
+
+type sleepReq struct {
+	For string `json:"for"`
+}
+
+var sleepy = managers.NewMethod("sleep", "1.1", func(ctx context.Context, req sleepReq) (string, error) {
+	d, err := time.ParseDuration(req.For)
+	if err != nil {
+		return "", managers.InvalidArgument("for", "%v", err)
+	}
+	select {
+	case <-time.After(d):
+		return "slept " + req.For, nil
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+})
+
+func TestMethodChecksVersion(t *testing.T) {
+	var suite testsuite.WorkflowTestSuite
+	tests := []struct {
+		version string
+		ok      bool
+	}{{"", true}, {"1.0", true}, {"1.1", true}, {"1.2", false}, {"2.0", false}}
+	for _, tt := range tests {
+		env := suite.NewTestActivityEnvironment()
+		env.RegisterActivityWithOptions(Method(sleepy), activity.RegisterOptions{Name: "t.sleep"})
+		_, err := env.ExecuteActivity("t.sleep", json.RawMessage(`{"for":"1ms"}`), CallInfo{Version: tt.version})
+		if tt.ok != (err == nil) {
+			t.Errorf("version %q: %v, want ok=%v", tt.version, err, tt.ok)
+		}
+		if err == nil {
+			continue
+		}
+		var appErr *temporal.ApplicationError
+		if !errors.As(err, &appErr) || appErr.Type() != managers.UnsupportedVersionType || !appErr.NonRetryable() {
+			t.Errorf("version %q: %v, want a non-retryable UnsupportedVersion", tt.version, err)
+		}
+	}
+	// Callers that pass only the request are at the method's version.
+	env := suite.NewTestActivityEnvironment()
+	env.RegisterActivityWithOptions(Method(sleepy), activity.RegisterOptions{Name: "t.sleep"})
+	if _, err := env.ExecuteActivity("t.sleep", json.RawMessage(`{"for":"1ms"}`)); err != nil {
+		t.Errorf("without CallInfo: %v", err)
+	}
+}
+
+func TestMethodHeartbeats(t *testing.T) {
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestWorkflowEnvironment()
+	env.RegisterActivityWithOptions(Method(sleepy), activity.RegisterOptions{Name: "t.sleep"})
+	var beats atomic.Int32
+	env.SetOnActivityHeartbeatListener(func(*activity.Info, converter.EncodedValues) { beats.Add(1) })
+	env.ExecuteWorkflow(func(ctx workflow.Context) (string, error) {
+		ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+			StartToCloseTimeout: 10 * time.Second,
+			HeartbeatTimeout:    300 * time.Millisecond,
+			RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
+		})
+		var out string
+		err := workflow.ExecuteActivity(ctx, "t.sleep", json.RawMessage(`{"for":"1s"}`)).Get(ctx, &out)
+		return out, err
+	})
+	var out string
+	if err := env.GetWorkflowResult(&out); err != nil || out != "slept 1s" {
+		t.Fatalf("a 1s method with a 300ms heartbeat timeout: %q, %v", out, err)
+	}
+	if n := beats.Load(); n < 3 {
+		t.Errorf("%d heartbeats in 1s, want one every 100ms", n)
+	}
+}
+
+func TestApplicationErrorRoundTrip(t *testing.T) {
+	for _, e := range []*managers.Error{
+		managers.InvalidArgument("flavor", "no such flavor %q", "m1.huge"),
+		managers.NotFound("instance", "u-1"),
+		managers.Unavailable("busy"),
+		{Type: "QuotaExceeded", Message: "too many"},
+	} {
+		appErr := ToApplicationError(fmt.Errorf("reboot: %w", e))
+		var ae *temporal.ApplicationError
+		if !errors.As(appErr, &ae) || ae.NonRetryable() == e.Retryable() {
+			t.Errorf("%v: application error %v has the wrong retryability", e, appErr)
+		}
+		got, ok := managers.AsError(FromApplicationError(fmt.Errorf("activity failed: %w", appErr)))
+		if !ok || *got != *e {
+			t.Errorf("round trip of %#v gave %#v", e, got)
+		}
+	}
+	// The SDK makes plain Go errors retryable application errors typed by
+	// their Go type: those are not typed errors.
+	plain := temporal.NewApplicationError("connection reset", "wrapError")
+	if got := FromApplicationError(plain); got != plain {
+		t.Errorf("FromApplicationError(plain) = %v", got)
+	}
+	// A non-retryable application error with a type is typed, details or not.
+	bare := temporal.NewNonRetryableApplicationError("bad input", managers.InvalidArgumentType, nil)
+	if got, ok := managers.AsError(FromApplicationError(bare)); !ok || got.Type != managers.InvalidArgumentType || got.Message != "bad input" {
+		t.Errorf("FromApplicationError(bare) = %v", got)
+	}
+}

@@ -1,0 +1,165 @@
+package compute
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/novaflow/novaflow/drivers/compute"
+	"github.com/novaflow/novaflow/managers"
+	"github.com/novaflow/novaflow/managers/compute/store"
+	"github.com/novaflow/novaflow/servicegroup"
+	"github.com/novaflow/novaflow/telemetry"
+)
+
+// Version is the service version of the compute manager.
+const Version = 1
+
+// Topic is the topic of compute services.
+const Topic = "compute"
+
+func init() {
+	managers.Register(managers.Definition{
+		Name:    Topic,
+		Topic:   Topic,
+		Version: Version,
+		// Service version 1 serves RPC API 1.0.
+		RPCVersions: map[int]string{1: "1.0"},
+		Config:      &Settings{},
+		New:         func(deps managers.Deps) (managers.Manager, error) { return New(deps) },
+	})
+}
+
+var _ managers.Manager = (*Manager)(nil)
+
+// Manager is the compute manager of one host.
+type Manager struct {
+	managers.Base
+
+	host   string
+	cfg    Settings
+	logger *slog.Logger
+	driver compute.Driver
+	store  *store.Store
+	locks  instanceLocks
+}
+
+// New opens the compute driver named by the settings in deps.Config (a
+// *Settings; DefaultSettings when nil) and returns the manager of deps.Host.
+// An unknown driver name fails, naming NOVAFLOW_COMPUTE_DRIVER and the
+// registered drivers.
+func New(deps managers.Deps) (*Manager, error) {
+	cfg := DefaultSettings()
+	if deps.Config != nil {
+		s, ok := deps.Config.(*Settings)
+		if !ok {
+			return nil, fmt.Errorf("compute manager: settings of type %T, want *compute.Settings", deps.Config)
+		}
+		cfg = *s
+	}
+	if deps.DB == nil {
+		return nil, errors.New("compute manager: no database")
+	}
+	d, err := compute.Open(cfg.Driver, compute.Config{
+		Host:     deps.Host,
+		StateDir: cfg.stateDir(deps.Host),
+		Options:  cfg.DriverOptions,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("NOVAFLOW_COMPUTE_DRIVER: %w", err)
+	}
+	logger := deps.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Manager{
+		host:   deps.Host,
+		cfg:    cfg,
+		logger: logger,
+		driver: telemetry.TraceComputeDriver(cfg.Driver, d), // a span per driver call
+		store:  store.New(deps.DB),
+	}, nil
+}
+
+// Driver returns the manager's compute driver (tests reach the fake's
+// failure injection through it).
+func (m *Manager) Driver() compute.Driver { return telemetry.UntracedComputeDriver(m.driver) }
+
+// Host returns the host the manager runs instances on.
+func (m *Manager) Host() string { return m.host }
+
+// InitHost reconciles the database with what the driver reports, as after a
+// restart of the service (nova's init_host).
+func (m *Manager) InitHost(ctx context.Context, _ *servicegroup.Record) error {
+	if err := m.reconcile(ctx); err != nil {
+		return fmt.Errorf("reconcile instances of host %s: %w", m.host, err)
+	}
+	return nil
+}
+
+// PreStartHook records the host's resources before work can arrive.
+func (m *Manager) PreStartHook(ctx context.Context, _ *servicegroup.Record) error {
+	return m.UpdateAvailableResource(ctx)
+}
+
+// CleanupHost closes the driver; instances keep running when the driver can
+// outlive the service (process).
+func (m *Manager) CleanupHost(context.Context) error {
+	if err := m.driver.Close(); err != nil {
+		return fmt.Errorf("close compute driver: %w", err)
+	}
+	return nil
+}
+
+// RPCMethods declares the compute API.
+func (m *Manager) RPCMethods() []managers.Method {
+	return []managers.Method{
+		managers.NewMethod("build_and_run_instance", "1.0", m.BuildAndRunInstance).WithObject("instance_uuid"),
+		managers.NewMethod("stop_instance", "1.0", m.StopInstance).WithObject("instance_uuid"),
+		managers.NewMethod("start_instance", "1.0", m.StartInstance).WithObject("instance_uuid"),
+		managers.NewMethod("reboot_instance", "1.0", m.RebootInstance).WithObject("instance_uuid"),
+		managers.NewMethod("terminate_instance", "1.0", m.TerminateInstance).WithObject("instance_uuid"),
+		managers.NewMethod("get_instance_info", "1.0", m.GetInstanceInfo).WithObject("instance_uuid"),
+	}
+}
+
+// PeriodicTasks declares the compute periodic tasks.
+func (m *Manager) PeriodicTasks() []managers.PeriodicTask {
+	return []managers.PeriodicTask{
+		{
+			Name:     "update_available_resource",
+			Spacing:  m.cfg.UpdateResourcesInterval,
+			Disabled: m.cfg.UpdateResourcesInterval < 0,
+			Run:      m.UpdateAvailableResource,
+		},
+		{
+			Name:     "sync_power_states",
+			Spacing:  m.cfg.SyncPowerStateInterval,
+			Disabled: m.cfg.SyncPowerStateInterval < 0,
+			Run:      m.SyncPowerStates,
+		},
+		{
+			Name:     "reap_deleted_instances",
+			Spacing:  m.cfg.ReapDeletedInterval,
+			Disabled: m.cfg.ReapDeletedInterval < 0,
+			Run:      m.ReapDeletedInstances,
+		},
+	}
+}
+
+// UpdateAvailableResource writes the host's capacity, as the driver reports
+// it, and the usage of the instances claimed on it into compute_nodes.
+func (m *Manager) UpdateAvailableResource(ctx context.Context) error {
+	res, err := m.driver.Resources(ctx)
+	if err != nil {
+		return fmt.Errorf("update available resource: %w", err)
+	}
+	n, err := m.store.UpdateNode(ctx, m.host, res)
+	if err != nil {
+		return fmt.Errorf("update available resource: %w", err)
+	}
+	m.logger.Debug("compute node updated", "vcpus", n.VCPUs, "vcpus_used", n.VCPUsUsed,
+		"memory_mb", n.MemoryMB, "memory_mb_used", n.MemoryMBUsed, "disk_gb", n.DiskGB, "disk_gb_used", n.DiskGBUsed)
+	return nil
+}

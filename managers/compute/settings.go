@@ -1,0 +1,39 @@
+package compute
+
+import (
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Settings are the compute manager's settings, read by the runtime from
+// NOVAFLOW_* variables and handed to New in managers.Deps.Config.
+type Settings struct {
+	Driver                  string            `envconfig:"COMPUTE_DRIVER" default:"fake" desc:"compute driver by registered name: fake (in memory) or process (instances are OS processes)"`
+	StateDir                string            `envconfig:"COMPUTE_STATE_DIR" desc:"directory of the compute driver's state (process: one directory per instance with its logs); default: novaflow-compute-<host> in the temp dir"`
+	DriverOptions           map[string]string `envconfig:"COMPUTE_DRIVER_OPTIONS" desc:"driver options as key:value pairs separated by commas (fake: vcpus:8,memory_mb:16384,disk_gb:100; process: soft_reboot_timeout:30s)"`
+	ShutdownTimeout         time.Duration     `envconfig:"COMPUTE_SHUTDOWN_TIMEOUT" default:"60s" desc:"how long stop_instance waits for a clean shutdown before it forces the instance off (nova's shutdown_timeout)"`
+	UpdateResourcesInterval time.Duration     `envconfig:"COMPUTE_UPDATE_RESOURCES_INTERVAL" default:"60s" desc:"interval of update_available_resource; negative disables it (nova's update_resources_interval)"`
+	SyncPowerStateInterval  time.Duration     `envconfig:"COMPUTE_SYNC_POWER_STATE_INTERVAL" default:"60s" desc:"interval of sync_power_states; negative disables it (nova's sync_power_state_interval, 600s there)"`
+	ReapDeletedInterval     time.Duration     `envconfig:"COMPUTE_REAP_DELETED_INTERVAL" default:"5m" desc:"interval of reap_deleted_instances, which destroys what the driver still runs of deleted instances; negative disables it"`
+}
+
+// DefaultSettings are the settings with every default applied, as the
+// runtime fills them from an empty environment.
+func DefaultSettings() Settings {
+	return Settings{
+		Driver:                  "fake",
+		ShutdownTimeout:         60 * time.Second,
+		UpdateResourcesInterval: 60 * time.Second,
+		SyncPowerStateInterval:  60 * time.Second,
+		ReapDeletedInterval:     5 * time.Minute,
+	}
+}
+
+// stateDir is the driver's state directory for host.
+func (s Settings) stateDir(host string) string {
+	if s.StateDir != "" {
+		return s.StateDir
+	}
+	return filepath.Join(os.TempDir(), "novaflow-compute-"+host)
+}

@@ -1,0 +1,217 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/novaflow/novaflow/drivers/compute"
+)
+
+const nodeColumns = `host, vcpus, memory_mb, disk_gb, vcpus_used, memory_mb_used, disk_gb_used, updated_at`
+
+func scanNode(row pgx.Row) (Node, error) {
+	var n Node
+	err := row.Scan(&n.Host, &n.VCPUs, &n.MemoryMB, &n.DiskGB, &n.VCPUsUsed, &n.MemoryMBUsed, &n.DiskGBUsed, &n.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Node{}, ErrNoNode
+	}
+	return n, err
+}
+
+// recomputeUsage sets the usage columns of host's node from the live
+// instances claimed on it. Callers hold the node's row lock.
+const recomputeUsage = `
+	UPDATE compute_nodes n SET
+		vcpus_used = u.vcpus, memory_mb_used = u.memory_mb, disk_gb_used = u.disk_gb, updated_at = now()
+	FROM (SELECT coalesce(sum(vcpus), 0) AS vcpus, coalesce(sum(memory_mb), 0) AS memory_mb,
+	             coalesce(sum(disk_gb), 0) AS disk_gb
+	      FROM instances WHERE host = $1 AND NOT deleted) u
+	WHERE n.host = $1 AND NOT n.deleted
+	RETURNING n.host, n.vcpus, n.memory_mb, n.disk_gb, n.vcpus_used, n.memory_mb_used, n.disk_gb_used, n.updated_at`
+
+// lockNode locks host's node row for the transaction and returns it, or
+// ErrNoNode.
+func lockNode(ctx context.Context, tx pgx.Tx, host string) (Node, error) {
+	return scanNode(tx.QueryRow(ctx, `SELECT `+nodeColumns+` FROM compute_nodes WHERE host = $1 AND NOT deleted FOR UPDATE`, host))
+}
+
+// UpdateNode records host's capacity as its driver reports it, creating the
+// node on first use, and recomputes its usage from the instances claimed on
+// it (the resource tracker's update_available_resource).
+func (s *Store) UpdateNode(ctx context.Context, host string, res compute.Resources) (Node, error) {
+	var n Node
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO compute_nodes (host, vcpus, memory_mb, disk_gb) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (host) WHERE NOT deleted
+			DO UPDATE SET vcpus = EXCLUDED.vcpus, memory_mb = EXCLUDED.memory_mb, disk_gb = EXCLUDED.disk_gb,
+			              updated_at = now()`,
+			host, res.VCPUs, res.MemoryMB, res.DiskGB); err != nil {
+			return err
+		}
+		var err error
+		n, err = scanNode(tx.QueryRow(ctx, recomputeUsage, host))
+		return err
+	})
+	if err != nil {
+		return Node{}, fmt.Errorf("update compute node %s: %w", host, err)
+	}
+	return n, nil
+}
+
+// Node returns host's compute node, or ErrNoNode.
+func (s *Store) Node(ctx context.Context, host string) (Node, error) {
+	n, err := scanNode(s.pool.QueryRow(ctx, `SELECT `+nodeColumns+` FROM compute_nodes WHERE host = $1 AND NOT deleted`, host))
+	if err != nil {
+		return Node{}, fmt.Errorf("get compute node %s: %w", host, err)
+	}
+	return n, nil
+}
+
+// Nodes returns every live compute node, by host.
+func (s *Store) Nodes(ctx context.Context) ([]Node, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+nodeColumns+` FROM compute_nodes WHERE NOT deleted ORDER BY host`)
+	if err != nil {
+		return nil, fmt.Errorf("list compute nodes: %w", err)
+	}
+	defer rows.Close()
+	var out []Node
+	for rows.Next() {
+		n, err := scanNode(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list compute nodes: %w", err)
+		}
+		out = append(out, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list compute nodes: %w", err)
+	}
+	return out, nil
+}
+
+// Claim counts the instance against host's node when the node has room for
+// its flavor: the instance's host becomes host and the node's usage grows,
+// in one transaction that holds the node's row lock, so concurrent claims
+// on one node never over-commit it. Claiming an instance already claimed on
+// host does nothing. It fails with ErrNotFound (no live instance), a
+// *ClaimedError (claimed on another host), ErrNoNode, or an
+// *InsufficientError naming the resource that is short.
+func (s *Store) Claim(ctx context.Context, uuid, host string) (Node, error) {
+	var n Node
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		node, err := lockNode(ctx, tx, host)
+		if err != nil {
+			return err
+		}
+		var cur string
+		var f compute.Flavor
+		err = tx.QueryRow(ctx, `SELECT coalesce(host, ''), vcpus, memory_mb, disk_gb FROM instances
+			WHERE uuid = $1 AND NOT deleted FOR UPDATE`, uuid).Scan(&cur, &f.VCPUs, &f.MemoryMB, &f.DiskGB)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		switch cur {
+		case host:
+			n = node
+			return nil
+		case "":
+		default:
+			return &ClaimedError{UUID: uuid, Host: cur}
+		}
+		// The usage columns are recomputed under the lock, so they are exact.
+		if node, err = scanNode(tx.QueryRow(ctx, recomputeUsage, host)); err != nil {
+			return err
+		}
+		free := node.Free()
+		for _, r := range []struct {
+			name      string
+			want, has int
+		}{
+			{"vcpus", f.VCPUs, free.VCPUs},
+			{"memory_mb", f.MemoryMB, free.MemoryMB},
+			{"disk_gb", f.DiskGB, free.DiskGB},
+		} {
+			if r.want > r.has {
+				return &InsufficientError{Host: host, Resource: r.name, Requested: r.want, Free: max(r.has, 0)}
+			}
+		}
+		if _, err := tx.Exec(ctx, `UPDATE instances SET host = $2, updated_at = now() WHERE uuid = $1`, uuid, host); err != nil {
+			return err
+		}
+		n, err = scanNode(tx.QueryRow(ctx, recomputeUsage, host))
+		return err
+	})
+	if err != nil {
+		return Node{}, fmt.Errorf("claim instance %s on host %s: %w", uuid, host, err)
+	}
+	return n, nil
+}
+
+// Release undoes a claim: when the live instance is claimed on host, its
+// host is cleared and the node's usage shrinks. Releasing an instance that
+// is not claimed on host does nothing, so a repeated release is harmless.
+func (s *Store) Release(ctx context.Context, uuid, host string) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := lockNode(ctx, tx, host); err != nil && !errors.Is(err, ErrNoNode) {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `UPDATE instances SET host = NULL, updated_at = now()
+			WHERE uuid = $1 AND host = $2 AND NOT deleted`, uuid, host)
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		_, err = tx.Exec(ctx, recomputeUsage, host)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("release claim of instance %s on host %s: %w", uuid, host, err)
+	}
+	return nil
+}
+
+// MarkDeleted soft-deletes the instance (vm_state deleted, no task, power
+// NOSTATE, terminated now) and gives its resources back to its node, in one
+// transaction. Deleting a deleted instance returns it as it is; an unknown
+// one is ErrNotFound.
+func (s *Store) MarkDeleted(ctx context.Context, uuid string) (Instance, error) {
+	var out Instance
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var host string
+		err := tx.QueryRow(ctx, `SELECT coalesce(host, '') FROM instances WHERE uuid = $1`, uuid).Scan(&host)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if host != "" {
+			if _, err := lockNode(ctx, tx, host); err != nil && !errors.Is(err, ErrNoNode) {
+				return err
+			}
+		}
+		out, err = scanInstance(tx.QueryRow(ctx, `
+			UPDATE instances SET vm_state = 'deleted', task_state = NULL, power_state = 'NOSTATE', fault = NULL,
+				deleted = true, deleted_at = now(), terminated_at = now(), updated_at = now()
+			WHERE uuid = $1 AND NOT deleted
+			RETURNING `+instanceColumns, uuid))
+		if errors.Is(err, ErrNotFound) { // already deleted
+			out, err = scanInstance(tx.QueryRow(ctx, `SELECT `+instanceColumns+` FROM instances WHERE uuid = $1`, uuid))
+			return err
+		}
+		if err != nil || host == "" {
+			return err
+		}
+		_, err = tx.Exec(ctx, recomputeUsage, host)
+		return err
+	})
+	if err != nil {
+		return Instance{}, fmt.Errorf("delete instance %s: %w", uuid, err)
+	}
+	return out, nil
+}

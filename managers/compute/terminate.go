@@ -1,0 +1,65 @@
+package compute
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/novaflow/novaflow/drivers/compute"
+	"github.com/novaflow/novaflow/managers/compute/store"
+)
+
+// TerminateInstance destroys the instance on this host and soft-deletes its
+// row, giving its resources back to the node: any state -> deleted. An
+// instance on no host (never built, or its claim released) is deleted by any
+// compute service. Terminating a deleted instance succeeds; when the driver
+// fails, the instance goes to error, as in nova.
+func (m *Manager) TerminateInstance(ctx context.Context, req InstanceRequest) (store.Instance, error) {
+	uuid := req.InstanceUUID
+	unlock, err := m.locks.lock(ctx, uuid)
+	if err != nil {
+		return store.Instance{}, fmt.Errorf("terminate instance %s: %w", uuid, err)
+	}
+	defer unlock()
+	inst, err := m.store.Get(ctx, uuid)
+	if err != nil {
+		return store.Instance{}, storeError("terminate", uuid, err)
+	}
+	if inst.Deleted {
+		return inst, nil
+	}
+	act, err := m.store.StartAction(ctx, requestID(req.RequestID), "delete", uuid, m.host)
+	if err != nil {
+		return store.Instance{}, fmt.Errorf("terminate instance %s: %w", uuid, err)
+	}
+	inst, opErr := m.terminate(ctx, inst)
+	m.finish(ctx, act, opErr)
+	return inst, opErr
+}
+
+func (m *Manager) terminate(ctx context.Context, inst store.Instance) (store.Instance, error) {
+	uuid := inst.UUID
+	if inst.Host != "" && inst.Host != m.host {
+		return store.Instance{}, notOnHost("terminate", inst, m.host)
+	}
+	if _, err := m.store.Update(ctx, uuid, store.Cond{Host: inst.Host}, store.Set{TaskState: store.Deleting}); err != nil {
+		return store.Instance{}, storeError("terminate", uuid, err)
+	}
+	if inst.Host == m.host {
+		if err := m.driver.Destroy(ctx, uuid); err != nil && !errors.Is(err, compute.ErrNotFound) {
+			if _, uerr := m.store.Update(context.WithoutCancel(ctx), uuid,
+				store.Cond{Host: m.host, TaskStates: []store.TaskState{store.Deleting}},
+				store.Set{VMState: store.Error, TaskState: store.NoTask, PowerState: m.powerState(ctx, uuid),
+					Fault: "terminate failed: " + err.Error()}); uerr != nil {
+				m.logger.Error("set instance to error after a failed terminate", "instance", uuid, "error", uerr)
+			}
+			return store.Instance{}, driverError("terminate", uuid, err)
+		}
+	}
+	inst, err := m.store.MarkDeleted(ctx, uuid)
+	if err != nil {
+		return store.Instance{}, storeError("terminate", uuid, err)
+	}
+	m.logger.Info("instance terminated", "instance", uuid)
+	return inst, nil
+}

@@ -1,0 +1,19 @@
+// Package conductor is the conductor manager of the reference control plane
+// (topic conductor), as nova's ComputeTaskManager: it runs the builds of new
+// instances.
+//
+// The build itself is the workflow conductor.build_instances (package
+// workflows, BuildInstances): workflow code does no I/O, so every database
+// write of a build is one of this manager's RPC methods, which the workflow
+// calls as activities on the conductor queue:
+//
+//	create_instances  the instance rows (building, scheduling) and their
+//	                  "create" actions
+//	claim_instance    claim an instance on an alternate host before a
+//	                  reschedule (the scheduler claims the first choice)
+//	release_claim     give a failed host's claim back
+//	finish_build      end the "create" action; on failure, mark the
+//	                  instance ERROR with the reason
+//
+// They are idempotent, since an activity may run more than once.
+package conductor

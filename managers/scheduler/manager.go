@@ -1,0 +1,121 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/novaflow/novaflow/managers"
+	"github.com/novaflow/novaflow/managers/compute/store"
+	"github.com/novaflow/novaflow/servicegroup"
+)
+
+// Version is the service version of the scheduler manager.
+const Version = 1
+
+// Topic is the topic of scheduler services.
+const Topic = "scheduler"
+
+// ComputeTopic is the topic of the services the scheduler places instances on.
+const ComputeTopic = "compute"
+
+// NoValidHostType is the error type of a request no host can take (nova's
+// NoValidHost).
+const NoValidHostType = "NoValidHost"
+
+func init() {
+	managers.Register(managers.Definition{
+		Name:    Topic,
+		Topic:   Topic,
+		Version: Version,
+		// Service version 1 serves RPC API 1.0.
+		RPCVersions: map[int]string{1: "1.0"},
+		Config:      &Settings{},
+		New:         func(deps managers.Deps) (managers.Manager, error) { return New(deps) },
+	})
+}
+
+var _ managers.Manager = (*Manager)(nil)
+
+// Manager is the scheduler manager.
+type Manager struct {
+	managers.Base
+
+	cfg      Settings
+	strategy Strategy
+	logger   *slog.Logger
+	services *servicegroup.Store
+	store    *store.Store
+}
+
+// New returns the scheduler with the settings in deps.Config (a *Settings;
+// DefaultSettings when nil). An unknown strategy fails, naming
+// NOVAFLOW_SCHEDULER_STRATEGY and the registered ones.
+func New(deps managers.Deps) (*Manager, error) {
+	cfg := DefaultSettings()
+	if deps.Config != nil {
+		s, ok := deps.Config.(*Settings)
+		if !ok {
+			return nil, fmt.Errorf("scheduler manager: settings of type %T, want *scheduler.Settings", deps.Config)
+		}
+		cfg = *s
+	}
+	if deps.DB == nil {
+		return nil, errors.New("scheduler manager: no database")
+	}
+	if cfg.MaxAttempts < 1 {
+		return nil, fmt.Errorf("NOVAFLOW_SCHEDULER_MAX_ATTEMPTS: must be at least 1, got %d", cfg.MaxAttempts)
+	}
+	strategy, err := LookupStrategy(cfg.Strategy)
+	if err != nil {
+		return nil, fmt.Errorf("NOVAFLOW_SCHEDULER_STRATEGY: %w", err)
+	}
+	logger := deps.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Manager{
+		cfg:      cfg,
+		strategy: strategy,
+		logger:   logger,
+		services: servicegroup.NewStore(deps.DB),
+		store:    store.New(deps.DB),
+	}, nil
+}
+
+// RPCMethods declares the scheduler API.
+func (m *Manager) RPCMethods() []managers.Method {
+	return []managers.Method{
+		managers.NewMethod("select_destinations", "1.0", m.SelectDestinations),
+	}
+}
+
+// hostStates returns every compute node with its service and liveness.
+func (m *Manager) hostStates(ctx context.Context) ([]HostState, error) {
+	services, now, err := m.services.List(ctx, servicegroup.Filter{Topic: ComputeTopic})
+	if err != nil {
+		return nil, err
+	}
+	byHost := make(map[string]*servicegroup.Record, len(services))
+	for i := range services {
+		byHost[services[i].Host] = &services[i]
+	}
+	nodes, err := m.store.Nodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	downTime := m.cfg.DownTime()
+	hosts := make([]HostState, 0, len(nodes))
+	for _, n := range nodes {
+		svc := byHost[n.Host]
+		hosts = append(hosts, HostState{
+			Host:    n.Host,
+			Service: svc,
+			Up:      svc != nil && servicegroup.IsUp(*svc, now, downTime),
+			Node:    n,
+			Free:    n.Free(),
+		})
+	}
+	return hosts, nil
+}

@@ -1,0 +1,36 @@
+// Package rpc calls manager methods of other services, as nova's RPC layer
+// (oslo.messaging) does, with every remote call a Temporal workflow
+// execution of type <topic>.<method> (package workflows) whose activity runs
+// the method on the target's task queue.
+//
+//   - Client.Call runs a method and waits for its result, for at most the
+//     response timeout (NOVAFLOW_RPC_RESPONSE_TIMEOUT, 60s): a dead target
+//     host fails with an error that matches ErrTimeout; the remote method's
+//     typed errors come back as *managers.Error of the same Type and Field.
+//   - Client.Cast starts the execution durably and returns: it runs when the
+//     target is up, waiting for it up to NOVAFLOW_CAST_TIMEOUT (1h), then
+//     fails, visibly in the Web UI.
+//   - Client.Fanout runs the method on every up and enabled host of the topic
+//     and returns each host's result or error.
+//
+// A call goes to any host of the topic (task queue <topic>) unless ToHost
+// names one (<topic>.<host>). A Client that knows the services of its own
+// process (AddLocal) runs calls to them directly, in the caller's goroutine,
+// without Temporal, as nova calls directly what can run locally.
+//
+// Executions are idempotent by request ID: the workflow ID is
+// <topic>.<method>/<host or - or *>/<request id> (WorkflowID), and the same
+// ID never runs the method twice; Call on a finished ID returns that run's
+// result.
+//
+// Methods carry versions ("major.minor", managers.Method.Version). A caller
+// says which version its request is written for (Version); per topic,
+// NOVAFLOW_UPGRADE_LEVELS_<TOPIC> caps what the client sends (a version, or
+// "auto" for the version the oldest running service of the topic speaks), so
+// mixed versions work during a rolling upgrade.
+//
+// Inside workflows use CallFromWorkflow, CastFromWorkflow and
+// FanoutFromWorkflow, which are deterministic.
+//
+// docs/rpc.md describes all of this from the shell and the Web UI.
+package rpc

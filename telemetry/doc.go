@@ -1,0 +1,30 @@
+// Package telemetry is novaflow's OpenTelemetry: traces, metrics and the
+// trace IDs on log lines (docs/observability.md).
+//
+// Setup reads the standard OTEL_* environment variables, builds the tracer
+// and meter providers, and installs them as the OpenTelemetry globals; every
+// instrumentation point takes its tracer or meter from the globals when it is
+// built, as OpenTelemetry instrumentation libraries do. With no exporter
+// configured the globals are no-op providers, so instrumentation costs next
+// to nothing. The pieces:
+//
+//   - ClientOptions adds to Temporal client options the SDK's OpenTelemetry
+//     tracing interceptor (client and worker side), novaflow's own
+//     interceptor and, when metrics are on, the SDK's metrics through the
+//     OpenTelemetry metrics handler. novaflow's interceptor puts a span and
+//     metrics around each manager method, periodic task and status report
+//     that a worker runs, and creates schedules without the caller's trace,
+//     so that each scheduled run starts a trace of its own.
+//   - Instruments are novaflow's own metrics and client spans: RPC calls by
+//     topic, method, kind and outcome (package rpc records the client side),
+//     and the services table's view of which services are up.
+//   - TraceComputeDriver wraps a compute driver with a span per call.
+//   - LogHandler adds trace_id and span_id to the log lines of a context
+//     that carries a span.
+//
+// The SQL statements are traced by the pgx tracer that package internal/db
+// installs on every pool.
+//
+// telemetry knows the names of novaflow's activities (package activities)
+// and its typed errors (package managers); neither of those may import it.
+package telemetry

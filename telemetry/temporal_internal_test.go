@@ -1,0 +1,59 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/novaflow/novaflow/activities"
+	"github.com/novaflow/novaflow/managers"
+)
+
+// TestClassify keeps classify in step with how package activities names
+// activities.
+func TestClassify(t *testing.T) {
+	cases := []struct {
+		name        string
+		kind        activityKind
+		topic, what string
+	}{
+		{activities.Name("compute", "reboot_instance"), rpcActivity, "compute", "reboot_instance"},
+		{activities.Name("scheduler", "select_destinations"), rpcActivity, "scheduler", "select_destinations"},
+		{activities.PeriodicName("compute", "update_available_resource"), periodicActivity, "compute", "update_available_resource"},
+		{activities.ReportStateName("compute"), reportActivity, "compute", activities.ReportStateMethod},
+		{activities.UpHostsName, otherActivity, "", ""},
+		{"nodot", otherActivity, "", ""},
+		{".x", otherActivity, "", ""},
+	}
+	for _, c := range cases {
+		kind, topic, what := classify(c.name)
+		if kind != c.kind || topic != c.topic || what != c.what {
+			t.Errorf("classify(%q) = %v %q %q, want %v %q %q", c.name, kind, topic, what, c.kind, c.topic, c.what)
+		}
+	}
+}
+
+func TestOutcome(t *testing.T) {
+	notFound := managers.NotFound("instance", "x")
+	cases := []struct {
+		err  error
+		want string
+	}{
+		{nil, OutcomeOK},
+		{notFound, managers.NotFoundType},
+		{fmt.Errorf("wrapped: %w", notFound), managers.NotFoundType},
+		{activities.ToApplicationError(&managers.Error{Type: managers.TimeoutType, Message: "late"}), managers.TimeoutType},
+		{temporal.NewCanceledError(), OutcomeCanceled},
+		{context.Canceled, OutcomeCanceled},
+		{errors.New("boom"), OutcomeError},
+		{temporal.NewApplicationError("boom", "*errors.errorString"), OutcomeError},
+	}
+	for _, c := range cases {
+		if got := Outcome(c.err); got != c.want {
+			t.Errorf("Outcome(%v) = %q, want %q", c.err, got, c.want)
+		}
+	}
+}

@@ -1,0 +1,465 @@
+package workflows
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/novaflow/novaflow/activities"
+	"github.com/novaflow/novaflow/managers"
+)
+
+// The conductor's build, as nova's ComputeTaskManager.build_instances:
+// create the instance rows, select destinations (the scheduler claims the
+// first choices), build each instance on its host, and on a failure release
+// the claim and reschedule to the next alternate; when the hosts are
+// exhausted, mark the instance ERROR with the reason. Every step is an RPC
+// method of the conductor, scheduler or compute manager, run as an activity
+// on its topic's queue (compute: the host's queue).
+const (
+	// BuildTopic is the topic whose services run the build workflows.
+	BuildTopic = "conductor"
+	// BuildInstancesName is the workflow type of a build request:
+	// conductor.build_instances.
+	BuildInstancesName = BuildTopic + ".build_instances"
+	// BuildInstanceName is the workflow type of the build of one instance,
+	// a child of BuildInstancesName, searchable by NovaflowInstance.
+	BuildInstanceName = BuildTopic + ".build_instance"
+	// BuildFailedType is the error type of a build request whose instances
+	// did not all become active; its details hold the BuildResult.
+	BuildFailedType = "BuildFailed"
+	// MaxBuildCount bounds the instances of one request.
+	MaxBuildCount = 1000
+	// BuildStepTimeout is the deadline of each call to the conductor and the
+	// scheduler.
+	BuildStepTimeout = time.Minute
+	// BuildTimeout is the deadline of each build_and_run_instance on a
+	// host: a host that does not take the call within it is skipped for the
+	// next alternate.
+	BuildTimeout = 2 * time.Minute
+)
+
+// RegisterBuild registers the build workflows on r.
+func RegisterBuild(r Registry) {
+	r.RegisterWorkflowWithOptions(BuildInstances, workflow.RegisterOptions{Name: BuildInstancesName})
+	r.RegisterWorkflowWithOptions(BuildInstance, workflow.RegisterOptions{Name: BuildInstanceName})
+}
+
+// BuildFlavor is the size of each instance of a build.
+type BuildFlavor struct {
+	Name     string `json:"name,omitempty"`
+	VCPUs    int    `json:"vcpus"`
+	MemoryMB int    `json:"memory_mb"`
+	DiskGB   int    `json:"disk_gb"`
+}
+
+// BuildImage is what each instance runs: a command (no shell) and its whole
+// environment.
+type BuildImage struct {
+	Command []string `json:"command"`
+	Env     []string `json:"env,omitempty"`
+}
+
+// BuildRequest is the input of conductor.build_instances, e.g.
+//
+//	{"name":"web","count":2,"flavor":{"vcpus":1,"memory_mb":64,"disk_gb":1},
+//	 "image":{"command":["sleep","3600"]}}
+type BuildRequest struct {
+	// Name is the instances' display name; with a count above 1 each is
+	// named <name>-<n> (nova's multi_instance_display_name_template).
+	Name string `json:"name"`
+	// Count is the number of instances; default 1.
+	Count  int         `json:"count,omitempty"`
+	Flavor BuildFlavor `json:"flavor"`
+	Image  BuildImage  `json:"image"`
+	// InstanceUUIDs, when set, are the instances' UUIDs (one per instance);
+	// default: new ones.
+	InstanceUUIDs []string `json:"instance_uuids,omitempty"`
+	// MaxAttempts is how many hosts each instance may be tried on; default:
+	// the scheduler's NOVAFLOW_SCHEDULER_MAX_ATTEMPTS (3).
+	MaxAttempts int `json:"max_attempts,omitempty"`
+	// RequestID names the request in instance_actions; default: the
+	// workflow ID.
+	RequestID string `json:"request_id,omitempty"`
+}
+
+// BuildResult is the result of a build request.
+type BuildResult struct {
+	RequestID string          `json:"request_id"`
+	Instances []BuiltInstance `json:"instances"`
+}
+
+// BuiltInstance is the outcome of the build of one instance.
+type BuiltInstance struct {
+	UUID string `json:"uuid"`
+	Name string `json:"name"`
+	// Host is where the instance runs; empty when its build failed.
+	Host string `json:"host,omitempty"`
+	// VMState is active, error, or deleted (terminated during its build).
+	VMState string `json:"vm_state"`
+	// Fault says why the build failed.
+	Fault string `json:"fault,omitempty"`
+	// Attempts lists the hosts tried, in order, with their errors.
+	Attempts []BuildAttempt `json:"attempts,omitempty"`
+}
+
+// BuildAttempt is one host tried for an instance.
+type BuildAttempt struct {
+	Host  string `json:"host"`
+	Error string `json:"error,omitempty"`
+}
+
+// BuildInstanceRequest is the input of conductor.build_instance.
+type BuildInstanceRequest struct {
+	UUID      string `json:"uuid"`
+	Name      string `json:"name"`
+	RequestID string `json:"request_id"`
+	// Hosts are the selected host, on which the instance is claimed, then
+	// the alternates, best first.
+	Hosts []string `json:"hosts"`
+}
+
+// The requests and results of the steps, as the managers' JSON APIs have
+// them (the conductor, scheduler and compute packages own the types).
+type (
+	createStep struct {
+		RequestID string        `json:"request_id"`
+		Flavor    BuildFlavor   `json:"flavor"`
+		Image     BuildImage    `json:"image"`
+		Instances []createdStep `json:"instances"`
+	}
+	createdStep struct {
+		UUID string `json:"uuid"`
+		Name string `json:"name"`
+	}
+	selectStep struct {
+		Flavor        BuildFlavor `json:"flavor"`
+		InstanceUUIDs []string    `json:"instance_uuids"`
+		MaxAttempts   int         `json:"max_attempts,omitempty"`
+	}
+	selectResult struct {
+		Destinations []struct {
+			InstanceUUID string   `json:"instance_uuid"`
+			Host         string   `json:"host"`
+			Alternates   []string `json:"alternates"`
+		} `json:"destinations"`
+	}
+	claimStep struct {
+		InstanceUUID string `json:"instance_uuid"`
+		DestHost     string `json:"dest_host"`
+	}
+	buildStep struct {
+		InstanceUUID string `json:"instance_uuid"`
+		RequestID    string `json:"request_id"`
+	}
+	finishStep struct {
+		InstanceUUID string `json:"instance_uuid"`
+		RequestID    string `json:"request_id"`
+		Fault        string `json:"fault,omitempty"`
+	}
+	instanceResult struct {
+		Host    string `json:"host"`
+		VMState string `json:"vm_state"`
+	}
+)
+
+// BuildInstances is the workflow conductor.build_instances. Its input is a
+// BuildRequest as plain JSON (unknown fields are refused); it returns a
+// BuildResult when every instance became active, and otherwise fails with a
+// non-retryable error of type BuildFailed (details: the BuildResult) that
+// lists the instances in ERROR and why. A malformed request fails at once
+// with InvalidArgument naming the field, before anything is created.
+func BuildInstances(ctx workflow.Context, input converter.RawValue) (BuildResult, error) {
+	req, err := decodeBuildRequest(input)
+	if err != nil {
+		return BuildResult{}, activities.ToApplicationError(err)
+	}
+	info := workflow.GetInfo(ctx)
+	rid := req.RequestID
+	if rid == "" {
+		rid = info.WorkflowExecution.ID
+	}
+	uuids := req.InstanceUUIDs
+	if len(uuids) == 0 {
+		if err := workflow.SideEffect(ctx, func(workflow.Context) any {
+			out := make([]string, req.Count)
+			for i := range out {
+				out[i] = uuid.NewString()
+			}
+			return out
+		}).Get(&uuids); err != nil {
+			return BuildResult{}, fmt.Errorf("make instance UUIDs: %w", err)
+		}
+	}
+	sa := []temporal.SearchAttributeUpdate{TopicKey.ValueSet(BuildTopic), HostKey.ValueSet(AnyHost),
+		MethodKey.ValueSet("build_instances")}
+	if len(uuids) == 1 {
+		sa = append(sa, InstanceKey.ValueSet(uuids[0]))
+	}
+	if err := workflow.UpsertTypedSearchAttributes(ctx, sa...); err != nil {
+		return BuildResult{}, err
+	}
+
+	result := BuildResult{RequestID: rid}
+	create := createStep{RequestID: rid, Flavor: req.Flavor, Image: req.Image}
+	for i, u := range uuids {
+		name := req.Name
+		if len(uuids) > 1 {
+			name = fmt.Sprintf("%s-%d", req.Name, i+1)
+		}
+		create.Instances = append(create.Instances, createdStep{UUID: u, Name: name})
+		result.Instances = append(result.Instances, BuiltInstance{UUID: u, Name: name})
+	}
+	if err := buildCall(ctx, BuildTopic, "", "create_instances", create, nil, BuildStepTimeout); err != nil {
+		return BuildResult{}, err
+	}
+
+	var sel selectResult
+	err = buildCall(ctx, "scheduler", "", "select_destinations",
+		selectStep{Flavor: req.Flavor, InstanceUUIDs: uuids, MaxAttempts: req.MaxAttempts}, &sel, BuildStepTimeout)
+	if err == nil && len(sel.Destinations) != len(uuids) {
+		err = fmt.Errorf("the scheduler returned %d destinations for %d instances", len(sel.Destinations), len(uuids))
+	}
+	if err != nil {
+		fault := errorMessage(err)
+		for i := range result.Instances {
+			b := &result.Instances[i]
+			b.VMState, b.Fault = "error", fault
+			if ferr := buildCall(ctx, BuildTopic, "", "finish_build",
+				finishStep{InstanceUUID: b.UUID, RequestID: rid, Fault: fault}, nil, BuildStepTimeout); ferr != nil {
+				return result, ferr
+			}
+		}
+		return result, buildFailed(result)
+	}
+
+	futures := make([]workflow.ChildWorkflowFuture, len(uuids))
+	for i, d := range sel.Destinations {
+		b := result.Instances[i]
+		cwo := workflow.ChildWorkflowOptions{
+			WorkflowID:            info.WorkflowExecution.ID + "/" + b.UUID,
+			WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
+			TypedSearchAttributes: temporal.NewSearchAttributes(
+				TopicKey.ValueSet(BuildTopic), HostKey.ValueSet(AnyHost),
+				MethodKey.ValueSet("build_instance"), InstanceKey.ValueSet(b.UUID)),
+		}
+		hosts := append([]string{d.Host}, d.Alternates...)
+		futures[i] = workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, cwo), BuildInstanceName,
+			BuildInstanceRequest{UUID: b.UUID, Name: b.Name, RequestID: rid, Hosts: hosts})
+	}
+	for i, f := range futures {
+		b := &result.Instances[i]
+		if err := f.Get(ctx, b); err != nil {
+			// A step of the child could not be done (e.g. no conductor took
+			// it in time): the instance must not stay building for ever.
+			b.VMState, b.Fault = "error", "build failed: "+errorMessage(err)
+			if ferr := buildCall(ctx, BuildTopic, "", "finish_build",
+				finishStep{InstanceUUID: b.UUID, RequestID: rid, Fault: b.Fault}, nil, BuildStepTimeout); ferr != nil {
+				return result, fmt.Errorf("build instance %s: %w (and marking it ERROR failed: %v)", b.UUID, err, ferr)
+			}
+		}
+	}
+	for _, b := range result.Instances {
+		if b.VMState != "active" {
+			return result, buildFailed(result)
+		}
+	}
+	return result, nil
+}
+
+// BuildInstance is the workflow conductor.build_instance: it builds one
+// instance on its hosts in order, rescheduling after each failure, and ends
+// its "create" action. It returns the instance's outcome; it fails only when
+// a step of its own cannot be done.
+func BuildInstance(ctx workflow.Context, req BuildInstanceRequest) (BuiltInstance, error) {
+	out := BuiltInstance{UUID: req.UUID, Name: req.Name}
+	logger := workflow.GetLogger(ctx)
+	var final error
+	for i, host := range req.Hosts {
+		if i > 0 { // the scheduler claimed the first host; claim the alternate
+			err := buildCall(ctx, BuildTopic, "", "claim_instance", claimStep{InstanceUUID: req.UUID, DestHost: host}, nil, BuildStepTimeout)
+			if isType(err, managers.NotFoundType) {
+				out.VMState = "deleted"
+				return out, nil
+			}
+			if err != nil {
+				out.Attempts = append(out.Attempts, BuildAttempt{Host: host, Error: "claim: " + errorMessage(err)})
+				continue
+			}
+		}
+		var inst instanceResult
+		err := buildCall(ctx, "compute", host, "build_and_run_instance",
+			buildStep{InstanceUUID: req.UUID, RequestID: req.RequestID}, &inst, BuildTimeout)
+		if err == nil {
+			out.Attempts = append(out.Attempts, BuildAttempt{Host: host})
+			out.Host, out.VMState = inst.Host, inst.VMState
+			if ferr := buildCall(ctx, BuildTopic, "", "finish_build",
+				finishStep{InstanceUUID: req.UUID, RequestID: req.RequestID}, nil, BuildStepTimeout); ferr != nil {
+				return out, ferr
+			}
+			return out, nil
+		}
+		out.Attempts = append(out.Attempts, BuildAttempt{Host: host, Error: errorMessage(err)})
+		logger.Warn("build failed on host", "instance", req.UUID, "host", host, "error", err)
+		// The compute service releases its claim when it can; a host that
+		// never took the call cannot.
+		if rerr := buildCall(ctx, BuildTopic, "", "release_claim", claimStep{InstanceUUID: req.UUID, DestHost: host}, nil, BuildStepTimeout); rerr != nil {
+			return out, rerr
+		}
+		if isType(err, managers.NotFoundType) {
+			out.VMState = "deleted"
+			return out, nil
+		}
+		if isType(err, managers.InvalidArgumentType) || isType(err, managers.ConflictType) {
+			final = err // no other host can do better
+			break
+		}
+	}
+	switch {
+	case final != nil:
+		out.Fault = fmt.Sprintf("Build of instance %s aborted: %s", req.UUID, errorMessage(final))
+	default:
+		out.Fault = fmt.Sprintf("Exceeded maximum number of retries. Exhausted all hosts available for retrying build failures for instance %s (%s)",
+			req.UUID, attemptSummary(out.Attempts))
+	}
+	out.VMState = "error"
+	err := buildCall(ctx, BuildTopic, "", "finish_build",
+		finishStep{InstanceUUID: req.UUID, RequestID: req.RequestID, Fault: out.Fault}, nil, BuildStepTimeout)
+	if isType(err, managers.NotFoundType) {
+		out.VMState, out.Fault = "deleted", ""
+		return out, nil
+	}
+	return out, err
+}
+
+// buildCall runs method of topic (on host, when set) as an RPC activity
+// with a deadline of timeout from now, and decodes its result into resp
+// (nil: dropped). encoding/json is deterministic for these types (struct
+// fields in order, map keys sorted), which workflowcheck cannot see.
+//
+//workflowcheck:ignore
+func buildCall(ctx workflow.Context, topic, host, method string, req, resp any, timeout time.Duration) error {
+	raw, err := json.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("encode %s.%s request: %w", topic, method, err)
+	}
+	t := Target{Topic: topic, Method: method, Host: host}
+	out, err := RunMethod(ctx, t, raw, workflow.Now(ctx).Add(timeout))
+	if err != nil {
+		return err
+	}
+	if resp == nil {
+		return nil
+	}
+	if err := json.Unmarshal(out, resp); err != nil {
+		return fmt.Errorf("decode %s result: %w", t.Name(), err)
+	}
+	return nil
+}
+
+// isType reports whether err carries a typed error of type typ.
+func isType(err error, typ string) bool {
+	e, ok := managers.AsError(activities.FromApplicationError(err))
+	return ok && e.Type == typ
+}
+
+// errorMessage is err as a fault shows it: a typed error's type and message.
+func errorMessage(err error) string {
+	if e, ok := managers.AsError(activities.FromApplicationError(err)); ok {
+		return e.Error()
+	}
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Message()
+	}
+	return err.Error()
+}
+
+func attemptSummary(attempts []BuildAttempt) string {
+	if len(attempts) == 0 {
+		return "no host was tried"
+	}
+	parts := make([]string, len(attempts))
+	for i, a := range attempts {
+		parts[i] = a.Host + ": " + a.Error
+	}
+	return strings.Join(parts, "; ")
+}
+
+// buildFailed is the error of a request whose instances did not all become
+// active.
+func buildFailed(r BuildResult) error {
+	var failed []string
+	for _, b := range r.Instances {
+		if b.VMState != "active" {
+			failed = append(failed, fmt.Sprintf("%s (%s) is %s: %s", b.Name, b.UUID, b.VMState, b.Fault))
+		}
+	}
+	msg := fmt.Sprintf("%d of %d instances failed to build: %s", len(failed), len(r.Instances), strings.Join(failed, "; "))
+	return temporal.NewNonRetryableApplicationError(msg, BuildFailedType, nil, r)
+}
+
+// decodeBuildRequest decodes the workflow's JSON input strictly and checks
+// what the workflow itself relies on; the conductor checks the flavor and
+// the image when it creates the rows. (encoding/json is deterministic here;
+// see buildCall.)
+//
+//workflowcheck:ignore
+func decodeBuildRequest(input converter.RawValue) (BuildRequest, error) {
+	raw, err := inputJSON(input)
+	if err != nil {
+		return BuildRequest{}, err
+	}
+	var req BuildRequest
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) && typeErr.Field != "" {
+			return BuildRequest{}, managers.InvalidArgument(typeErr.Field, "want %s, got JSON %s", typeErr.Type, typeErr.Value)
+		}
+		if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			return BuildRequest{}, managers.InvalidArgument(strings.Trim(field, `"`), "unknown field")
+		}
+		return BuildRequest{}, managers.InvalidArgument("", "the request must be a JSON object: %v", err)
+	}
+	switch {
+	case req.Count < 0 || req.Count > MaxBuildCount:
+		return BuildRequest{}, managers.InvalidArgument("count", "want 1 to %d, got %d", MaxBuildCount, req.Count)
+	case req.Count > 0 && len(req.InstanceUUIDs) > 0 && req.Count != len(req.InstanceUUIDs):
+		return BuildRequest{}, managers.InvalidArgument("count", "is %d but %d instance_uuids are given", req.Count, len(req.InstanceUUIDs))
+	case len(req.InstanceUUIDs) > MaxBuildCount:
+		return BuildRequest{}, managers.InvalidArgument("instance_uuids", "at most %d", MaxBuildCount)
+	case req.MaxAttempts < 0:
+		return BuildRequest{}, managers.InvalidArgument("max_attempts", "must not be negative, got %d", req.MaxAttempts)
+	case req.Flavor.VCPUs < 1:
+		return BuildRequest{}, managers.InvalidArgument("flavor.vcpus", "must be at least 1, got %d", req.Flavor.VCPUs)
+	case req.Flavor.MemoryMB < 1:
+		return BuildRequest{}, managers.InvalidArgument("flavor.memory_mb", "must be at least 1, got %d", req.Flavor.MemoryMB)
+	case req.Flavor.DiskGB < 0:
+		return BuildRequest{}, managers.InvalidArgument("flavor.disk_gb", "must not be negative, got %d", req.Flavor.DiskGB)
+	case len(req.Image.Command) == 0:
+		return BuildRequest{}, managers.InvalidArgument("image.command", "must not be empty")
+	}
+	for i, u := range req.InstanceUUIDs {
+		if _, err := uuid.Parse(u); err != nil {
+			return BuildRequest{}, managers.InvalidArgument(fmt.Sprintf("instance_uuids[%d]", i), "%q is not a UUID", u)
+		}
+	}
+	if req.Count == 0 {
+		req.Count = max(len(req.InstanceUUIDs), 1)
+	}
+	if req.Name == "" {
+		req.Name = "instance"
+	}
+	return req, nil
+}

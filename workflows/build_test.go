@@ -1,0 +1,298 @@
+package workflows
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/novaflow/novaflow/activities"
+	"github.com/novaflow/novaflow/managers"
+)
+
+// buildFake plays the conductor, scheduler and compute services of a build.
+type buildFake struct {
+	mu sync.Mutex
+	// selectErr, when set, is the scheduler's answer.
+	selectErr error
+	// hosts are the destinations per instance: selected host, alternates.
+	hosts []string
+	// buildErr says how a build on a host fails; nil: it succeeds.
+	buildErr map[string]error
+	// claimErr says how claiming an alternate fails.
+	claimErr map[string]error
+	// releaseErr, when set, is how every release_claim fails.
+	releaseErr error
+	calls      []string // "<activity> <queue> <instance/host>"
+	finished   map[string]string
+}
+
+func (f *buildFake) record(ctx context.Context, name string, req json.RawMessage) map[string]any {
+	var m map[string]any
+	_ = json.Unmarshal(req, &m)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	what := fmt.Sprint(m["instance_uuid"])
+	if h, ok := m["dest_host"]; ok {
+		what += "@" + fmt.Sprint(h)
+	}
+	f.calls = append(f.calls, name+" "+activity.GetInfo(ctx).TaskQueue+" "+what)
+	return m
+}
+
+func (f *buildFake) register(env *testsuite.TestWorkflowEnvironment) {
+	reg := func(name string, fn func(ctx context.Context, m map[string]any) (any, error)) {
+		env.RegisterActivityWithOptions(func(ctx context.Context, req json.RawMessage, _ activities.CallInfo) (json.RawMessage, error) {
+			m := f.record(ctx, name, req)
+			out, err := fn(ctx, m)
+			if err != nil {
+				return nil, activities.ToApplicationError(err)
+			}
+			return json.Marshal(out)
+		}, activity.RegisterOptions{Name: name})
+	}
+	reg("conductor.create_instances", func(_ context.Context, m map[string]any) (any, error) {
+		return map[string]any{"instances": m["instances"]}, nil
+	})
+	reg("scheduler.select_destinations", func(_ context.Context, m map[string]any) (any, error) {
+		if f.selectErr != nil {
+			return nil, f.selectErr
+		}
+		var dests []map[string]any
+		for _, u := range m["instance_uuids"].([]any) {
+			dests = append(dests, map[string]any{"instance_uuid": u, "host": f.hosts[0], "alternates": f.hosts[1:]})
+		}
+		return map[string]any{"destinations": dests}, nil
+	})
+	reg("conductor.claim_instance", func(_ context.Context, m map[string]any) (any, error) {
+		if err := f.claimErr[m["dest_host"].(string)]; err != nil {
+			return nil, err
+		}
+		return map[string]any{}, nil
+	})
+	reg("conductor.release_claim", func(context.Context, map[string]any) (any, error) { return map[string]any{}, f.releaseErr })
+	reg("conductor.finish_build", func(_ context.Context, m map[string]any) (any, error) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		fault, _ := m["fault"].(string)
+		f.finished[m["instance_uuid"].(string)] = fault
+		return map[string]any{}, nil
+	})
+	reg("compute.build_and_run_instance", func(ctx context.Context, m map[string]any) (any, error) {
+		host := strings.TrimPrefix(activity.GetInfo(ctx).TaskQueue, "compute.")
+		if err := f.buildErr[host]; err != nil {
+			return nil, err
+		}
+		return map[string]any{"uuid": m["instance_uuid"], "host": host, "vm_state": "active"}, nil
+	})
+}
+
+const (
+	uuid1 = "0b6f1b8e-6c5e-4bb3-9d47-3b5a9f0c2d11"
+	uuid2 = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
+)
+
+func runBuild(t *testing.T, f *buildFake, input string) (BuildResult, error) {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	RegisterBuild(env)
+	if f.finished == nil {
+		f.finished = map[string]string{}
+	}
+	f.register(env)
+	p, err := converter.GetDefaultDataConverter().ToPayload(json.RawMessage(input))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.ExecuteWorkflow(BuildInstancesName, converter.NewRawValue(p))
+	if !env.IsWorkflowCompleted() {
+		t.Fatal("workflow did not complete")
+	}
+	var res BuildResult
+	err = env.GetWorkflowResult(&res)
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && appErr.Type() == BuildFailedType {
+		if derr := appErr.Details(&res); derr != nil {
+			t.Fatalf("BuildFailed details: %v", derr)
+		}
+	}
+	return res, err
+}
+
+func TestBuildInstancesWorkflow(t *testing.T) {
+	rescheduled := &managers.Error{Type: "Rescheduled", Message: "spawn failed"}
+	tests := []struct {
+		name        string
+		fake        *buildFake
+		input       string
+		wantErrType string
+		wantStates  []string // vm_state@host per instance
+		wantFault   string   // in every failed instance's fault
+		wantCalls   []string // in order, for instance uuid1 (or all when one instance)
+	}{
+		{
+			name:       "two instances",
+			fake:       &buildFake{hosts: []string{"h1", "h2", "h3"}},
+			input:      `{"name":"web","count":2,"flavor":{"vcpus":1,"memory_mb":64,"disk_gb":1},"image":{"command":["sleep","3600"]},"instance_uuids":["` + uuid1 + `","` + uuid2 + `"]}`,
+			wantStates: []string{"active@h1", "active@h1"},
+		},
+		{
+			name:       "reschedule to an alternate",
+			fake:       &buildFake{hosts: []string{"h1", "h2", "h3"}, buildErr: map[string]error{"h1": rescheduled}},
+			input:      `{"name":"web","flavor":{"vcpus":1,"memory_mb":64,"disk_gb":1},"image":{"command":["sleep","3600"]},"instance_uuids":["` + uuid1 + `"]}`,
+			wantStates: []string{"active@h2"},
+			wantCalls: []string{
+				"conductor.create_instances conductor <nil>",
+				"scheduler.select_destinations scheduler <nil>",
+				"compute.build_and_run_instance compute.h1 " + uuid1,
+				"conductor.release_claim conductor " + uuid1 + "@h1",
+				"conductor.claim_instance conductor " + uuid1 + "@h2",
+				"compute.build_and_run_instance compute.h2 " + uuid1,
+				"conductor.finish_build conductor " + uuid1,
+			},
+		},
+		{
+			name: "exhausted after three attempts",
+			fake: &buildFake{hosts: []string{"h1", "h2", "h3"}, buildErr: map[string]error{
+				"h1": rescheduled, "h2": errors.New("lost the host"), "h3": rescheduled}},
+			input:       `{"name":"web","flavor":{"vcpus":1,"memory_mb":64,"disk_gb":1},"image":{"command":["sleep","3600"]},"instance_uuids":["` + uuid1 + `"]}`,
+			wantErrType: BuildFailedType,
+			wantStates:  []string{"error@"},
+			wantFault:   "Exceeded maximum number of retries",
+		},
+		{
+			name: "an alternate without room is skipped",
+			fake: &buildFake{hosts: []string{"h1", "h2", "h3"}, buildErr: map[string]error{"h1": rescheduled},
+				claimErr: map[string]error{"h2": managers.Conflict("host h2 has 0 vcpus free")}},
+			input:      `{"name":"web","flavor":{"vcpus":1,"memory_mb":64,"disk_gb":1},"image":{"command":["sleep","3600"]},"instance_uuids":["` + uuid1 + `"]}`,
+			wantStates: []string{"active@h3"},
+		},
+		{
+			name:        "no valid host",
+			fake:        &buildFake{selectErr: &managers.Error{Type: "NoValidHost", Message: "No valid host was found"}},
+			input:       `{"name":"web","count":2,"flavor":{"vcpus":64,"memory_mb":64,"disk_gb":1},"image":{"command":["sleep","3600"]},"instance_uuids":["` + uuid1 + `","` + uuid2 + `"]}`,
+			wantErrType: BuildFailedType,
+			wantStates:  []string{"error@", "error@"},
+			wantFault:   "NoValidHost: No valid host was found",
+		},
+		{
+			name: "an image no host can run is not rescheduled",
+			fake: &buildFake{hosts: []string{"h1", "h2"}, buildErr: map[string]error{
+				"h1": managers.InvalidArgument("image.command[0]", "is empty")}},
+			input:       `{"name":"web","flavor":{"vcpus":1,"memory_mb":64,"disk_gb":1},"image":{"command":["sleep"]},"instance_uuids":["` + uuid1 + `"]}`,
+			wantErrType: BuildFailedType,
+			wantStates:  []string{"error@"},
+			wantFault:   "aborted: InvalidArgument: field image.command[0]: is empty",
+		},
+		{
+			name: "a step of the instance's build cannot be done",
+			fake: &buildFake{hosts: []string{"h1", "h2"}, buildErr: map[string]error{"h1": rescheduled},
+				releaseErr: managers.InvalidArgument("dest_host", "bad")},
+			input:       `{"name":"web","flavor":{"vcpus":1,"memory_mb":64,"disk_gb":1},"image":{"command":["sleep"]},"instance_uuids":["` + uuid1 + `"]}`,
+			wantErrType: BuildFailedType,
+			wantStates:  []string{"error@"},
+			wantFault:   "build failed: ",
+		},
+		{
+			name:        "unknown field",
+			fake:        &buildFake{},
+			input:       `{"name":"web","flavour":{},"image":{"command":["x"]}}`,
+			wantErrType: managers.InvalidArgumentType,
+		},
+		{
+			name:        "no command",
+			fake:        &buildFake{},
+			input:       `{"name":"web","flavor":{"vcpus":1,"memory_mb":64,"disk_gb":1},"image":{}}`,
+			wantErrType: managers.InvalidArgumentType,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := runBuild(t, tt.fake, tt.input)
+			if tt.wantErrType == "" && err != nil {
+				t.Fatalf("workflow error: %v", err)
+			}
+			if tt.wantErrType != "" {
+				var appErr *temporal.ApplicationError
+				if !errors.As(err, &appErr) || appErr.Type() != tt.wantErrType {
+					t.Fatalf("workflow error = %v, want type %s", err, tt.wantErrType)
+				}
+			}
+			var states []string
+			for _, b := range res.Instances {
+				states = append(states, b.VMState+"@"+b.Host)
+				if b.VMState == "error" {
+					if !strings.Contains(b.Fault, tt.wantFault) {
+						t.Errorf("fault = %q, want it to contain %q", b.Fault, tt.wantFault)
+					}
+					if got := tt.fake.finished[b.UUID]; got != b.Fault {
+						t.Errorf("finish_build fault = %q, want %q", got, b.Fault)
+					}
+				} else if got, ok := tt.fake.finished[b.UUID]; !ok || got != "" {
+					t.Errorf("finish_build of an active instance: called %v, fault %q", ok, got)
+				}
+			}
+			if !slices.Equal(states, tt.wantStates) {
+				t.Errorf("instances = %v, want %v", states, tt.wantStates)
+			}
+			if tt.wantCalls != nil && !slices.Equal(tt.fake.calls, tt.wantCalls) {
+				t.Errorf("calls:\n%s\nwant:\n%s", strings.Join(tt.fake.calls, "\n"), strings.Join(tt.wantCalls, "\n"))
+			}
+			if tt.wantErrType == managers.InvalidArgumentType && len(tt.fake.calls) != 0 {
+				t.Errorf("a malformed request made calls: %v", tt.fake.calls)
+			}
+		})
+	}
+}
+
+// TestBuildReplay replays recorded histories of a build with a reschedule
+// (go test ./managers/conductor -run TestBuildReschedules -record records
+// them again): a change to the build workflows that would break running
+// builds fails here.
+func TestBuildReplay(t *testing.T) {
+	for _, file := range []string{"build_instances.json", "build_instance_rescheduled.json"} {
+		t.Run(file, func(t *testing.T) {
+			f, err := os.Open(filepath.Join("testdata", file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			h, err := client.HistoryFromJSON(f, client.HistoryJSONOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The build names its children after its own workflow ID: replay
+			// with the recorded one.
+			var exec workflow.Execution
+			for _, e := range h.GetEvents() {
+				if a := e.GetStartChildWorkflowExecutionInitiatedEventAttributes(); a != nil {
+					exec.ID, _, _ = strings.Cut(a.GetWorkflowId(), "/")
+					break
+				}
+			}
+			r := worker.NewWorkflowReplayer()
+			RegisterBuild(r)
+			logger := sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler))
+			if err := r.ReplayWorkflowHistoryWithOptions(logger, h, worker.ReplayWorkflowHistoryOptions{OriginalExecution: exec}); err != nil {
+				t.Fatalf("replay %s: %v", file, err)
+			}
+		})
+	}
+}

@@ -1,0 +1,182 @@
+package workflows
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/novaflow/novaflow/activities"
+	"github.com/novaflow/novaflow/managers"
+)
+
+// Timeouts of RPC activities.
+const (
+	// HeartbeatTimeout is the heartbeat timeout of an RPC activity whose
+	// deadline is longer: the activity heartbeats while its method runs
+	// (activities.Method), so a host that dies in the middle of a call is
+	// noticed within it and the call is retried, instead of waiting for the
+	// whole deadline.
+	HeartbeatTimeout = 30 * time.Second
+	// FanoutHostStartTimeout is how long a fanout waits for each host to take
+	// its call (schedule-to-start): a host that went down since its last
+	// report fails with a Timeout instead of holding up the fanout.
+	FanoutHostStartTimeout = 10 * time.Second
+	// maxMargin caps the part of a deadline kept back to report the outcome.
+	maxMargin = 2 * time.Second
+)
+
+// RetryPolicy is the retry policy of RPC activities: failures that are not
+// typed (a crash, a lost host, a plain Go error) are retried with
+// exponential backoff for as long as the deadline allows; a typed
+// managers.Error fails the call at once, except Unavailable, which is
+// retried (its application error says so itself, see
+// activities.ToApplicationError).
+func RetryPolicy() *temporal.RetryPolicy {
+	return &temporal.RetryPolicy{
+		InitialInterval:    time.Second,
+		BackoffCoefficient: 2,
+		MaximumInterval:    30 * time.Second,
+	}
+}
+
+// Deadline returns when the execution must have its result: its start time
+// plus its execution timeout, or its run timeout when that is shorter. An
+// execution started without either (from the shell, without
+// --execution-timeout) gets def, recorded in its history as a side effect.
+func Deadline(ctx workflow.Context, def time.Duration) time.Time {
+	info := workflow.GetInfo(ctx)
+	d := info.WorkflowExecutionTimeout
+	if r := info.WorkflowRunTimeout; r > 0 && (d == 0 || r < d) {
+		d = r
+	}
+	if d == 0 {
+		if err := workflow.SideEffect(ctx, func(workflow.Context) any { return def }).Get(&d); err != nil || d <= 0 {
+			d = def
+		}
+	}
+	return info.WorkflowStartTime.Add(d)
+}
+
+// budget is the time an activity may take from now so that the workflow
+// still reports its outcome before deadline: what is left, minus a tenth
+// (at most maxMargin).
+func budget(now, deadline time.Time) time.Duration {
+	left := deadline.Sub(now)
+	return left - min(left/10, maxMargin)
+}
+
+// activityOptions are the options of an RPC activity on queue: it must start
+// within startWithin and finish within total, retries included.
+func activityOptions(queue string, startWithin, total time.Duration) workflow.ActivityOptions {
+	ao := workflow.ActivityOptions{
+		TaskQueue:              queue,
+		ScheduleToStartTimeout: startWithin,
+		ScheduleToCloseTimeout: total,
+		RetryPolicy:            RetryPolicy(),
+	}
+	if total > HeartbeatTimeout {
+		ao.HeartbeatTimeout = HeartbeatTimeout
+	}
+	return ao
+}
+
+// RunMethod runs the call's activity <topic>.<method> on the target's task
+// queue and returns its JSON result. The activity must start and finish
+// before deadline, less a margin to report the outcome: so a call to a dead
+// host fails with a Timeout (schedule-to-start) within the deadline, while a
+// cast, whose deadline is long, waits for the host to come back. Errors are
+// those of CallError.
+func RunMethod(ctx workflow.Context, t Target, req json.RawMessage, deadline time.Time) (json.RawMessage, error) {
+	b := budget(workflow.Now(ctx), deadline)
+	if b <= 0 {
+		return nil, timeoutError("%s: the deadline passed before the call was dispatched", t.Name())
+	}
+	actx := workflow.WithActivityOptions(ctx, activityOptions(t.Queue(), b, b))
+	var out json.RawMessage
+	if err := workflow.ExecuteActivity(actx, t.Name(), req, activities.CallInfo{Version: t.Version}).Get(ctx, &out); err != nil {
+		return nil, CallError(t.Name(), t.Queue(), b, b, err)
+	}
+	return out, nil
+}
+
+// FindHost asks activity <topic>.find_host, on any host of the topic, which
+// host holds object, for a call of t that names no host.
+func FindHost(ctx workflow.Context, t Target, object string, deadline time.Time) (string, error) {
+	b := budget(workflow.Now(ctx), deadline)
+	if b <= 0 {
+		return "", timeoutError("%s: the deadline passed before the call was dispatched", t.Name())
+	}
+	name := activities.FindHostName(t.Topic)
+	actx := workflow.WithActivityOptions(ctx, activityOptions(t.Topic, b, b))
+	var host string
+	if err := workflow.ExecuteActivity(actx, name, activities.FindHostRequest{Method: t.Method, Object: object}).Get(ctx, &host); err != nil {
+		return "", CallError(name, t.Topic, b, b, err)
+	}
+	if !ValidHost(host) {
+		return "", activities.ToApplicationError(managers.Conflict("%s: %s %q has no host to run on (got %q)", t.Name(), "object", object, host))
+	}
+	return host, nil
+}
+
+// CallError turns the error of activity name on queue, which had to start
+// within startWithin and finish within total, into the call's error: a
+// timeout, or retries that ran out of time, becomes a non-retryable
+// application error of type Timeout saying what timed out and the last
+// failure; a typed error comes back as the application error of the
+// same type (activities.FromApplicationError rebuilds it); cancellation and
+// anything else pass through.
+func CallError(name, queue string, startWithin, total time.Duration, err error) error {
+	var canceled *temporal.CanceledError
+	if errors.As(err, &canceled) {
+		return err
+	}
+	// Retries that run out of time end either with a timeout, or with the
+	// last failure when the server sees that the next attempt would start
+	// after the deadline (retry state Timeout).
+	var ae *temporal.ActivityError
+	if errors.As(err, &ae) && ae.RetryState() == enumspb.RETRY_STATE_TIMEOUT {
+		var te *temporal.TimeoutError
+		if cause := errors.Unwrap(ae); cause != nil && !errors.As(cause, &te) {
+			return timeoutError("%s on task queue %s: no result within %s; last failure: %s", name, queue, roundDuration(total), failureText(cause))
+		}
+	}
+	var te *temporal.TimeoutError
+	if errors.As(err, &te) {
+		if te.TimeoutType() == enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START {
+			return timeoutError("%s: no service on task queue %s took the call within %s (is it down?)", name, queue, roundDuration(startWithin))
+		}
+		if cause := te.Unwrap(); cause != nil {
+			return timeoutError("%s on task queue %s: no result within %s; last failure: %s", name, queue, roundDuration(total), failureText(cause))
+		}
+		return timeoutError("%s on task queue %s: no result within %s", name, queue, roundDuration(total))
+	}
+	if e, ok := managers.AsError(activities.FromApplicationError(err)); ok {
+		return activities.ToApplicationError(e)
+	}
+	return err
+}
+
+// failureText describes an activity's failure in a line: a typed error as
+// managers.Error shows it, an application error by its message.
+func failureText(err error) string {
+	if e, ok := managers.AsError(activities.FromApplicationError(err)); ok {
+		return e.Error()
+	}
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Message()
+	}
+	return err.Error()
+}
+
+func roundDuration(d time.Duration) time.Duration { return d.Round(100 * time.Millisecond) }
+
+// timeoutError is a Timeout *managers.Error as an application error.
+func timeoutError(format string, args ...any) error {
+	return activities.ToApplicationError(&managers.Error{Type: managers.TimeoutType, Message: fmt.Sprintf(format, args...)})
+}

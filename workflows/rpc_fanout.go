@@ -1,0 +1,107 @@
+package workflows
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/novaflow/novaflow/activities"
+	"github.com/novaflow/novaflow/managers"
+)
+
+// FanoutResult is the result of a fanout: one entry per host the call was
+// sent to, in host order.
+type FanoutResult struct {
+	Hosts []HostResult `json:"hosts"`
+}
+
+// HostResult is one host's outcome in a fanout: its JSON result, or its
+// error.
+type HostResult struct {
+	Host   string          `json:"host"`
+	Result json.RawMessage `json:"result,omitempty"`
+	Error  *HostError      `json:"error,omitempty"`
+}
+
+// HostError is a host's typed error in a fanout, as managers.Error.
+type HostError struct {
+	Type    string `json:"type"`
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message"`
+}
+
+// errorType is the type of a host's failure that carries no type of its own.
+const errorType = "Error"
+
+// Fanout runs the call on every up and enabled host of the topic, at once,
+// and returns each host's result or error. The hosts come from the services
+// table through activity activities.UpHostsName on the topic's shared queue.
+// Each host's request is req with "host" set to the host; check, when
+// set, validates each of them before any is dispatched. Each host must take
+// its call within FanoutHostStartTimeout, so a host that went down since its
+// last report gets a Timeout error instead of holding up the fanout.
+func Fanout(ctx workflow.Context, t Target, req json.RawMessage, deadline time.Time, check func(req json.RawMessage) error) (FanoutResult, error) {
+	b := budget(workflow.Now(ctx), deadline)
+	if b <= 0 {
+		return FanoutResult{}, timeoutError("%s: the deadline passed before the fanout listed its hosts", t.Name())
+	}
+	lctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue:              t.Topic,
+		ScheduleToStartTimeout: b,
+		ScheduleToCloseTimeout: b,
+		RetryPolicy:            RetryPolicy(),
+	})
+	var up activities.UpHostsResult
+	if err := workflow.ExecuteActivity(lctx, activities.UpHostsName, activities.UpHostsRequest{Topic: t.Topic}).Get(ctx, &up); err != nil {
+		return FanoutResult{}, CallError(activities.UpHostsName, t.Topic, b, b, err)
+	}
+
+	reqs := make([]json.RawMessage, len(up.Hosts))
+	for i, h := range up.Hosts {
+		reqs[i] = WithHost(req, h)
+		if check != nil {
+			if err := check(reqs[i]); err != nil {
+				return FanoutResult{}, activities.ToApplicationError(fmt.Errorf("request for host %s: %w", h, err))
+			}
+		}
+	}
+
+	b = budget(workflow.Now(ctx), deadline)
+	if b <= 0 {
+		return FanoutResult{}, timeoutError("%s: the deadline passed before the fanout dispatched its calls", t.Name())
+	}
+	futures := make([]workflow.Future, len(up.Hosts))
+	for i, h := range up.Hosts {
+		ht := t
+		ht.Host = h
+		actx := workflow.WithActivityOptions(ctx, activityOptions(ht.Queue(), min(FanoutHostStartTimeout, b), b))
+		futures[i] = workflow.ExecuteActivity(actx, ht.Name(), reqs[i], activities.CallInfo{Version: t.Version})
+	}
+	out := FanoutResult{Hosts: make([]HostResult, len(up.Hosts))}
+	for i, h := range up.Hosts {
+		out.Hosts[i].Host = h
+		var res json.RawMessage
+		err := futures[i].Get(ctx, &res)
+		if err == nil {
+			out.Hosts[i].Result = res
+			continue
+		}
+		if ctx.Err() != nil {
+			return FanoutResult{}, err
+		}
+		ht := t
+		ht.Host = h
+		out.Hosts[i].Error = hostError(CallError(ht.Name(), ht.Queue(), min(FanoutHostStartTimeout, b), b, err))
+	}
+	return out, nil
+}
+
+// hostError describes a host's failure in a fanout.
+func hostError(err error) *HostError {
+	if e, ok := managers.AsError(activities.FromApplicationError(err)); ok {
+		return &HostError{Type: e.Type, Field: e.Field, Message: e.Message}
+	}
+	return &HostError{Type: errorType, Message: err.Error()}
+}

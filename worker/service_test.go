@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -422,5 +423,45 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 			t.Fatalf("timed out after %s waiting for %s", d, what)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestHealthEndpoints: /healthz answers while the process runs; /readyz only
+// while every service is started and not stopping.
+func TestHealthEndpoints(t *testing.T) {
+	h := newHarness(t)
+	host := testenv.UniqueName(t, "h")
+	cfg := h.config(host)
+	cfg.ReportInterval = 0
+	svc, err := Create(cfg, Options{Topic: lifecycleTopic, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	health := NewHealth(svc)
+	if err := health.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { health.Stop(context.Background()) })
+	get := func(path string) int {
+		t.Helper()
+		resp, err := http.Get("http://" + health.Addr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if get("/healthz") != 200 || get("/readyz") != 503 {
+		t.Fatal("before start: want /healthz 200 and /readyz 503")
+	}
+	if err := svc.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if get("/readyz") != 200 {
+		t.Fatal("started: /readyz is not 200")
+	}
+	svc.Stop(context.Background())
+	if get("/healthz") != 200 || get("/readyz") != 503 {
+		t.Fatal("after stop: want /healthz 200 and /readyz 503")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -199,5 +200,22 @@ func TestBadSettingsExitOne(t *testing.T) {
 				t.Fatalf("the password was printed: %q", errOut)
 			}
 		})
+	}
+}
+
+// TestUnknownDriverExitsOne: a driver name nobody registered stops the
+// service at basic_config_check, with one line that lists the registered
+// ones, before it registers or polls anything.
+func TestUnknownDriverExitsOne(t *testing.T) {
+	store := adminEnv(t)
+	t.Setenv("NOVAFLOW_HOST", testenv.UniqueName(t, "h"))
+	t.Setenv("NOVAFLOW_COMPUTE_DRIVER", "nope")
+	code, _, errOut := run(t, "run", "compute")
+	want := `unknown compute driver "nope" (forgotten import?); registered: fake, process`
+	if code != 1 || !strings.Contains(errOut, want) || strings.Count(errOut, "\n") != 1 {
+		t.Fatalf("exit %d, stderr %q; want 1 and one line containing %q", code, errOut, want)
+	}
+	if _, err := store.Get(context.Background(), os.Getenv("NOVAFLOW_HOST"), "novaflow-compute"); err == nil {
+		t.Fatal("a service that failed its config check wrote its record")
 	}
 }

@@ -158,7 +158,7 @@ func (t *Telemetry) setupTraces(ctx context.Context, cfg Config, res *resource.R
 		return otlpSpanExporter(ctx)
 	}))
 	if err != nil {
-		return fmt.Errorf("OTEL_TRACES_EXPORTER: %w", err)
+		return envError("OTEL_TRACES_EXPORTER", err)
 	}
 	if exp == nil || autoexport.IsNoneSpanExporter(exp) {
 		return nil
@@ -193,7 +193,7 @@ func (t *Telemetry) setupMetrics(ctx context.Context, cfg Config, res *resource.
 		return otlpMetricReader(ctx)
 	}))
 	if err != nil {
-		return fmt.Errorf("OTEL_METRICS_EXPORTER: %w", err)
+		return envError("OTEL_METRICS_EXPORTER", err)
 	}
 	if r != nil && !autoexport.IsNoneMetricReader(r) {
 		readers = append(readers, r)
@@ -243,7 +243,7 @@ func otlpProtocol(signal string) (string, error) {
 		case "grpc", "http/protobuf":
 			return v, nil
 		default:
-			return "", fmt.Errorf("%s: %q: want grpc or http/protobuf", key, v)
+			return "", &settingError{fmt.Errorf("%s: %q: want grpc or http/protobuf", key, v)}
 		}
 	}
 	return "http/protobuf", nil
@@ -286,6 +286,20 @@ func exporterName(key, signal string) string {
 	}
 	proto, _ := otlpProtocol(signal)
 	return "otlp (" + proto + ")"
+}
+
+// settingError is an error that names its environment variable.
+type settingError struct{ error }
+
+func (e *settingError) Unwrap() error { return e.error }
+
+// envError names the variable key in err, unless err names its own.
+func envError(key string, err error) error {
+	var named *settingError
+	if errors.As(err, &named) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", key, err)
 }
 
 // TracerProvider is the tracer provider Setup installed.

@@ -1,11 +1,16 @@
 package telemetry
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"testing"
 
+	temporalotel "go.temporal.io/sdk/contrib/opentelemetry"
+	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/novaflow/novaflow/activities"
@@ -55,5 +60,27 @@ func TestOutcome(t *testing.T) {
 		if got := Outcome(c.err); got != c.want {
 			t.Errorf("Outcome(%v) = %q, want %q", c.err, got, c.want)
 		}
+	}
+}
+
+// TestSDKLoggersGetTraceIDs: the Temporal SDK's workflow and activity
+// loggers get the span's IDs under LogHandler's keys.
+func TestSDKLoggersGetTraceIDs(t *testing.T) {
+	ctx, sc := spanContext(context.Background())
+	tracer, err := temporalotel.NewTracer(temporalotel.TracerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	base := sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(&buf, nil)))
+	idKeys{tracer}.GetLogger(base, tracer.SpanFromContext(ctx)).Info("in an activity")
+	want := "trace_id=" + sc.TraceID().String() + " span_id=" + sc.SpanID().String()
+	if !strings.Contains(buf.String(), want) {
+		t.Errorf("SDK line %q lacks %q", buf.String(), want)
+	}
+	buf.Reset()
+	idKeys{tracer}.GetLogger(base, nil).Info("no span")
+	if strings.Contains(buf.String(), "trace_id") {
+		t.Errorf("line without a span has IDs: %q", buf.String())
 	}
 }

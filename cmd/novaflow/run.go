@@ -33,6 +33,8 @@ NOVAFLOW_HOST=node2 novaflow run compute adds a compute host to it.`,
 			if err != nil {
 				return err
 			}
+			// The process's own lines name its one service too.
+			logger = logger.With("service", svc.Binary(), "host", svc.Host(), "topic", svc.Topic())
 			tel, stopTelemetry, err := startTelemetry(cmd.Context(), cfg, svc.Binary(), logger)
 			if err != nil {
 				return err

@@ -17,7 +17,12 @@ import (
 	"github.com/novaflow/novaflow/worker"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+func TestMain(m *testing.M) {
+	if code, ok := runHelper(); ok {
+		os.Exit(code)
+	}
+	testenv.Main(m)
+}
 
 // run runs the novaflow command line in-process and returns its exit code,
 // stdout and stderr.

@@ -144,7 +144,8 @@ func (s *Service) promoteBuild(ctx context.Context) error {
 				s.logger.Info("worker versioning: build is current", "deployment", deployment, "build_id", build)
 				return nil
 			case promoteSkip:
-				s.logger.Warn("worker versioning: build is not the newest version of its deployment, so it does not become current; this worker gets only work pinned to it",
+				s.logger.Warn("worker versioning: a newer build of this deployment exists, so this one does not become current and gets only work pinned to it; "+
+					"to run it (a rollback): temporal worker deployment set-current-version --deployment-name "+deployment+" --build-id "+build,
 					"deployment", deployment, "build_id", build, "current", versionString(desc.Info.RoutingConfig.CurrentVersion))
 				return nil
 			case promoteRamping:

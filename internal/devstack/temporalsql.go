@@ -254,7 +254,9 @@ func setTemporalSQLDefaults(opts *TemporalSQLOptions) {
 // postgresServer is where Temporal's databases live.
 type postgresServer struct {
 	host, port, user, password string
-	tls                        bool // sslmode require or verify-*
+	tls                        bool   // sslmode require or verify-*
+	verifyHost                 bool   // sslmode verify-full
+	rootCert                   string // sslrootcert
 	url                        *url.URL
 }
 
@@ -272,6 +274,8 @@ func parsePostgresURL(raw string) (postgresServer, error) {
 	case "", "disable", "allow", "prefer":
 	case "require", "verify-ca", "verify-full":
 		pg.tls = true
+		pg.verifyHost = mode == "verify-full"
+		pg.rootCert = u.Query().Get("sslrootcert")
 	default:
 		return postgresServer{}, fmt.Errorf("starting Temporal on PostgreSQL: sslmode %q not understood", mode)
 	}
@@ -293,6 +297,12 @@ func setupTemporalSchemas(ctx context.Context, tools TemporalServerTools, pg pos
 		args := []string{"--plugin", "postgres12", "--ep", pg.host, "--port", pg.port, "--user", pg.user, "--db", s.db}
 		if pg.tls {
 			args = append(args, "--tls")
+			if pg.rootCert != "" {
+				args = append(args, "--tls-ca-file", pg.rootCert)
+			}
+			if !pg.verifyHost {
+				args = append(args, "--tls-disable-host-verification")
+			}
 		}
 		exists, versioned, err := temporalDatabaseState(ctx, pg, s.db)
 		if err != nil {
@@ -399,7 +409,11 @@ func writeTemporalSQLConfig(dir string, pg postgresServer, opts *TemporalSQLOpti
 			"user": pg.user, "password": pg.password, "maxConns": conns, "maxIdleConns": conns, "maxConnLifetime": "1h",
 		}
 		if pg.tls {
-			sql["tls"] = map[string]any{"enabled": true, "enableHostVerification": false}
+			t := map[string]any{"enabled": true, "enableHostVerification": pg.verifyHost, "serverName": pg.host}
+			if pg.rootCert != "" {
+				t["caFile"] = pg.rootCert
+			}
+			sql["tls"] = t
 		}
 		return map[string]any{"sql": sql}
 	}

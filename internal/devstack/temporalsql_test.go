@@ -29,14 +29,14 @@ func TestTemporalDynamicConfigHasTheDevServerSettings(t *testing.T) {
 }
 
 func TestParsePostgresURL(t *testing.T) {
-	pg, err := parsePostgresURL("postgres://u:p%40ss@db.internal:6432/novaflow?sslmode=verify-full")
+	pg, err := parsePostgresURL("postgres://u:p%40ss@db.internal:6432/novaflow?sslmode=verify-full&sslrootcert=/etc/ca.crt")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pg.host != "db.internal" || pg.port != "6432" || pg.user != "u" || pg.password != "p@ss" || !pg.tls {
+	if pg.host != "db.internal" || pg.port != "6432" || pg.user != "u" || pg.password != "p@ss" || !pg.tls || !pg.verifyHost || pg.rootCert != "/etc/ca.crt" {
 		t.Errorf("parsed %+v", pg)
 	}
-	if got := pg.dbURL("temporal"); got != "postgres://u:p%40ss@db.internal:6432/temporal?sslmode=verify-full" {
+	if got := pg.dbURL("temporal"); got != "postgres://u:p%40ss@db.internal:6432/temporal?sslmode=verify-full&sslrootcert=/etc/ca.crt" {
 		t.Errorf("dbURL = %s", got)
 	}
 	for _, bad := range []string{"mysql://x@h/db", "postgres:///db", "postgres://u@h/db?sslmode=sometimes"} {

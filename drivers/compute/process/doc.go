@@ -14,8 +14,12 @@
 // The environment of an instance is exactly its Env, plus
 // PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin when Env
 // sets no PATH: the compute service's own environment, which may hold
-// secrets, is not passed on. A Command[0] without a slash is looked up in
-// that PATH; one with a slash must be absolute. An executable that is not
+// secrets, is not passed on. Command[0] must be an absolute path: Spawn
+// refuses any other with compute.ErrInvalid, unless the driver was opened
+// with compute.Config.AllowRelativeCommands (the compute service's
+// NOVAFLOW_COMPUTE_ALLOW_RELATIVE_COMMANDS), which lets a name without a
+// slash be looked up in that PATH (its absolute directories only); a
+// relative path with a slash is always refused. An executable that is not
 // found fails Spawn with an error matching exec.ErrNotFound, not
 // compute.ErrInvalid: another host may have it.
 //
@@ -43,7 +47,8 @@
 // time each time their state is asked for. Only one driver at a time may
 // use a StateDir: Open takes an exclusive lock on <StateDir>/lock.
 // Service managers must leave the instances alive when the compute service
-// stops (for systemd: KillMode=process or mixed).
+// stops (for systemd: KillMode=process; mixed would SIGKILL them once the
+// service's main process exits).
 //
 // Options (compute.Config.Options):
 //

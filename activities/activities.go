@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -44,11 +46,17 @@ type CallInfo struct {
 // noticed within the heartbeat timeout rather than the whole deadline.
 //
 // The second argument is optional: a caller that passes only the request
-// gets the method's own version.
+// gets the method's own version. The method's context carries the call's
+// identity (managers.CallID): the activity's workflow, run and activity
+// IDs, the same in each of its retries.
 func Method(m managers.Method) func(ctx context.Context, req json.RawMessage, call CallInfo) (json.RawMessage, error) {
 	return func(ctx context.Context, req json.RawMessage, call CallInfo) (json.RawMessage, error) {
 		if err := m.Supports(call.Version); err != nil {
 			return nil, ToApplicationError(err)
+		}
+		if activity.IsActivity(ctx) {
+			info := activity.GetInfo(ctx)
+			ctx = managers.WithCallID(ctx, info.WorkflowExecution.ID+"/"+info.WorkflowExecution.RunID+"/"+info.ActivityID)
 		}
 		defer heartbeat(ctx)()
 		out, err := m.Call(ctx, req)
@@ -103,12 +111,23 @@ func ToApplicationError(err error) error {
 	if !ok {
 		return err
 	}
+	// A message that quotes a huge request would make a failure too big for
+	// Temporal (and for a person): keep its start.
+	if len(e.Message) > MaxMessageLen {
+		e = &managers.Error{Type: e.Type, Field: e.Field,
+			Message: strings.ToValidUTF8(e.Message[:MaxMessageLen], "") + fmt.Sprintf("… (%d bytes)", len(e.Message))}
+		err = e
+	}
 	return temporal.NewApplicationErrorWithOptions(e.Error(), e.Type, temporal.ApplicationErrorOptions{
 		NonRetryable: !e.Retryable(),
 		Cause:        err,
 		Details:      []interface{}{Detail{Field: e.Field, Message: e.Message}},
 	})
 }
+
+// MaxMessageLen bounds the message of a typed error that crosses the RPC
+// boundary; ToApplicationError cuts longer ones.
+const MaxMessageLen = 4096
 
 // Detail is the payload of a typed application error.
 type Detail struct {

@@ -8,6 +8,16 @@
 // periodic tasks from Temporal Schedules. A manager knows nothing of the runtime
 // that hosts it, so it can be tested alone with a fake driver.
 //
+// A manager calls other services through package rpc, with a client it builds
+// from its Deps (the process's Temporal client and RPC settings):
+//
+//	c, err := rpc.ForManager(deps)
+//	...
+//	err = c.Call(ctx, "volume", "attach_volume", req, &vol)
+//
+// docs/writing-a-service.md builds a manager, its drivers and their tests step
+// by step.
+//
 // Managers register themselves by name, database/sql style, usually from an
 // init function of their package:
 //

@@ -3,8 +3,10 @@ package managers
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/sdk/client"
 
 	"github.com/novaflow/novaflow/servicegroup"
 )
@@ -68,6 +70,27 @@ type Deps struct {
 	// Config is the manager's settings: a pointer of the same type as
 	// Definition.Config, filled from the environment; nil when it has none.
 	Config any
+	// Temporal is the process's Temporal client, for calls to other
+	// services: build an RPC client with rpc.ForManager(deps). nil when the
+	// manager is built without the runtime, as in a unit test.
+	Temporal client.Client
+	// RPC is the process's settings for those calls.
+	RPC RPCSettings
+}
+
+// RPCSettings are the settings of the calls a manager makes to other
+// services, as the runtime read them at start (rpc.ForManager applies them).
+type RPCSettings struct {
+	// ResponseTimeout is how long a call waits for its result
+	// (NOVAFLOW_RPC_RESPONSE_TIMEOUT); 0 means rpc.DefaultResponseTimeout.
+	ResponseTimeout time.Duration
+	// CastTimeout is how long a cast waits for its target
+	// (NOVAFLOW_CAST_TIMEOUT); 0 means rpc.DefaultCastTimeout.
+	CastTimeout time.Duration
+	// UpgradeLevels caps, per topic, the version of what is sent: a
+	// "major.minor" or "auto" (NOVAFLOW_UPGRADE_LEVELS_<TOPIC>). A topic
+	// without an entry has no cap.
+	UpgradeLevels map[string]string
 }
 
 // Workflow is a workflow that a manager's service runs besides the ones that

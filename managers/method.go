@@ -86,6 +86,9 @@ func (m Method) Decode(raw []byte) (any, error) {
 	if m.request == nil {
 		return nil, fmt.Errorf("method %s was not declared with NewMethod", m.Name)
 	}
+	if len(raw) > MaxRequestLen {
+		return nil, InvalidArgument("", "the request is %d bytes: at most %d", len(raw), MaxRequestLen)
+	}
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 		raw = []byte("{}")

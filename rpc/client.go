@@ -124,7 +124,9 @@ func (c *Client) Call(ctx context.Context, topic, method string, req, resp any, 
 	if m, ok := c.local(t); ok && o.requestID == "" && !o.remote {
 		return callLocal(ctx, t, m, raw, resp, timeout)
 	}
-	run, err := c.start(ctx, t, raw, o.requestID, timeout)
+	// A call to a host runs its workflow on the host's own queue, where the
+	// method runs as a local activity (workflows.RunMethod).
+	run, err := c.start(ctx, t, t.Queue(), raw, o.requestID, timeout)
 	if err != nil {
 		return err
 	}
@@ -165,7 +167,7 @@ func (c *Client) Cast(ctx context.Context, topic, method string, req any, opts .
 	if t.Host == workflows.AllHosts {
 		return Execution{}, managers.InvalidArgument(managers.HostField, "a cast goes to one host or any host; use Fanout for every host")
 	}
-	run, err := c.start(ctx, t, raw, o.requestID, o.timeout)
+	run, err := c.start(ctx, t, t.Topic, raw, o.requestID, o.timeout)
 	if err != nil {
 		return Execution{}, err
 	}
@@ -235,7 +237,7 @@ func (c *Client) Fanout(ctx context.Context, topic, method string, req any, opts
 	if err != nil {
 		return nil, err
 	}
-	run, err := c.start(ctx, t, raw, o.requestID, timeout)
+	run, err := c.start(ctx, t, t.Topic, raw, o.requestID, timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -293,8 +295,11 @@ func (c *Client) target(ctx context.Context, topic, method string, req any, o ca
 	return t, raw, nil
 }
 
-// start starts (or, for a used request ID, finds) the execution of t.
-func (c *Client) start(ctx context.Context, t workflows.Target, raw json.RawMessage, requestID string, timeout time.Duration) (client.WorkflowRun, error) {
+// start starts (or, for a used request ID, finds) the execution of t on
+// task queue queue: the topic's, or for a call to a host the host's. It asks
+// for eager start when a service of this process polls that queue, so that
+// the first workflow task runs here without a round trip.
+func (c *Client) start(ctx context.Context, t workflows.Target, queue string, raw json.RawMessage, requestID string, timeout time.Duration) (client.WorkflowRun, error) {
 	if requestID == "" {
 		requestID = uuid.NewString()
 	}
@@ -310,19 +315,19 @@ func (c *Client) start(ctx context.Context, t workflows.Target, raw json.RawMess
 	}
 	opts := client.StartWorkflowOptions{
 		ID:                       WorkflowID(t.Topic, t.Method, t.Host, requestID),
-		TaskQueue:                t.Topic,
+		TaskQueue:                queue,
 		WorkflowExecutionTimeout: max(timeout, time.Second),
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		TypedSearchAttributes:    temporal.NewSearchAttributes(attrs...),
-		EnableEagerStart:         c.hasLocalTopic(t.Topic),
+		EnableEagerStart:         c.servesQueue(t, queue),
 	}
 	if t.Version != "" {
 		opts.Memo = map[string]any{workflows.VersionMemo: t.Version}
 	}
 	run, err := c.opts.Temporal.ExecuteWorkflow(ctx, opts, t.Name(), raw)
 	if err != nil {
-		return nil, fmt.Errorf("start %s on task queue %s: %w", t.Name(), t.Topic, err)
+		return nil, fmt.Errorf("start %s on task queue %s: %w", t.Name(), queue, err)
 	}
 	return run, nil
 }

@@ -29,6 +29,9 @@
 // "auto" for the version the oldest running service of the topic speaks), so
 // mixed versions work during a rolling upgrade.
 //
+// A manager builds its Client with ForManager from the managers.Deps the
+// runtime hands it, which carry the process's Temporal client and settings.
+//
 // Inside workflows use CallFromWorkflow, CastFromWorkflow and
 // FanoutFromWorkflow, which are deterministic.
 //

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/novaflow/novaflow/activities"
@@ -33,8 +34,11 @@ func timeoutf(format string, args ...any) error {
 // (of the execution, or of the wait) as a Timeout error, anything else
 // wrapped with what was called.
 func executionError(t workflows.Target, timeout time.Duration, waitCtx context.Context, err error) error {
+	// The wait's deadline may show as the gRPC status DeadlineExceeded a
+	// moment before waitCtx itself is done.
 	var te *temporal.TimeoutError
-	if errors.As(err, &te) || errors.Is(waitCtx.Err(), context.DeadlineExceeded) {
+	var de *serviceerror.DeadlineExceeded
+	if errors.As(err, &te) || errors.As(err, &de) || errors.Is(err, context.DeadlineExceeded) || errors.Is(waitCtx.Err(), context.DeadlineExceeded) {
 		return timeoutf("%s on task queue %s: no result within %s", t.Name(), t.Queue(), timeout)
 	}
 	if e, ok := managers.AsError(activities.FromApplicationError(err)); ok {

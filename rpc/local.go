@@ -78,6 +78,16 @@ func (c *Client) hasLocalTopic(topic string) bool {
 	return false
 }
 
+// servesQueue reports whether a service of this process polls queue, the
+// task queue of a call of t: the topic's queue, or t's host queue.
+func (c *Client) servesQueue(t workflows.Target, queue string) bool {
+	if queue == t.Topic {
+		return c.hasLocalTopic(t.Topic)
+	}
+	_, ok := c.local(t)
+	return ok
+}
+
 // callLocal runs m directly with the semantics of a remote call.
 func callLocal(ctx context.Context, t workflows.Target, m managers.Method, raw json.RawMessage, resp any, timeout time.Duration) error {
 	if err := m.Supports(t.Version); err != nil {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
@@ -75,6 +76,17 @@ func Schemas(defs ...managers.Definition) []db.Schema {
 		}
 	}
 	return out
+}
+
+// Migrate applies novaflow's schema and the migrations of the given managers
+// (Definition.Migrations) to pool's database, as a service does at start:
+// for a manager's tests without the runtime, and for tools. It is safe to
+// run from many processes at once and does nothing when all is current.
+func Migrate(ctx context.Context, pool *pgxpool.Pool, defs ...managers.Definition) error {
+	if err := db.Migrate(ctx, pool, nil, Schemas(defs...)...); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
 }
 
 func (s *Service) migrate(ctx context.Context) error {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -29,7 +30,9 @@ type Config struct {
 	TemporalTLSKey           string        `envconfig:"TEMPORAL_TLS_KEY" desc:"PEM file of the client certificate's private key"`
 	TemporalTLSServerName    string        `envconfig:"TEMPORAL_TLS_SERVER_NAME" desc:"name the Temporal frontend's certificate must carry, when not the host of NOVAFLOW_TEMPORAL_ADDRESS"`
 	TemporalAPIKey           string        `envconfig:"TEMPORAL_API_KEY" secret:"true" desc:"API key sent to Temporal (Temporal Cloud); implies TLS"`
-	DatabaseURL              string        `envconfig:"DATABASE_URL" desc:"PostgreSQL URL (postgres://user:pass@host:port/db); DATABASE_URL is read when this is unset"`
+	TemporalAPIKeyFile       string        `envconfig:"TEMPORAL_API_KEY_FILE" desc:"file holding the API key sent to Temporal (a mounted secret), instead of NOVAFLOW_TEMPORAL_API_KEY; read again at each call, so a rotated key needs no restart"`
+	DatabaseURL              string        `envconfig:"DATABASE_URL" desc:"PostgreSQL URL (postgres://user:pass@host:port/db?sslmode=verify-full); DATABASE_URL is read when this is unset"`
+	DatabaseURLFile          string        `envconfig:"DATABASE_URL_FILE" desc:"file holding the PostgreSQL URL (a mounted secret), instead of NOVAFLOW_DATABASE_URL"`
 	MigrateOnStart           bool          `envconfig:"MIGRATE_ON_START" default:"true" desc:"apply pending database migrations at service start (under an advisory lock); false: only check that the schema is current"`
 	ReportInterval           time.Duration `envconfig:"REPORT_INTERVAL" default:"10s" desc:"interval of the status report that keeps the service up; 0 turns reports off (mutable)"`
 	ServiceDownTime          time.Duration `envconfig:"SERVICE_DOWN_TIME" default:"25s" desc:"a service with no report for this long is down; raised to 2.5 x report_interval when lower (mutable)"`
@@ -65,6 +68,12 @@ func LoadConfig() (Config, error) {
 	}
 	var c Config
 	if err := Process(&c); err != nil {
+		return Config{}, err
+	}
+	if err := readSecretFile("TEMPORAL_API_KEY", c.TemporalAPIKeyFile, &c.TemporalAPIKey); err != nil {
+		return Config{}, err
+	}
+	if err := readSecretFile("DATABASE_URL", c.DatabaseURLFile, &c.DatabaseURL); err != nil {
 		return Config{}, err
 	}
 	if c.DatabaseURL == "" {
@@ -132,6 +141,14 @@ func (c Config) Validate() error {
 	if c.TemporalNamespace == "" {
 		return &ConfigError{Setting: "NOVAFLOW_TEMPORAL_NAMESPACE", Err: errors.New("must not be empty")}
 	}
+	if c.TemporalTLSServerName != "" && !validServerName(c.TemporalTLSServerName) {
+		return &ConfigError{Setting: "NOVAFLOW_TEMPORAL_TLS_SERVER_NAME", Err: fmt.Errorf("%q is not a DNS name", c.TemporalTLSServerName)}
+	}
+	for _, r := range c.TemporalAPIKey {
+		if r <= ' ' || r > '~' { // sent in a gRPC header: visible ASCII only
+			return &ConfigError{Setting: "NOVAFLOW_TEMPORAL_API_KEY", Err: errors.New("holds a character other than visible ASCII (a newline at the end of its file?)")}
+		}
+	}
 	switch c.LogFormat {
 	case "text", "json":
 	default:
@@ -155,6 +172,60 @@ func (c Config) Validate() error {
 func (c Config) DownTime() time.Duration {
 	return servicegroup.DownTime(c.ServiceDownTime, c.ReportInterval)
 }
+
+// validServerName reports whether name can be a TLS server name: a DNS name
+// of letters, digits, '-' and '.' (or an IP address), at most 253 bytes.
+func validServerName(name string) bool {
+	if len(name) > 253 {
+		return false
+	}
+	for _, r := range name {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '.', r == ':', r == '*':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// readSecretFile reads the value of setting NOVAFLOW_<name> from file, when
+// file (NOVAFLOW_<name>_FILE) is set: the file's content without its
+// trailing line break, as Kubernetes and Docker mount secrets. Setting both
+// is an error, so that it is clear which one is used. Errors name
+// NOVAFLOW_<name>_FILE and never hold the content.
+func readSecretFile(name, file string, value *string) error {
+	if file == "" {
+		return nil
+	}
+	setting := EnvPrefix + "_" + name + "_FILE"
+	if *value != "" {
+		return &ConfigError{Setting: setting, Err: fmt.Errorf("set only one of %s and %s", setting, EnvPrefix+"_"+name)}
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return &ConfigError{Setting: setting, Err: err}
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
+	switch {
+	case err != nil:
+		return &ConfigError{Setting: setting, Err: err}
+	case len(b) > maxSecretFile:
+		return &ConfigError{Setting: setting, Err: fmt.Errorf("%s is larger than %d bytes", file, maxSecretFile)}
+	}
+	*value = strings.TrimRight(string(b), "\r\n")
+	switch {
+	case *value == "":
+		return &ConfigError{Setting: setting, Err: fmt.Errorf("%s is empty", file)}
+	case strings.ContainsAny(*value, "\x00\r\n"):
+		return &ConfigError{Setting: setting, Err: fmt.Errorf("%s holds more than one line", file)}
+	}
+	return nil
+}
+
+// maxSecretFile bounds the size of a secret's file.
+const maxSecretFile = 64 << 10
 
 func validHost(h string) bool {
 	if h == "" || len(h) > 200 {
@@ -181,7 +252,25 @@ func applyConfigFile(path string) error {
 		return &ConfigError{Setting: "NOVAFLOW_CONFIG_FILE", Err: err}
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
+	vars, err := parseConfigFile(f, path)
+	if err != nil {
+		return err
+	}
+	for _, kv := range vars {
+		if err := os.Setenv(kv[0], kv[1]); err != nil {
+			return &ConfigError{Setting: kv[0], Err: err}
+		}
+	}
+	return nil
+}
+
+// parseConfigFile parses the content of NOVAFLOW_CONFIG_FILE (read from r,
+// named path in errors) into NOVAFLOW_* variables and their values, in
+// order. A line that is not a comment, blank, or NOVAFLOW_NAME=value is a
+// *ConfigError naming NOVAFLOW_CONFIG_FILE and the line.
+func parseConfigFile(r io.Reader, path string) ([][2]string, error) {
+	var out [][2]string
+	sc := bufio.NewScanner(r)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || strings.HasPrefix(line, "#") {
@@ -189,19 +278,31 @@ func applyConfigFile(path string) error {
 		}
 		key, value, ok := strings.Cut(strings.TrimPrefix(line, "export "), "=")
 		key = strings.TrimSpace(key)
-		if !ok || !strings.HasPrefix(key, EnvPrefix+"_") {
-			return &ConfigError{Setting: "NOVAFLOW_CONFIG_FILE", Err: fmt.Errorf("%s:%d: want NOVAFLOW_NAME=value", path, n)}
+		if !ok || !strings.HasPrefix(key, EnvPrefix+"_") || !validEnvName(key) {
+			return nil, &ConfigError{Setting: "NOVAFLOW_CONFIG_FILE", Err: fmt.Errorf("%s:%d: want NOVAFLOW_NAME=value", path, n)}
 		}
 		value = strings.TrimSpace(value)
 		if len(value) >= 2 && (value[0] == '"' || value[0] == '\'') && value[len(value)-1] == value[0] {
 			value = value[1 : len(value)-1]
 		}
-		if err := os.Setenv(key, value); err != nil {
-			return &ConfigError{Setting: key, Err: err}
+		if strings.IndexByte(value, 0) >= 0 {
+			return nil, &ConfigError{Setting: "NOVAFLOW_CONFIG_FILE", Err: fmt.Errorf("%s:%d: the value holds a NUL byte", path, n)}
 		}
+		out = append(out, [2]string{key, value})
 	}
 	if err := sc.Err(); err != nil {
-		return &ConfigError{Setting: "NOVAFLOW_CONFIG_FILE", Err: err}
+		return nil, &ConfigError{Setting: "NOVAFLOW_CONFIG_FILE", Err: fmt.Errorf("%s: %w", path, err)}
 	}
-	return nil
+	return out, nil
+}
+
+// validEnvName reports whether name is an environment variable name:
+// letters, digits and '_'.
+func validEnvName(name string) bool {
+	for _, r := range name {
+		if !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_') {
+			return false
+		}
+	}
+	return name != ""
 }

@@ -16,6 +16,7 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/novaflow/novaflow/managers"
+	"github.com/novaflow/novaflow/rpc"
 	"github.com/novaflow/novaflow/servicegroup"
 )
 
@@ -228,8 +229,17 @@ func (s *Service) newManager() (managers.Manager, error) {
 			return nil, err
 		}
 	}
+	// What the manager needs to call other services (rpc.ForManager).
+	levels, err := rpc.LoadUpgradeLevels(os.Getenv, managers.Topics()...)
+	if err != nil {
+		return nil, err
+	}
 	mgr, err := s.def.New(managers.Deps{
 		Host: s.host, Binary: s.binary, Topic: s.topic, DB: s.pool, Logger: s.logger, Config: cfg,
+		Temporal: s.client,
+		RPC: managers.RPCSettings{
+			ResponseTimeout: s.cfg.RPCResponseTimeout, CastTimeout: s.cfg.CastTimeout, UpgradeLevels: levels,
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("manager %s: %w", s.def.Name, err)

@@ -32,7 +32,7 @@ func Settings(spec any) []Setting {
 		}
 		name := EnvPrefix + "_" + key
 		value := fmt.Sprint(v.Field(i).Interface())
-		if f.Tag.Get("secret") == "true" || strings.Contains(key, "DATABASE_URL") {
+		if f.Tag.Get("secret") == "true" || strings.Contains(key, "DATABASE_URL") && !strings.HasSuffix(key, "_FILE") {
 			value = redactValue(key, value)
 		}
 		out = append(out, Setting{Name: name, Default: f.Tag.Get("default"), Description: f.Tag.Get("desc"), Value: value})

@@ -1,11 +1,14 @@
 package worker
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
+	"strings"
+	"sync/atomic"
 
 	"go.temporal.io/sdk/client"
 )
@@ -17,10 +20,15 @@ import (
 // a client certificate for mutual TLS from NOVAFLOW_TEMPORAL_TLS_CERT and
 // _KEY, read again at each handshake so that a renewed certificate (a
 // Kubernetes Secret, cert-manager) is used without a restart, and an API key
-// (NOVAFLOW_TEMPORAL_API_KEY, as Temporal Cloud takes it).
+// (NOVAFLOW_TEMPORAL_API_KEY, as Temporal Cloud takes it, or the file of
+// NOVAFLOW_TEMPORAL_API_KEY_FILE, read again at each call for the same
+// reason).
 func (c Config) temporalConnection() (client.ConnectionOptions, client.Credentials, error) {
 	var creds client.Credentials
-	if c.TemporalAPIKey != "" {
+	switch {
+	case c.TemporalAPIKeyFile != "":
+		creds = client.NewAPIKeyDynamicCredentials(apiKeyFile(c.TemporalAPIKeyFile, c.TemporalAPIKey))
+	case c.TemporalAPIKey != "":
 		creds = client.NewAPIKeyStaticCredentials(c.TemporalAPIKey)
 	}
 	if !c.TemporalTLS && c.TemporalTLSCA == "" && c.TemporalTLSCert == "" && c.TemporalTLSKey == "" && c.TemporalAPIKey == "" {
@@ -55,4 +63,20 @@ func (c Config) temporalConnection() (client.ConnectionOptions, client.Credentia
 		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return load() }
 	}
 	return client.ConnectionOptions{TLS: cfg}, creds, nil
+}
+
+// apiKeyFile returns the API key callback of a key kept in file: the file's
+// content at each call, or the last key read (first: initial) while the file
+// cannot be read or is empty, as during a secret's rotation.
+func apiKeyFile(file, initial string) func(context.Context) (string, error) {
+	var last atomic.Value
+	last.Store(initial)
+	return func(context.Context) (string, error) {
+		b, err := os.ReadFile(file)
+		if key := strings.TrimRight(string(b), "\r\n"); err == nil && key != "" {
+			last.Store(key)
+			return key, nil
+		}
+		return last.Load().(string), nil
+	}
 }

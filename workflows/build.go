@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"math"
 	"strings"
 	"time"
 
@@ -279,8 +281,14 @@ func BuildInstances(ctx workflow.Context, input converter.RawValue) (BuildResult
 // BuildInstance is the workflow conductor.build_instance: it builds one
 // instance on its hosts in order, rescheduling after each failure, and ends
 // its "create" action. It returns the instance's outcome; it fails only when
-// a step of its own cannot be done.
-func BuildInstance(ctx workflow.Context, req BuildInstanceRequest) (BuiltInstance, error) {
+// a step of its own cannot be done. Its input is a BuildInstanceRequest as
+// plain JSON, decoded strictly like BuildInstances' (a child of
+// BuildInstances, it can be started from the shell too).
+func BuildInstance(ctx workflow.Context, input converter.RawValue) (BuiltInstance, error) {
+	req, err := decodeBuildInstanceRequest(input)
+	if err != nil {
+		return BuiltInstance{}, activities.ToApplicationError(err)
+	}
 	out := BuiltInstance{UUID: req.UUID, Name: req.Name}
 	logger := workflow.GetLogger(ctx)
 	var final error
@@ -332,7 +340,7 @@ func BuildInstance(ctx workflow.Context, req BuildInstanceRequest) (BuiltInstanc
 			req.UUID, attemptSummary(out.Attempts))
 	}
 	out.VMState = "error"
-	err := buildCall(ctx, BuildTopic, "", "finish_build",
+	err = buildCall(ctx, BuildTopic, "", "finish_build",
 		finishStep{InstanceUUID: req.UUID, RequestID: req.RequestID, Fault: out.Fault}, nil, BuildStepTimeout)
 	if isType(err, managers.NotFoundType) {
 		out.VMState, out.Fault = "deleted", ""
@@ -415,22 +423,9 @@ func buildFailed(r BuildResult) error {
 //
 //workflowcheck:ignore
 func decodeBuildRequest(input converter.RawValue) (BuildRequest, error) {
-	raw, err := inputJSON(input)
-	if err != nil {
-		return BuildRequest{}, err
-	}
 	var req BuildRequest
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) && typeErr.Field != "" {
-			return BuildRequest{}, managers.InvalidArgument(typeErr.Field, "want %s, got JSON %s", typeErr.Type, typeErr.Value)
-		}
-		if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			return BuildRequest{}, managers.InvalidArgument(strings.Trim(field, `"`), "unknown field")
-		}
-		return BuildRequest{}, managers.InvalidArgument("", "the request must be a JSON object: %v", err)
+	if err := decodeStrict(input, &req); err != nil {
+		return BuildRequest{}, err
 	}
 	switch {
 	case req.Count < 0 || req.Count > MaxBuildCount:
@@ -447,13 +442,32 @@ func decodeBuildRequest(input converter.RawValue) (BuildRequest, error) {
 		return BuildRequest{}, managers.InvalidArgument("flavor.memory_mb", "must be at least 1, got %d", req.Flavor.MemoryMB)
 	case req.Flavor.DiskGB < 0:
 		return BuildRequest{}, managers.InvalidArgument("flavor.disk_gb", "must not be negative, got %d", req.Flavor.DiskGB)
+	case req.Flavor.VCPUs > math.MaxInt32:
+		return BuildRequest{}, managers.InvalidArgument("flavor.vcpus", "must be at most %d, got %d", math.MaxInt32, req.Flavor.VCPUs)
+	case req.Flavor.MemoryMB > math.MaxInt32:
+		return BuildRequest{}, managers.InvalidArgument("flavor.memory_mb", "must be at most %d, got %d", math.MaxInt32, req.Flavor.MemoryMB)
+	case req.Flavor.DiskGB > math.MaxInt32:
+		return BuildRequest{}, managers.InvalidArgument("flavor.disk_gb", "must be at most %d, got %d", math.MaxInt32, req.Flavor.DiskGB)
 	case len(req.Image.Command) == 0:
 		return BuildRequest{}, managers.InvalidArgument("image.command", "must not be empty")
 	}
+	// The name gets a "-<n>" suffix for each instance: keep room for it.
+	if err := managers.CheckText("name", req.Name, managers.MaxNameLen-5); err != nil {
+		return BuildRequest{}, err
+	}
+	if err := managers.CheckText("request_id", req.RequestID, managers.MaxRequestIDLen); err != nil {
+		return BuildRequest{}, err
+	}
+	seen := make(map[string]bool, len(req.InstanceUUIDs))
 	for i, u := range req.InstanceUUIDs {
-		if _, err := uuid.Parse(u); err != nil {
-			return BuildRequest{}, managers.InvalidArgument(fmt.Sprintf("instance_uuids[%d]", i), "%q is not a UUID", u)
+		field := fmt.Sprintf("instance_uuids[%d]", i)
+		if err := managers.CheckUUID(field, u); err != nil {
+			return BuildRequest{}, err
 		}
+		if seen[strings.ToLower(u)] {
+			return BuildRequest{}, managers.InvalidArgument(field, "%s is given twice", u)
+		}
+		seen[strings.ToLower(u)] = true
 	}
 	if req.Count == 0 {
 		req.Count = max(len(req.InstanceUUIDs), 1)
@@ -462,4 +476,66 @@ func decodeBuildRequest(input converter.RawValue) (BuildRequest, error) {
 		req.Name = "instance"
 	}
 	return req, nil
+}
+
+// decodeBuildInstanceRequest decodes conductor.build_instance's input
+// strictly and checks it. (encoding/json is deterministic here; see
+// buildCall.)
+//
+//workflowcheck:ignore
+func decodeBuildInstanceRequest(input converter.RawValue) (BuildInstanceRequest, error) {
+	var req BuildInstanceRequest
+	if err := decodeStrict(input, &req); err != nil {
+		return BuildInstanceRequest{}, err
+	}
+	if err := managers.CheckUUID("uuid", req.UUID); err != nil {
+		return BuildInstanceRequest{}, err
+	}
+	if req.RequestID == "" {
+		return BuildInstanceRequest{}, managers.InvalidArgument("request_id", "must not be empty")
+	}
+	if err := managers.CheckText("request_id", req.RequestID, managers.MaxRequestIDLen); err != nil {
+		return BuildInstanceRequest{}, err
+	}
+	if err := managers.CheckText("name", req.Name, managers.MaxNameLen); err != nil {
+		return BuildInstanceRequest{}, err
+	}
+	if len(req.Hosts) == 0 {
+		return BuildInstanceRequest{}, managers.InvalidArgument("hosts", "must not be empty")
+	}
+	for i, h := range req.Hosts {
+		if !ValidHost(h) {
+			return BuildInstanceRequest{}, managers.InvalidArgument(fmt.Sprintf("hosts[%d]", i), "%s is not a host name", managers.Quote(h))
+		}
+	}
+	return req, nil
+}
+
+// decodeStrict decodes a workflow's JSON input into v as managers.Method
+// decodes requests: one JSON object, no unknown field, each wrong type an
+// InvalidArgument naming its field. (encoding/json is deterministic here;
+// see buildCall.)
+//
+//workflowcheck:ignore
+func decodeStrict(input converter.RawValue, v any) error {
+	raw, err := inputJSON(input)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) && typeErr.Field != "" {
+			return managers.InvalidArgument(typeErr.Field, "want %s, got JSON %s", typeErr.Type, typeErr.Value)
+		}
+		if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			return managers.InvalidArgument(strings.Trim(field, `"`), "unknown field")
+		}
+		return managers.InvalidArgument("", "the request must be a JSON object: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return managers.InvalidArgument("", "the request has data after its JSON object")
+	}
+	return nil
 }

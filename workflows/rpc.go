@@ -201,11 +201,15 @@ func (t Target) HostLabel() string {
 
 // inputJSON returns the JSON of the workflow's input payload: plain JSON as
 // the CLI and the SDK's JSON converter send it; no input is an empty request.
-// Any other encoding is an InvalidArgument error.
+// Any other encoding, or a payload over managers.MaxRequestLen bytes, is an
+// InvalidArgument error.
 func inputJSON(input converter.RawValue) (json.RawMessage, error) {
 	p := input.Payload()
 	if p == nil {
 		return json.RawMessage("{}"), nil
+	}
+	if n := len(p.GetData()); n > managers.MaxRequestLen {
+		return nil, managers.InvalidArgument("", "the request is %d bytes: at most %d", n, managers.MaxRequestLen)
 	}
 	switch enc := string(p.GetMetadata()[converter.MetadataEncoding]); enc {
 	case converter.MetadataEncodingJSON:
@@ -340,10 +344,21 @@ func upsertSearchAttributes(ctx workflow.Context, t Target, object string, raw j
 	return workflow.UpsertTypedSearchAttributes(ctx, updates...)
 }
 
+// MaxObjectLen bounds the object ObjectOf returns: a longer value is no
+// object name (decoding the request rejects it) and would not fit in a
+// search attribute.
+const MaxObjectLen = 200
+
 // ObjectOf returns the value of the request's top-level field (a method's
 // Object) as NovaflowInstance shows it: the string, or the JSON text of a
-// non-string; "" when field is "" or the request lacks it.
-func ObjectOf(raw json.RawMessage, field string) string {
+// non-string; "" when field is "", the request lacks it, or the value is
+// longer than MaxObjectLen bytes.
+func ObjectOf(raw json.RawMessage, field string) (object string) {
+	defer func() {
+		if len(object) > MaxObjectLen {
+			object = ""
+		}
+	}()
 	if field == "" {
 		return ""
 	}

@@ -91,17 +91,70 @@ func activityOptions(queue string, startWithin, total time.Duration) workflow.Ac
 // host fails with a Timeout (schedule-to-start) within the deadline, while a
 // cast, whose deadline is long, waits for the host to come back. Errors are
 // those of CallError.
+//
+// When the workflow itself runs on the target host's queue <topic>.<host>
+// (package rpc starts host-targeted calls there), only that host's service
+// takes its workflow tasks, so the method runs as a local activity in the
+// same workflow task: no activity task, no second round trip through the
+// server (about half the latency, docs/BENCHMARKS.md), with the same
+// deadline, retries and errors. A host that dies mid-call then shows as a
+// workflow task timeout, and the call runs again when the host is back, as
+// a retried activity would.
 func RunMethod(ctx workflow.Context, t Target, req json.RawMessage, deadline time.Time) (json.RawMessage, error) {
 	b := budget(workflow.Now(ctx), deadline)
 	if b <= 0 {
 		return nil, timeoutError("%s: the deadline passed before the call was dispatched", t.Name())
 	}
-	actx := workflow.WithActivityOptions(ctx, activityOptions(t.Queue(), b, b))
+	var f workflow.Future
+	local := onTargetQueue(ctx, t)
+	if local {
+		lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+			ScheduleToCloseTimeout: b,
+			RetryPolicy:            RetryPolicy(),
+		})
+		f = workflow.ExecuteLocalActivity(lctx, t.Name(), req, activities.CallInfo{Version: t.Version})
+	} else {
+		actx := workflow.WithActivityOptions(ctx, activityOptions(t.Queue(), b, b))
+		f = workflow.ExecuteActivity(actx, t.Name(), req, activities.CallInfo{Version: t.Version})
+	}
 	var out json.RawMessage
-	if err := workflow.ExecuteActivity(actx, t.Name(), req, activities.CallInfo{Version: t.Version}).Get(ctx, &out); err != nil {
+	if err := f.Get(ctx, &out); err != nil {
+		if local {
+			return nil, localCallError(t.Name(), t.Queue(), b, err)
+		}
 		return nil, CallError(t.Name(), t.Queue(), b, b, err)
 	}
 	return out, nil
+}
+
+// localCallError is CallError for a method run as a local activity, whose
+// retries end with the last failure itself rather than an activity error of
+// retry state Timeout: a failure the retry policy retries (untyped, or
+// Unavailable) can only have stopped because the deadline came, and becomes
+// a Timeout that names it.
+func localCallError(name, queue string, total time.Duration, err error) error {
+	var canceled *temporal.CanceledError
+	var te *temporal.TimeoutError
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &canceled) || errors.As(err, &te) || (errors.As(err, &appErr) && appErr.NonRetryable()) {
+		return CallError(name, queue, total, total, err)
+	}
+	return timeoutError("%s on task queue %s: no result within %s; last failure: %s", name, queue, roundDuration(total), failureText(err))
+}
+
+// LocalMethodChange is the workflow.GetVersion change ID under which
+// RunMethod runs a method as a local activity on the target host's own
+// queue; executions recorded before it keep their activity when replayed.
+const LocalMethodChange = "novaflow-rpc-local-method"
+
+// onTargetQueue reports whether the workflow runs on t's host queue, where
+// RunMethod may run the method as a local activity.
+func onTargetQueue(ctx workflow.Context, t Target) bool {
+	q := t.Queue()
+	if q == t.Topic || workflow.GetInfo(ctx).TaskQueueName != q {
+		return false
+	}
+	return workflow.GetVersion(ctx, LocalMethodChange, workflow.DefaultVersion, 1) == 1
 }
 
 // FindHost asks activity <topic>.find_host, on any host of the topic, which

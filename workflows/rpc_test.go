@@ -86,7 +86,8 @@ func (s *started) list() []activity.Info {
 }
 
 // newEnv returns a test environment that runs the test methods' workflows
-// and activities for real, recording the activities started.
+// and activities for real, recording the activities started (local ones
+// too: on a host's own queue the method runs as a local activity).
 func newEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *started) {
 	t.Helper()
 	var suite testsuite.WorkflowTestSuite
@@ -95,6 +96,7 @@ func newEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *started) {
 	activities.RegisterMethods(env, testTopic, testMethods())
 	s := &started{}
 	env.SetOnActivityStartedListener(s.listen)
+	env.SetOnLocalActivityStartedListener(func(info *activity.Info, ctx context.Context, _ []any) { s.listen(info, ctx, nil) })
 	return env, s
 }
 

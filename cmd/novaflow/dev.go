@@ -20,6 +20,7 @@ import (
 	"github.com/novaflow/novaflow/internal/devstack"
 	"github.com/novaflow/novaflow/managers"
 	computemgr "github.com/novaflow/novaflow/managers/compute"
+	volumemgr "github.com/novaflow/novaflow/managers/volume"
 	"github.com/novaflow/novaflow/worker"
 )
 
@@ -134,13 +135,15 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) error {
 	defer os.Remove(stackPath(filepath.Dir(dir)))
 
 	logger := worker.NewLogger(logFile(filepath.Join(dir, "services.log")), cfg)
-	tel, stopTelemetry, err := startTelemetry(ctx, cfg, "novaflow", logger)
+	// The process's own lines (telemetry, the shared client's) name the host.
+	procLogger := logger.With("host", cfg.Host)
+	tel, stopTelemetry, err := startTelemetry(ctx, cfg, "novaflow", procLogger)
 	if err != nil {
 		return err
 	}
 	defer stopTelemetry()
 	// The services share a client with the telemetry interceptors.
-	tc, err := worker.Dial(ctx, cfg, logger)
+	tc, err := worker.Dial(ctx, cfg, procLogger)
 	if err != nil {
 		return err
 	}
@@ -186,14 +189,31 @@ func devServices(cfg worker.Config, o devOptions, dir string, logger *slog.Logge
 		if s.StateDir == "" {
 			s.StateDir = filepath.Join(dir, "compute-"+host)
 		}
+		// On a developer's machine, `"command": ["sleep", "3600"]` should
+		// just work; production hosts keep the default (absolute paths only).
+		if _, set := os.LookupEnv("NOVAFLOW_COMPUTE_ALLOW_RELATIVE_COMMANDS"); !set {
+			s.AllowRelativeCommands = true
+		}
 		return s, nil
 	}
 	for _, topic := range managers.Topics() {
 		var managerConfig any
-		if topic == computemgr.Topic {
+		switch topic {
+		case computemgr.Topic:
 			s, err := computeSettings("process", cfg.Host)
 			if err != nil {
 				return nil, err
+			}
+			managerConfig = s
+		case volumemgr.Topic:
+			// Volumes live beside the rest of the dev stack's data, not in
+			// the temp dir where cleaners may remove them.
+			s := &volumemgr.Settings{}
+			if err := worker.Process(s); err != nil {
+				return nil, err
+			}
+			if s.DataDir == "" {
+				s.DataDir = filepath.Join(dir, "volume-"+cfg.Host)
 			}
 			managerConfig = s
 		}

@@ -27,9 +27,12 @@ import (
 	// The reference control plane's managers and drivers register themselves.
 	_ "github.com/novaflow/novaflow/drivers/compute/fake"
 	_ "github.com/novaflow/novaflow/drivers/compute/process"
+	_ "github.com/novaflow/novaflow/drivers/volume/fake"
+	_ "github.com/novaflow/novaflow/drivers/volume/file"
 	_ "github.com/novaflow/novaflow/managers/compute"
 	_ "github.com/novaflow/novaflow/managers/conductor"
 	_ "github.com/novaflow/novaflow/managers/scheduler"
+	_ "github.com/novaflow/novaflow/managers/volume"
 )
 
 func main() {

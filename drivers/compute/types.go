@@ -82,4 +82,10 @@ type Config struct {
 	// Options are driver-specific settings, e.g. the fake's "vcpus". Each
 	// driver documents its own and rejects keys it does not know.
 	Options map[string]string
+	// AllowRelativeCommands lets a driver that executes an instance's
+	// Command (process) look a Command[0] without a slash up in the
+	// instance's PATH. When false, such a driver refuses (ErrInvalid) any
+	// Command[0] that is not an absolute path, so that what runs does not
+	// depend on a search path.
+	AllowRelativeCommands bool
 }

@@ -2,7 +2,9 @@ package compute
 
 import (
 	"fmt"
+	"math"
 	"strings"
+	"unicode/utf8"
 )
 
 // MaxUUIDLen is the longest UUID accepted by ValidateUUID.
@@ -34,8 +36,16 @@ func isUUIDChar(c rune) bool {
 		c == '-' || c == '_' || c == '.'
 }
 
-// Validate checks the flavor: at least one vCPU and 1 MB of memory, and no
-// negative disk.
+// MaxFlavorValue bounds each size of a flavor: the largest 32-bit integer,
+// which is what the database keeps.
+const MaxFlavorValue = math.MaxInt32
+
+// MaxNameLen bounds an instance's and a flavor's name, in bytes.
+const MaxNameLen = 255
+
+// Validate checks the flavor: at least one vCPU and 1 MB of memory, no
+// negative disk, no size above MaxFlavorValue, and a name of at most
+// MaxNameLen bytes of text without NUL.
 func (f Flavor) Validate() error {
 	switch {
 	case f.VCPUs <= 0:
@@ -44,16 +54,39 @@ func (f Flavor) Validate() error {
 		return invalid("flavor.memory_mb", "must be positive, got %d", f.MemoryMB)
 	case f.DiskGB < 0:
 		return invalid("flavor.disk_gb", "must not be negative, got %d", f.DiskGB)
+	case f.VCPUs > MaxFlavorValue:
+		return invalid("flavor.vcpus", "must be at most %d, got %d", MaxFlavorValue, f.VCPUs)
+	case f.MemoryMB > MaxFlavorValue:
+		return invalid("flavor.memory_mb", "must be at most %d, got %d", MaxFlavorValue, f.MemoryMB)
+	case f.DiskGB > MaxFlavorValue:
+		return invalid("flavor.disk_gb", "must be at most %d, got %d", MaxFlavorValue, f.DiskGB)
+	}
+	return validName("flavor.name", f.Name)
+}
+
+// validName checks a display name: text without NUL bytes, at most
+// MaxNameLen bytes.
+func validName(field, name string) error {
+	switch {
+	case len(name) > MaxNameLen:
+		return invalid(field, "is %d bytes long: at most %d", len(name), MaxNameLen)
+	case strings.IndexByte(name, 0) >= 0:
+		return invalid(field, "contains a NUL byte")
+	case !utf8.ValidString(name):
+		return invalid(field, "is not valid UTF-8")
 	}
 	return nil
 }
 
 // Validate checks everything a driver needs before it creates the instance:
-// the UUID (ValidateUUID), the flavor, a non-empty command without NUL
-// bytes, and environment entries of the form KEY=value. The error is an
+// the UUID (ValidateUUID), the name, the flavor, a non-empty command without
+// NUL bytes, and environment entries of the form KEY=value. The error is an
 // *InvalidError naming the field, which matches ErrInvalid.
 func (i Instance) Validate() error {
 	if err := ValidateUUID(i.UUID); err != nil {
+		return err
+	}
+	if err := validName("name", i.Name); err != nil {
 		return err
 	}
 	if err := i.Flavor.Validate(); err != nil {

@@ -38,15 +38,28 @@ const temporalReadyTimeout = 2 * time.Minute
 //     partition per task queue, so that a poller always sees a new task at
 //     once instead of it waiting in another partition (a dev server has no
 //     load to spread).
+//   - worker.schedulerNamespaceStartWorkflowRPS=10000: by default schedules
+//     start at most 30 workflows per second per namespace, and every service
+//     starts 1/report_interval + the rate of its periodic tasks (0.14/s for
+//     a compute host at the defaults): from about 220 hosts on, reports and
+//     tasks fall behind (300 simulated hosts: 55% late or skipped).
+//   - frontend.namespaceCount=10000: by default a frontend takes at most 1200
+//     concurrent long polls per API and namespace; each service holds 4
+//     workflow-task polls (2 workers x 2 pollers), so about 300 services
+//     filled it and their pollers got ResourceExhausted.
 //   - for a file: SQLite in WAL mode with synchronous=NORMAL; with the default
 //     rollback journal and full syncs a file-backed server ran about 9x slower.
 //     WAL with NORMAL stays consistent on a crash and may lose the last
 //     transactions on power loss, which is fine for a development server.
+//
+// docs/BENCHMARKS.md has the measurements.
 func TemporalServerArgs(fileBacked bool) []string {
 	args := []string{
 		"--dynamic-config-value", "history.transferProcessorMaxPollRPS=10000",
 		"--dynamic-config-value", "matching.numTaskqueueReadPartitions=1",
 		"--dynamic-config-value", "matching.numTaskqueueWritePartitions=1",
+		"--dynamic-config-value", "worker.schedulerNamespaceStartWorkflowRPS=10000",
+		"--dynamic-config-value", "frontend.namespaceCount=10000",
 	}
 	if fileBacked {
 		args = append(args,

@@ -53,6 +53,8 @@ func TemporalDynamicConfig() map[string]any {
 		"history.transferProcessorMaxPollRPS":            10000,
 		"matching.numTaskqueueReadPartitions":            1,
 		"matching.numTaskqueueWritePartitions":           1,
+		"worker.schedulerNamespaceStartWorkflowRPS":      10000,
+		"frontend.namespaceCount":                        10000,
 		"frontend.enableServerVersionCheck":              false,
 		"system.forceSearchAttributesCacheRefreshOnRead": true,
 	}

@@ -1,6 +1,7 @@
 package compute
 
 import (
+	"context"
 	"strings"
 	"time"
 
@@ -27,8 +28,8 @@ type InstanceRequest struct {
 	RequestID string `json:"request_id,omitempty"`
 }
 
-// Validate checks the instance UUID.
-func (r InstanceRequest) Validate() error { return validateUUID(r.InstanceUUID) }
+// Validate checks the instance UUID and the request id.
+func (r InstanceRequest) Validate() error { return validateOp(r.InstanceUUID, r.RequestID) }
 
 // StopRequest is the request of stop_instance.
 type StopRequest struct {
@@ -40,8 +41,8 @@ type StopRequest struct {
 	Force bool `json:"force,omitempty"`
 }
 
-// Validate checks the instance UUID.
-func (r StopRequest) Validate() error { return validateUUID(r.InstanceUUID) }
+// Validate checks the instance UUID and the request id.
+func (r StopRequest) Validate() error { return validateOp(r.InstanceUUID, r.RequestID) }
 
 // Reboot types, as nova's reboot_type.
 const (
@@ -60,7 +61,7 @@ type RebootRequest struct {
 
 // Validate checks the instance UUID and the reboot type.
 func (r RebootRequest) Validate() error {
-	if err := validateUUID(r.InstanceUUID); err != nil {
+	if err := validateOp(r.InstanceUUID, r.RequestID); err != nil {
 		return err
 	}
 	switch strings.ToUpper(r.RebootType) {
@@ -107,19 +108,28 @@ func driverInfo(info compute.InstanceInfo) *DriverInfo {
 }
 
 // validateUUID accepts canonical UUIDs only: the instances table keys on them.
-func validateUUID(s string) error {
-	u, err := uuid.Parse(s)
-	if err != nil || u.String() != strings.ToLower(s) {
-		return managers.InvalidArgument("instance_uuid", "%q is not a UUID (want e.g. 0b6f1b8e-6c5e-4bb3-9d47-3b5a9f0c2d11)", s)
+func validateUUID(s string) error { return managers.CheckUUID("instance_uuid", s) }
+
+// validateOp checks the instance UUID and the request id of an operation:
+// the id is stored in instance_actions, as text in a unique index.
+func validateOp(uuid, requestID string) error {
+	if err := validateUUID(uuid); err != nil {
+		return err
 	}
-	return nil
+	return managers.CheckText("request_id", requestID, managers.MaxRequestIDLen)
 }
 
-// requestID returns id, or a new req-<uuid> when it is empty, as nova's
-// request ids.
-func requestID(id string) string {
-	if id != "" {
+// requestID returns id, or, when it is empty, a req-<uuid> as nova's
+// request ids: derived from the call (managers.CallID), so that every retry
+// of one call records its outcome in the same instance action, or a new one
+// outside a call.
+func requestID(ctx context.Context, id string) string {
+	switch call := managers.CallID(ctx); {
+	case id != "":
 		return id
+	case call != "":
+		return "req-" + uuid.NewSHA1(uuid.NameSpaceURL, []byte("novaflow-call:"+call)).String()
+	default:
+		return "req-" + uuid.NewString()
 	}
-	return "req-" + uuid.NewString()
 }

@@ -32,14 +32,25 @@ func (m *Manager) BuildAndRunInstance(ctx context.Context, req InstanceRequest) 
 		return store.Instance{}, err
 	}
 	if inst.Host == m.host && inst.VMState == store.Active {
-		return inst, nil // built by an earlier run of this request
+		// Built by an earlier run of this request: the action of that run,
+		// when it could not be finished then, is finished now.
+		if act, err := m.store.StartAction(ctx, requestID(ctx, req.RequestID), "build", uuid, m.host); err != nil {
+			return store.Instance{}, fmt.Errorf("build instance %s: %w", uuid, err)
+		} else if act.Result != store.ResultSuccess {
+			if err := m.finish(ctx, act, nil); err != nil {
+				return store.Instance{}, err
+			}
+		}
+		return inst, nil
 	}
-	act, err := m.store.StartAction(ctx, requestID(req.RequestID), "build", uuid, m.host)
+	act, err := m.store.StartAction(ctx, requestID(ctx, req.RequestID), "build", uuid, m.host)
 	if err != nil {
 		return store.Instance{}, fmt.Errorf("build instance %s: %w", uuid, err)
 	}
 	inst, buildErr := m.build(ctx, inst)
-	m.finish(ctx, act, buildErr)
+	if err := m.finish(ctx, act, buildErr); err != nil {
+		return store.Instance{}, err
+	}
 	return inst, buildErr
 }
 

@@ -11,6 +11,9 @@
 //	reboot_instance         soft or hard reboot
 //	terminate_instance      destroy it and soft-delete its row
 //	get_instance_info       the row and what the driver reports
+//	attach_volume           attach a volume (instance_uuid, volume_id) by
+//	                        calling the volume service through package rpc
+//	detach_volume           detach it, the same way
 //
 // Each operation records an instance_actions row, moves vm_state, task_state
 // and power_state as nova does, and may be repeated: an activity can run twice

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/novaflow/novaflow/drivers"
 	"github.com/novaflow/novaflow/drivers/compute"
 	"github.com/novaflow/novaflow/managers"
 	"github.com/novaflow/novaflow/managers/compute/store"
+	"github.com/novaflow/novaflow/rpc"
 	"github.com/novaflow/novaflow/servicegroup"
 	"github.com/novaflow/novaflow/telemetry"
 )
@@ -43,6 +45,7 @@ type Manager struct {
 	driver compute.Driver
 	store  *store.Store
 	locks  instanceLocks
+	rpc    *rpc.Client // calls to other services (volume); nil without the runtime
 }
 
 // New opens the compute driver named by the settings in deps.Config (a
@@ -61,13 +64,25 @@ func New(deps managers.Deps) (*Manager, error) {
 	if deps.DB == nil {
 		return nil, errors.New("compute manager: no database")
 	}
+	var client *rpc.Client
+	if deps.Temporal != nil {
+		c, err := rpc.ForManager(deps)
+		if err != nil {
+			return nil, fmt.Errorf("compute manager: %w", err)
+		}
+		client = c
+	}
 	d, err := compute.Open(cfg.Driver, compute.Config{
-		Host:     deps.Host,
-		StateDir: cfg.stateDir(deps.Host),
-		Options:  cfg.DriverOptions,
+		Host:                  deps.Host,
+		StateDir:              cfg.stateDir(deps.Host),
+		Options:               cfg.DriverOptions,
+		AllowRelativeCommands: cfg.AllowRelativeCommands,
 	})
-	if err != nil {
+	switch {
+	case errors.Is(err, drivers.ErrUnknown):
 		return nil, fmt.Errorf("NOVAFLOW_COMPUTE_DRIVER: %w", err)
+	case err != nil: // the driver refused its options or its state dir
+		return nil, fmt.Errorf("NOVAFLOW_COMPUTE_DRIVER_OPTIONS or NOVAFLOW_COMPUTE_STATE_DIR: %w", err)
 	}
 	logger := deps.Logger
 	if logger == nil {
@@ -79,6 +94,7 @@ func New(deps managers.Deps) (*Manager, error) {
 		logger: logger,
 		driver: telemetry.TraceComputeDriver(cfg.Driver, d), // a span per driver call
 		store:  store.New(deps.DB),
+		rpc:    client,
 	}, nil
 }
 
@@ -121,6 +137,8 @@ func (m *Manager) RPCMethods() []managers.Method {
 		managers.NewMethod("reboot_instance", "1.0", m.RebootInstance).WithObject("instance_uuid"),
 		managers.NewMethod("terminate_instance", "1.0", m.TerminateInstance).WithObject("instance_uuid"),
 		managers.NewMethod("get_instance_info", "1.0", m.GetInstanceInfo).WithObject("instance_uuid"),
+		managers.NewMethod("attach_volume", "1.0", m.AttachVolume).WithObject("instance_uuid"),
+		managers.NewMethod("detach_volume", "1.0", m.DetachVolume).WithObject("instance_uuid"),
 	}
 }
 
@@ -161,5 +179,14 @@ func (m *Manager) UpdateAvailableResource(ctx context.Context) error {
 	}
 	m.logger.Debug("compute node updated", "vcpus", n.VCPUs, "vcpus_used", n.VCPUsUsed,
 		"memory_mb", n.MemoryMB, "memory_mb_used", n.MemoryMBUsed, "disk_gb", n.DiskGB, "disk_gb_used", n.DiskGBUsed)
+	return nil
+}
+
+// Reset forgets the "auto" upgrade levels its RPC client read (SIGHUP), so
+// that its next call to another service reads them again.
+func (m *Manager) Reset(context.Context) error {
+	if m.rpc != nil {
+		m.rpc.ResetUpgradeLevels()
+	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/novaflow/novaflow/drivers/compute"
+	"github.com/novaflow/novaflow/managers"
 	"github.com/novaflow/novaflow/managers/compute/store"
 )
 
@@ -39,7 +40,7 @@ func (m *Manager) do(ctx context.Context, uuid, reqID string, op operation) (sto
 	if err != nil {
 		return store.Instance{}, err
 	}
-	act, err := m.store.StartAction(ctx, requestID(reqID), op.action, uuid, m.host)
+	act, err := m.store.StartAction(ctx, requestID(ctx, reqID), op.action, uuid, m.host)
 	if err != nil {
 		return store.Instance{}, fmt.Errorf("%s instance %s: %w", op.action, uuid, err)
 	}
@@ -47,7 +48,9 @@ func (m *Manager) do(ctx context.Context, uuid, reqID string, op operation) (sto
 		return inst, nil
 	}
 	inst, opErr := m.doLocked(ctx, inst, op)
-	m.finish(ctx, act, opErr)
+	if err := m.finish(ctx, act, opErr); err != nil {
+		return store.Instance{}, err
+	}
 	return inst, opErr
 }
 
@@ -97,11 +100,17 @@ func (m *Manager) load(ctx context.Context, verb, uuid string) (store.Instance, 
 	return inst, nil
 }
 
-// finish ends the instance action with the operation's outcome.
-func (m *Manager) finish(ctx context.Context, act store.Action, opErr error) {
+// finish ends the instance action with the operation's outcome. When that
+// cannot be written (the database is down), the outcome would be lost: the
+// error is a retryable Unavailable, so that the call is retried, finds its
+// action by its request id, and records the outcome then (an operation is
+// repeatable: its retry finds the instance where the first run left it).
+func (m *Manager) finish(ctx context.Context, act store.Action, opErr error) error {
 	if err := m.store.FinishAction(context.WithoutCancel(ctx), act.ID, opErr); err != nil {
 		m.logger.Error("finish instance action", "instance", act.InstanceUUID, "action", act.Action, "error", err)
+		return managers.Unavailable("%s of instance %s: record its outcome: %v", act.Action, act.InstanceUUID, err)
 	}
+	return nil
 }
 
 // powerState is the driver's power state of the instance: NOSTATE when the

@@ -19,6 +19,7 @@ func processManager(t *testing.T, e *env, dir string) *computemgr.Manager {
 	t.Helper()
 	cfg := computemgr.DefaultSettings()
 	cfg.Driver, cfg.StateDir, cfg.ShutdownTimeout = "process", dir, 5*time.Second
+	cfg.AllowRelativeCommands = true // the instances run "sleep"
 	m, err := computemgr.New(managers.Deps{Host: e.host, DB: e.pool, Logger: slog.New(slog.DiscardHandler), Config: &cfg})
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ type Settings struct {
 	UpdateResourcesInterval time.Duration     `envconfig:"COMPUTE_UPDATE_RESOURCES_INTERVAL" default:"60s" desc:"interval of update_available_resource; negative disables it (nova's update_resources_interval)"`
 	SyncPowerStateInterval  time.Duration     `envconfig:"COMPUTE_SYNC_POWER_STATE_INTERVAL" default:"60s" desc:"interval of sync_power_states; negative disables it (nova's sync_power_state_interval, 600s there)"`
 	ReapDeletedInterval     time.Duration     `envconfig:"COMPUTE_REAP_DELETED_INTERVAL" default:"5m" desc:"interval of reap_deleted_instances, which destroys what the driver still runs of deleted instances; negative disables it"`
+	AllowRelativeCommands   bool              `envconfig:"COMPUTE_ALLOW_RELATIVE_COMMANDS" default:"false" desc:"let the process driver look an image's command[0] without a slash up in the instance's PATH; false: command[0] must be an absolute path (novaflow dev sets it to true when unset)"`
 }
 
 // DefaultSettings are the settings with every default applied, as the

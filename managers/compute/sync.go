@@ -97,7 +97,7 @@ func (m *Manager) syncChange(ctx context.Context, inst store.Instance, action st
 	}
 	m.logger.Warn("instance state synced with the driver", "instance", inst.UUID,
 		"vm_state", set.VMState, "power_state", set.PowerState, "reason", why)
-	act, err := m.store.StartAction(ctx, requestID(""), action, inst.UUID, m.host)
+	act, err := m.store.StartAction(ctx, requestID(ctx, ""), action, inst.UUID, m.host)
 	if err != nil {
 		return fmt.Errorf("instance %s: %w", inst.UUID, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/novaflow/novaflow/drivers/compute"
+	"github.com/novaflow/novaflow/managers"
 	"github.com/novaflow/novaflow/managers/compute/store"
 )
 
@@ -25,15 +26,23 @@ func (m *Manager) TerminateInstance(ctx context.Context, req InstanceRequest) (s
 	if err != nil {
 		return store.Instance{}, storeError("terminate", uuid, err)
 	}
+	rid := requestID(ctx, req.RequestID)
 	if inst.Deleted {
+		// Deleted by an earlier run of this request, whose action could
+		// not be finished then, or by another request: nothing to do.
+		if err := m.store.FinishRequest(ctx, rid, "delete", uuid, nil); err != nil {
+			return store.Instance{}, managers.Unavailable("terminate instance %s: record its outcome: %v", uuid, err)
+		}
 		return inst, nil
 	}
-	act, err := m.store.StartAction(ctx, requestID(req.RequestID), "delete", uuid, m.host)
+	act, err := m.store.StartAction(ctx, rid, "delete", uuid, m.host)
 	if err != nil {
 		return store.Instance{}, fmt.Errorf("terminate instance %s: %w", uuid, err)
 	}
 	inst, opErr := m.terminate(ctx, inst)
-	m.finish(ctx, act, opErr)
+	if err := m.finish(ctx, act, opErr); err != nil {
+		return store.Instance{}, err
+	}
 	return inst, opErr
 }
 

@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"strings"
 
-	"github.com/google/uuid"
-
 	"github.com/novaflow/novaflow/drivers/compute"
 	"github.com/novaflow/novaflow/managers"
 	"github.com/novaflow/novaflow/managers/compute/store"
@@ -98,15 +96,23 @@ func (r CreateRequest) Validate() error {
 	if strings.TrimSpace(r.RequestID) == "" {
 		return managers.InvalidArgument("request_id", "must not be empty")
 	}
+	if err := managers.CheckText("request_id", r.RequestID, managers.MaxRequestIDLen); err != nil {
+		return err
+	}
+	seen := make(map[string]bool, len(r.Instances))
 	for i, n := range r.Instances {
-		if _, err := uuid.Parse(n.UUID); err != nil {
-			return managers.InvalidArgument(fmt.Sprintf("instances[%d].uuid", i), "%q is not a UUID", n.UUID)
+		if err := managers.CheckUUID(fmt.Sprintf("instances[%d].uuid", i), n.UUID); err != nil {
+			return err
 		}
+		if seen[strings.ToLower(n.UUID)] {
+			return managers.InvalidArgument(fmt.Sprintf("instances[%d].uuid", i), "%s is given twice", n.UUID)
+		}
+		seen[strings.ToLower(n.UUID)] = true
 		inst := compute.Instance{UUID: n.UUID, Name: n.Name, Flavor: r.Flavor, Command: r.Image.Command, Env: r.Image.Env}
 		if err := inst.Validate(); err != nil {
 			var ie *compute.InvalidError
 			if errors.As(err, &ie) {
-				return managers.InvalidArgument(apiField(ie.Field), "%s", ie.Reason)
+				return managers.InvalidArgument(apiField(ie.Field, i), "%s", ie.Reason)
 			}
 			return managers.InvalidArgument("", "%v", err)
 		}
@@ -114,11 +120,14 @@ func (r CreateRequest) Validate() error {
 	return nil
 }
 
-// apiField names a driver's InvalidError field in the request's terms.
-func apiField(field string) string {
+// apiField names a driver's InvalidError field in the request's terms, for
+// instance number i.
+func apiField(field string, i int) string {
 	switch {
 	case strings.HasPrefix(field, "command"), strings.HasPrefix(field, "env"):
 		return "image." + field
+	case field == "uuid", field == "name":
+		return fmt.Sprintf("instances[%d].%s", i, field)
 	default:
 		return field
 	}
@@ -153,11 +162,14 @@ type ClaimRequest struct {
 
 // Validate checks the UUID and the host.
 func (r ClaimRequest) Validate() error {
-	if _, err := uuid.Parse(r.InstanceUUID); err != nil {
-		return managers.InvalidArgument("instance_uuid", "%q is not a UUID", r.InstanceUUID)
+	if err := managers.CheckUUID("instance_uuid", r.InstanceUUID); err != nil {
+		return err
 	}
 	if r.DestHost == "" {
 		return managers.InvalidArgument("dest_host", "must not be empty")
+	}
+	if !workflows.ValidHost(r.DestHost) {
+		return managers.InvalidArgument("dest_host", "%s is not a host name: want letters, digits, '-', '_' and '.', at most 200", managers.Quote(r.DestHost))
 	}
 	return nil
 }
@@ -201,13 +213,19 @@ type FinishRequest struct {
 	Fault string `json:"fault,omitempty"`
 }
 
-// Validate checks the UUID.
+// Validate checks the UUID, the request id and the fault.
 func (r FinishRequest) Validate() error {
-	if _, err := uuid.Parse(r.InstanceUUID); err != nil {
-		return managers.InvalidArgument("instance_uuid", "%q is not a UUID", r.InstanceUUID)
+	if err := managers.CheckUUID("instance_uuid", r.InstanceUUID); err != nil {
+		return err
 	}
-	return nil
+	if err := managers.CheckText("request_id", r.RequestID, managers.MaxRequestIDLen); err != nil {
+		return err
+	}
+	return managers.CheckText("fault", r.Fault, maxFaultLen)
 }
+
+// maxFaultLen bounds the fault of finish_build.
+const maxFaultLen = 64 << 10
 
 // FinishBuild ends the build of the instance: its "create" action is
 // finished, with Success, or with Error and the fault, in which case an

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/google/uuid"
-
 	"github.com/novaflow/novaflow/drivers/compute"
 	"github.com/novaflow/novaflow/managers"
 	"github.com/novaflow/novaflow/managers/compute/store"
@@ -45,14 +43,29 @@ func (r SelectRequest) Validate() error {
 		return managers.InvalidArgument("num_instances", "is %d but %d instance_uuids are given", r.NumInstances, len(r.InstanceUUIDs))
 	case r.MaxAttempts < 0:
 		return managers.InvalidArgument("max_attempts", "must not be negative, got %d", r.MaxAttempts)
+	case r.NumInstances > MaxInstances || len(r.InstanceUUIDs) > MaxInstances:
+		return managers.InvalidArgument("num_instances", "at most %d instances per request", MaxInstances)
 	}
+	var ie *compute.InvalidError
+	if err := r.Flavor.Validate(); errors.As(err, &ie) {
+		return managers.InvalidArgument(ie.Field, "%s", ie.Reason)
+	}
+	seen := make(map[string]bool, len(r.InstanceUUIDs))
 	for i, u := range r.InstanceUUIDs {
-		if _, err := uuid.Parse(u); err != nil {
-			return managers.InvalidArgument(fmt.Sprintf("instance_uuids[%d]", i), "%q is not a UUID", u)
+		field := fmt.Sprintf("instance_uuids[%d]", i)
+		if err := managers.CheckUUID(field, u); err != nil {
+			return err
 		}
+		if seen[strings.ToLower(u)] {
+			return managers.InvalidArgument(field, "%s is given twice", u)
+		}
+		seen[strings.ToLower(u)] = true
 	}
 	return nil
 }
+
+// MaxInstances bounds the instances of one select_destinations request.
+const MaxInstances = 1000
 
 func (r SelectRequest) count() int {
 	switch {

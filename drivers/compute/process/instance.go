@@ -365,12 +365,27 @@ func instanceEnv(env []string) []string {
 	return append(out, "PATH="+defaultPath)
 }
 
-// checkProgram rejects a Command[0] that is a relative path with a slash.
-func checkProgram(name string) error {
-	if strings.Contains(name, "/") && !filepath.IsAbs(name) {
+// checkProgram rejects a Command[0] that is a relative path with a slash,
+// and, unless allowRelative, any that is not an absolute path. env is the
+// instance's environment, whose PATH the message shows the program in.
+func checkProgram(name string, env []string, allowRelative bool) error {
+	switch {
+	case filepath.IsAbs(name):
+		return nil
+	case strings.Contains(name, "/"):
 		return &compute.InvalidError{
 			Field:  "command[0]",
-			Reason: fmt.Sprintf("%q is a relative path: want an absolute path or a name to look up in PATH", name),
+			Reason: fmt.Sprintf("%q is a relative path: want an absolute path", name),
+		}
+	case !allowRelative:
+		hint := ""
+		if p, err := lookPath(name, env); err == nil {
+			hint = fmt.Sprintf(" (%s here)", p)
+		}
+		return &compute.InvalidError{
+			Field: "command[0]",
+			Reason: fmt.Sprintf("%q is not an absolute path: give the program's full path%s; "+
+				"this host does not look commands up in PATH (NOVAFLOW_COMPUTE_ALLOW_RELATIVE_COMMANDS)", name, hint),
 		}
 	}
 	return nil

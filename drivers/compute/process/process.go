@@ -43,6 +43,7 @@ type Driver struct {
 	stateDir          string
 	instancesDir      string
 	softRebootTimeout time.Duration
+	allowRelative     bool     // compute.Config.AllowRelativeCommands
 	lockFile          *os.File // holds the exclusive lock on <StateDir>/lock
 
 	mu        sync.Mutex
@@ -78,6 +79,7 @@ func open(cfg compute.Config) (*Driver, error) {
 		stateDir:          stateDir,
 		instancesDir:      filepath.Join(stateDir, "instances"),
 		softRebootTimeout: softReboot,
+		allowRelative:     cfg.AllowRelativeCommands,
 		instances:         make(map[string]*instance),
 	}
 	if err := os.MkdirAll(d.instancesDir, 0o700); err != nil {
@@ -221,7 +223,7 @@ func (d *Driver) Spawn(ctx context.Context, inst compute.Instance) error {
 	if err := inst.Validate(); err != nil {
 		return err
 	}
-	if err := checkProgram(inst.Command[0]); err != nil {
+	if err := checkProgram(inst.Command[0], instanceEnv(inst.Env), d.allowRelative); err != nil {
 		return err
 	}
 	inst.Command = slices.Clone(inst.Command)

@@ -51,6 +51,17 @@ func openClean(t *testing.T, dir string) *process.Driver {
 	return d
 }
 
+// openCleanRelative is openClean with AllowRelativeCommands.
+func openCleanRelative(t *testing.T, dir string) *process.Driver {
+	t.Helper()
+	d, err := process.Open(compute.Config{Host: "test-host", StateDir: dir, Options: testOptions, AllowRelativeCommands: true})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { destroyAll(t, d) })
+	return d
+}
+
 func destroyAll(t *testing.T, d compute.Driver) {
 	t.Helper()
 	ctx := context.Background()
@@ -609,22 +620,30 @@ func TestSpawnBadProgram(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		name    string
-		command []string
-		env     []string
-		wantIs  error
-		wantNot error
+		name     string
+		command  []string
+		env      []string
+		relative bool // open with AllowRelativeCommands
+		wantIs   error
+		wantNot  error
 	}{
-		{name: "not in PATH", command: []string{"novaflow-no-such-program"}, wantIs: exec.ErrNotFound, wantNot: compute.ErrInvalid},
+		{name: "not in PATH", command: []string{"novaflow-no-such-program"}, relative: true, wantIs: exec.ErrNotFound, wantNot: compute.ErrInvalid},
 		{name: "no such absolute path", command: []string{"/nonexistent/novaflow"}, wantIs: os.ErrNotExist, wantNot: compute.ErrInvalid},
 		{name: "not executable", command: []string{notExecutable}, wantIs: os.ErrPermission, wantNot: compute.ErrInvalid},
-		{name: "relative PATH entry", command: []string{"sleep"}, env: []string{"PATH=bin:."}, wantIs: exec.ErrNotFound},
+		{name: "relative PATH entry", command: []string{"sleep"}, env: []string{"PATH=bin:."}, relative: true, wantIs: exec.ErrNotFound},
 		{name: "relative path", command: []string{"./sleep", "1"}, wantIs: compute.ErrInvalid},
+		{name: "relative path allowed relative", command: []string{"bin/sleep", "1"}, relative: true, wantIs: compute.ErrInvalid},
+		{name: "name without AllowRelativeCommands", command: []string{"sleep", "1"}, wantIs: compute.ErrInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			d := openClean(t, dir)
+			var d *process.Driver
+			if tt.relative {
+				d = openCleanRelative(t, dir)
+			} else {
+				d = openClean(t, dir)
+			}
 			inst := computetest.Instance(t, "vm-1", computetest.HelperSleep)
 			inst.Command, inst.Env = tt.command, tt.env
 			err := d.Spawn(t.Context(), inst)
@@ -646,7 +665,7 @@ func TestSpawnBadProgram(t *testing.T) {
 
 func TestSpawnFromPATH(t *testing.T) {
 	dir := t.TempDir()
-	d := openClean(t, dir)
+	d := openCleanRelative(t, dir)
 	inst := computetest.Instance(t, "vm-1", computetest.HelperSleep)
 	inst.Command = []string{"sleep", "60"}
 	if err := d.Spawn(t.Context(), inst); err != nil {

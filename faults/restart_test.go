@@ -236,7 +236,12 @@ func TestRestartPostgresUnderLoad(t *testing.T) {
 // workers reconnect without a restart, the builds in flight complete, and
 // no operation is lost.
 func TestRestartTemporalUnderLoad(t *testing.T) {
-	s := newStack(t, stackOptions{fileTemporal: true})
+	// A Temporal outage stops the status reports too, and they resume only
+	// once the workers have reconnected (up to ~10 s on a loaded machine). The
+	// services therefore run with the default service_down_time (25 s), as
+	// in production; with 5 s they would all count as down for a moment and
+	// the scheduler rightly find no host.
+	s := newStack(t, stackOptions{fileTemporal: true, serviceDownTime: "25s"})
 	instances := startCloud(t, s, 4)
 	c, err := rpc.New(rpc.Options{Temporal: s.tc, ResponseTimeout: 2 * time.Minute})
 	if err != nil {

@@ -57,6 +57,7 @@ type stack struct {
 	envs     map[string]map[string]string
 	// stateDirs are the compute hosts' state dirs (process driver).
 	stateDirs map[string]string
+	downTime  string // NOVAFLOW_SERVICE_DOWN_TIME of every service
 }
 
 type stackOptions struct {
@@ -66,6 +67,8 @@ type stackOptions struct {
 	// ownPostgres runs a PostgreSQL cluster for the test alone, so that
 	// restartPostgres can stop it.
 	ownPostgres bool
+	// serviceDownTime is the services' NOVAFLOW_SERVICE_DOWN_TIME; default 5s.
+	serviceDownTime string
 }
 
 func newStack(t *testing.T, o stackOptions) *stack {
@@ -81,7 +84,11 @@ func newStack(t *testing.T, o stackOptions) *stack {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	s := &stack{t: t, dir: dir, procs: map[string]*proc{}, envs: map[string]map[string]string{}, stateDirs: map[string]string{}}
+	s := &stack{t: t, dir: dir, procs: map[string]*proc{}, envs: map[string]map[string]string{}, stateDirs: map[string]string{},
+		downTime: o.serviceDownTime}
+	if s.downTime == "" {
+		s.downTime = "5s"
+	}
 
 	s.tmpOpts = devstack.TemporalOptions{Progress: os.Stderr, HostPort: freeAddress(t)}
 	if o.fileTemporal {
@@ -126,7 +133,8 @@ func newStack(t *testing.T, o stackOptions) *stack {
 }
 
 // env is the environment of a service on host: reports every second, a
-// service down after 5 s without one, no jitter on periodic tasks.
+// service down after s.downTime (5 s) without one, no jitter on periodic
+// tasks.
 func (s *stack) env(host string, extra map[string]string) map[string]string {
 	env := map[string]string{
 		"NOVAFLOW_HOST":                      host,
@@ -134,7 +142,7 @@ func (s *stack) env(host string, extra map[string]string) map[string]string {
 		"NOVAFLOW_TEMPORAL_NAMESPACE":        s.tmp.Namespace(),
 		"NOVAFLOW_DATABASE_URL":              s.dbURL,
 		"NOVAFLOW_REPORT_INTERVAL":           "1s",
-		"NOVAFLOW_SERVICE_DOWN_TIME":         "5s",
+		"NOVAFLOW_SERVICE_DOWN_TIME":         s.downTime,
 		"NOVAFLOW_PERIODIC_FUZZY_DELAY":      "0s",
 		"NOVAFLOW_VERSIONING":                "off",
 		"NOVAFLOW_GRACEFUL_SHUTDOWN_TIMEOUT": "5s",

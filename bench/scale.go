@@ -219,7 +219,7 @@ func runScale(ctx context.Context, args []string) error {
 	cpuFrom, selfFrom := procCPU(srv.pid()), procCPU(os.Getpid())
 	actionsFrom := srv.counter("action", `namespace="default"`)
 	logsFrom := logs.snapshot()
-	diag := []string{"resource_exhausted", "schedule_", "persistence_errors", "service_errors_"}
+	diag := []string{"service_errors_resource_exhausted", "schedule_", "persistence_errors", "service_errors_"}
 	diagFrom := srv.samples(diag...)
 	progress("measuring for %s", *window)
 	tick := time.NewTicker(30 * time.Second)

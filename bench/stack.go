@@ -259,9 +259,9 @@ func (s *server) counter(name, filter string) float64 {
 	return sum
 }
 
-// samples reads the server's metrics whose line contains any of subs:
-// line (name and labels) -> value.
-func (s *server) samples(subs ...string) map[string]float64 {
+// samples reads the server's metrics whose name starts with any of
+// prefixes: line (name and labels) -> value.
+func (s *server) samples(prefixes ...string) map[string]float64 {
 	out := map[string]float64{}
 	if s.metricsURL == "" {
 		return out
@@ -278,8 +278,8 @@ func (s *server) samples(subs ...string) map[string]float64 {
 		if strings.HasPrefix(line, "#") {
 			continue
 		}
-		for _, sub := range subs {
-			if strings.Contains(line, sub) {
+		for _, prefix := range prefixes {
+			if strings.HasPrefix(line, prefix) {
 				i := strings.LastIndexByte(line, ' ')
 				if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
 					out[line[:i]] = v

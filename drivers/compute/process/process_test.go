@@ -540,7 +540,9 @@ func TestStateFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := string(stat)
-	if want := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])[19]; fmt.Sprint(st["start_ticks"]) != want {
+	// JSON numbers decode as float64; print it in full, not as 1.07e+06.
+	ticks, _ := st["start_ticks"].(float64)
+	if want := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])[19]; strconv.FormatFloat(ticks, 'f', -1, 64) != want {
 		t.Errorf("state.json start_ticks = %v, want %s from /proc", st["start_ticks"], want)
 	}
 

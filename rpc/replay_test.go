@@ -50,6 +50,20 @@ var replayCases = []struct {
 		}
 		return run.GetID()
 	}},
+	// Started on a host's own queue, as rpc.Client starts calls to a host
+	// and `temporal workflow start --task-queue <topic>.h1` does: the method
+	// runs as a local activity.
+	{"host-queue", func(t *testing.T, f *fixture) string {
+		run, err := f.temporal.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: "replay-host-queue", TaskQueue: f.topic + ".h1"},
+			f.topic+".echo", json.RawMessage(`{"msg":"x","instance_uuid":"u-3"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := run.Get(context.Background(), nil); err != nil {
+			t.Fatal(err)
+		}
+		return run.GetID()
+	}},
 	{"invalid", func(t *testing.T, f *fixture) string {
 		run, err := f.temporal.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: "replay-invalid", TaskQueue: f.topic},
 			f.topic+".echo", json.RawMessage(`{"msg":1}`))

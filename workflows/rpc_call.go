@@ -142,19 +142,12 @@ func localCallError(name, queue string, total time.Duration, err error) error {
 	return timeoutError("%s on task queue %s: no result within %s; last failure: %s", name, queue, roundDuration(total), failureText(err))
 }
 
-// LocalMethodChange is the workflow.GetVersion change ID under which
-// RunMethod runs a method as a local activity on the target host's own
-// queue; executions recorded before it keep their activity when replayed.
-const LocalMethodChange = "novaflow-rpc-local-method"
-
 // onTargetQueue reports whether the workflow runs on t's host queue, where
-// RunMethod may run the method as a local activity.
+// RunMethod may run the method as a local activity. It depends only on the
+// execution's start (its task queue and request), so replays agree.
 func onTargetQueue(ctx workflow.Context, t Target) bool {
 	q := t.Queue()
-	if q == t.Topic || workflow.GetInfo(ctx).TaskQueueName != q {
-		return false
-	}
-	return workflow.GetVersion(ctx, LocalMethodChange, workflow.DefaultVersion, 1) == 1
+	return q != t.Topic && workflow.GetInfo(ctx).TaskQueueName == q
 }
 
 // FindHost asks activity <topic>.find_host, on any host of the topic, which

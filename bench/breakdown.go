@@ -35,12 +35,14 @@ func runBreakdown(ctx context.Context, args []string) error {
 		return err
 	}
 	defer b.close()
-	nc, err := b.srv.dialWith(ctx, nil, client.ConnectionOptions{GrpcCompression: &client.GrpcCompressionNone{}})
+	// The other compression than the bench's clients use, for raw-la-<other>.
+	other := map[string]string{"none": "gzip", "gzip": "none"}[b.srv.compression]
+	nc, err := b.srv.dialWith(ctx, nil, client.ConnectionOptions{GrpcCompression: grpcCompression(other)})
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	nw, err := b.srv.dialWith(ctx, nil, client.ConnectionOptions{GrpcCompression: &client.GrpcCompressionNone{}})
+	nw, err := b.srv.dialWith(ctx, nil, client.ConnectionOptions{GrpcCompression: grpcCompression(other)})
 	if err != nil {
 		return err
 	}
@@ -51,8 +53,8 @@ func runBreakdown(ctx context.Context, args []string) error {
 		return err
 	}
 	defer w.Stop()
-	// raw-la: raw SDK, workflow + local activity on raw.h1; -nogzip: its
-	// clients without gRPC compression; -ver: with workflow.GetVersion first;
+	// raw-la: raw SDK, workflow + local activity on raw.h1; -gzip/-none: its
+	// clients with the other gRPC compression; -ver: with workflow.GetVersion first;
 	// nf-raw-start: novaflow's workflow on bench.h1 started by a plain client;
 	// raw-eager-la and local-durable: eager start in the host's process.
 	kinds := []struct {
@@ -68,7 +70,7 @@ func runBreakdown(ctx context.Context, args []string) error {
 			}
 			return id, r.Get(ctx, nil)
 		}, b.rawCaller},
-		{"raw-la-nogzip", func(i int) (string, error) {
+		{"raw-la-" + other, func(i int) (string, error) {
 			id := "raw/" + uuid.NewString()
 			r, err := nc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: "rawn.h1", WorkflowExecutionTimeout: time.Minute}, rawCallName, rawCall{Seq: i, Local: true})
 			if err != nil {

@@ -88,7 +88,7 @@ func runBuilds(ctx context.Context, args []string) error {
 	defer pool.Close()
 
 	// The control plane, as novaflow dev runs it: one process, one client.
-	base := serviceConfig(srv.addr, pg.url, "")
+	base := srv.config(pg.url, "")
 	base.ReportInterval = 10 * time.Second // the scheduler only picks hosts that are up
 	base.PeriodicEnable = true
 	base.PeriodicFuzzyDelay = 60 * time.Second

@@ -64,7 +64,7 @@ func startRPCBench(ctx context.Context, so serverOptions, pg *postgres) (_ *rpcB
 		b.closers = append(b.closers, b.pg.stop)
 	}
 
-	cfg := serviceConfig(b.srv.addr, b.pg.url, benchHost)
+	cfg := b.srv.config(b.pg.url, benchHost)
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	pool, err := db.Open(ctx, b.pg.url)
 	if err != nil {

@@ -123,7 +123,7 @@ func runScale(ctx context.Context, args []string) error {
 
 	logs := newCountingHandler()
 	logger := slog.New(logs)
-	base := serviceConfig(srv.addr, pg.url, "")
+	base := srv.config(pg.url, "")
 	base.ReportInterval = *report
 	base.ServiceDownTime = max(25*time.Second, *report*5/2)
 	base.PeriodicEnable = true

@@ -22,6 +22,7 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/novaflow/novaflow/internal/devstack"
+	"github.com/novaflow/novaflow/worker"
 	"github.com/novaflow/novaflow/workflows"
 )
 
@@ -47,6 +48,9 @@ type serverOptions struct {
 	pragmas listFlag
 	db      string
 	address string
+	// compression is the gRPC compression of every client the bench
+	// dials, novaflow's and the raw SDK's alike: none (as novaflow dev) or gzip.
+	compression string
 }
 
 func (o *serverOptions) register(fs *flag.FlagSet) {
@@ -54,14 +58,15 @@ func (o *serverOptions) register(fs *flag.FlagSet) {
 	fs.Var(&o.dc, "dc", "extra dynamic config key=value for the dev server, after the profile's (repeatable)")
 	fs.Var(&o.pragmas, "pragma", "extra SQLite pragma key=value for a file-backed dev server, after the profile's (repeatable)")
 	fs.StringVar(&o.db, "db", "file", "dev server storage: file (SQLite file, as novaflow dev) or memory (as the tests)")
+	fs.StringVar(&o.compression, "grpc-compression", "none", "gRPC compression of every client, novaflow's and the raw SDK's: none (as novaflow dev) or gzip (the SDK's default)")
 	fs.StringVar(&o.address, "temporal-address", "", "use this Temporal frontend (namespace default, novaflow's search attributes registered) instead of starting a dev server; no server CPU figures then")
 }
 
 func (o serverOptions) describe() string {
 	if o.address != "" {
-		return "existing server " + o.address
+		return "existing server " + o.address + ", clients' gRPC compression " + o.compression
 	}
-	s := fmt.Sprintf("dev server (CLI %s), %s, profile %s", devstack.TemporalCLIVersion, o.db, o.profile)
+	s := fmt.Sprintf("dev server (CLI %s), %s, profile %s, clients' gRPC compression %s", devstack.TemporalCLIVersion, o.db, o.profile, o.compression)
 	if len(o.dc) > 0 {
 		s += " + " + strings.Join(o.dc, " ")
 	}
@@ -98,17 +103,21 @@ func (o serverOptions) serverArgs() ([]string, error) {
 
 // server is the Temporal server of a run.
 type server struct {
-	addr       string
-	metricsURL string // "" when unknown
-	cmd        *exec.Cmd
-	dir        string
+	compression string // of the clients dialled: none or gzip
+	addr        string
+	metricsURL  string // "" when unknown
+	cmd         *exec.Cmd
+	dir         string
 }
 
 // startServer starts the dev server o describes (or uses o.address) and
 // waits until it serves namespace default.
 func startServer(ctx context.Context, o serverOptions) (*server, error) {
+	if o.compression != "none" && o.compression != "gzip" {
+		return nil, fmt.Errorf("-grpc-compression %q: want none or gzip", o.compression)
+	}
 	if o.address != "" {
-		s := &server{addr: o.address}
+		s := &server{addr: o.address, compression: o.compression}
 		c, err := s.dial(ctx, nil)
 		if err != nil {
 			return nil, err
@@ -162,7 +171,7 @@ func startServer(ctx context.Context, o serverOptions) (*server, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("start the Temporal dev server: %w", err)
 	}
-	s := &server{addr: fmt.Sprintf("127.0.0.1:%d", port), metricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", mport), cmd: cmd, dir: dir}
+	s := &server{compression: o.compression, addr: fmt.Sprintf("127.0.0.1:%d", port), metricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", mport), cmd: cmd, dir: dir}
 	waitCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	for {
@@ -182,7 +191,23 @@ func startServer(ctx context.Context, o serverOptions) (*server, error) {
 
 // dial connects a plain SDK client (no interceptors) to namespace default.
 func (s *server) dial(ctx context.Context, logger *slog.Logger) (client.Client, error) {
-	return s.dialWith(ctx, logger, client.ConnectionOptions{})
+	return s.dialWith(ctx, logger, client.ConnectionOptions{GrpcCompression: grpcCompression(s.compression)})
+}
+
+// grpcCompression is the SDK's option for name: none or gzip.
+func grpcCompression(name string) client.GrpcCompression {
+	if name == "none" {
+		return &client.GrpcCompressionNone{}
+	}
+	return &client.GrpcCompressionGzip{}
+}
+
+// config is serviceConfig for this server: novaflow's clients compress as
+// the raw SDK's do.
+func (s *server) config(dbURL, host string) worker.Config {
+	c := serviceConfig(s.addr, dbURL, host)
+	c.TemporalGRPCCompression = s.compression
+	return c
 }
 
 // dialWith is dial with connection options.

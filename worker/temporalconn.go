@@ -22,7 +22,7 @@ import (
 // Kubernetes Secret, cert-manager) is used without a restart, and an API key
 // (NOVAFLOW_TEMPORAL_API_KEY, as Temporal Cloud takes it, or the file of
 // NOVAFLOW_TEMPORAL_API_KEY_FILE, read again at each call for the same
-// reason).
+// reason). NOVAFLOW_TEMPORAL_GRPC_COMPRESSION=none turns off the SDK's gzip.
 func (c Config) temporalConnection() (client.ConnectionOptions, client.Credentials, error) {
 	var creds client.Credentials
 	switch {
@@ -31,8 +31,12 @@ func (c Config) temporalConnection() (client.ConnectionOptions, client.Credentia
 	case c.TemporalAPIKey != "":
 		creds = client.NewAPIKeyStaticCredentials(c.TemporalAPIKey)
 	}
+	var conn client.ConnectionOptions
+	if c.TemporalGRPCCompression == "none" {
+		conn.GrpcCompression = &client.GrpcCompressionNone{}
+	}
 	if !c.TemporalTLS && c.TemporalTLSCA == "" && c.TemporalTLSCert == "" && c.TemporalTLSKey == "" && c.TemporalAPIKey == "" {
-		return client.ConnectionOptions{}, nil, nil
+		return conn, nil, nil
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.TemporalTLSServerName}
 	if c.TemporalTLSCA != "" {
@@ -62,7 +66,8 @@ func (c Config) temporalConnection() (client.ConnectionOptions, client.Credentia
 		}
 		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return load() }
 	}
-	return client.ConnectionOptions{TLS: cfg}, creds, nil
+	conn.TLS = cfg
+	return conn, creds, nil
 }
 
 // apiKeyFile returns the API key callback of a key kept in file: the file's

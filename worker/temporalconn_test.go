@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"go.temporal.io/sdk/client"
 )
 
 // writeCert writes a self-signed certificate for cn and its key as PEM files
@@ -52,6 +54,14 @@ func TestTemporalConnection(t *testing.T) {
 
 	if conn, creds, err := (Config{}).temporalConnection(); err != nil || conn.TLS != nil || creds != nil {
 		t.Errorf("no TLS settings: %+v, %v, %v; want a plain connection", conn, creds, err)
+	}
+	if conn, _, err := (Config{TemporalGRPCCompression: "gzip"}).temporalConnection(); err != nil || conn.GrpcCompression != nil {
+		t.Errorf("gzip: %+v, %v; want the SDK's default (gzip)", conn, err)
+	}
+	if conn, _, err := (Config{TemporalGRPCCompression: "none", TemporalTLS: true}).temporalConnection(); err != nil || conn.TLS == nil {
+		t.Errorf("none with TLS: %+v, %v", conn, err)
+	} else if _, ok := conn.GrpcCompression.(*client.GrpcCompressionNone); !ok {
+		t.Errorf("none with TLS: compression %T, want none", conn.GrpcCompression)
 	}
 	if conn, _, err := (Config{TemporalTLS: true}).temporalConnection(); err != nil || conn.TLS == nil || conn.TLS.RootCAs != nil {
 		t.Errorf("NOVAFLOW_TEMPORAL_TLS=true: %+v, %v; want TLS with the system's CAs", conn, err)

@@ -121,6 +121,10 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) error {
 	if _, set := os.LookupEnv("NOVAFLOW_HEALTH_ADDRESS"); !set && o.healthAddress != "" {
 		os.Setenv("NOVAFLOW_HEALTH_ADDRESS", o.healthAddress)
 	}
+	// Temporal is on loopback: gzip would only cost CPU and latency.
+	if _, set := os.LookupEnv("NOVAFLOW_TEMPORAL_GRPC_COMPRESSION"); !set {
+		os.Setenv("NOVAFLOW_TEMPORAL_GRPC_COMPRESSION", "none")
+	}
 	cfg, err := worker.LoadConfig()
 	if err != nil {
 		return err

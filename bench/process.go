@@ -35,7 +35,17 @@ type stack struct {
 	tc  client.Client
 }
 
-func startStack(ctx context.Context, so serverOptions) (*stack, error) {
+// buildDescription says how startStack builds the binary.
+func buildDescription(release bool) string {
+	if release {
+		return "CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags='-s -w' (as deploy/docker/Dockerfile)"
+	}
+	return "go build (the toolchain's defaults)"
+}
+
+// startStack builds ./cmd/novaflow, as shipped when release is set, and
+// starts a Temporal server as so says and a PostgreSQL cluster.
+func startStack(ctx context.Context, so serverOptions, release bool) (*stack, error) {
 	s := &stack{}
 	dir, err := os.MkdirTemp("", "novaflow-bench-bin-")
 	if err != nil {
@@ -43,9 +53,17 @@ func startStack(ctx context.Context, so serverOptions) (*stack, error) {
 	}
 	s.dir = dir
 	s.bin = filepath.Join(dir, "novaflow")
-	progress("building ./cmd/novaflow")
-	build := exec.CommandContext(ctx, "go", "build", "-o", s.bin, "./cmd/novaflow")
+	args := []string{"build", "-o", s.bin}
+	if release {
+		// As deploy/docker/Dockerfile builds what ships: static, stripped.
+		args = append(args, "-trimpath", "-buildvcs=false", "-ldflags=-s -w")
+	}
+	progress("building ./cmd/novaflow: %s", buildDescription(release))
+	build := exec.CommandContext(ctx, "go", append(args, "./cmd/novaflow")...)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if release {
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	}
 	if err := build.Run(); err != nil {
 		s.close()
 		return nil, fmt.Errorf("go build ./cmd/novaflow (run from the module's root): %w", err)
@@ -199,8 +217,9 @@ func runFootprint(ctx context.Context, args []string) error {
 	so.register(fs)
 	runs := fs.Int("runs", 5, "service starts measured")
 	idle := fs.Duration("idle", 30*time.Second, "how long the service idles before its RSS is read")
+	release := fs.Bool("release", true, "build the binary as deploy/docker/Dockerfile does (static, stripped); false: plain go build")
 	fs.Parse(args)
-	st, err := startStack(ctx, so)
+	st, err := startStack(ctx, so, *release)
 	if err != nil {
 		return err
 	}
@@ -219,6 +238,7 @@ func runFootprint(ctx context.Context, args []string) error {
 	out := os.Stdout
 	header(out, "Footprint: one idle service, and start-up",
 		"server: "+so.describe(),
+		"the binary: "+buildDescription(*release),
 		"the service: `novaflow run <topic>` built from ./cmd/novaflow, default settings, compute with the fake driver; the database already migrated",
 		fmt.Sprintf("time to polling: from exec until DescribeTaskQueue lists the host's poller on <topic>.<host> (polled every 5 ms); %d starts", *runs))
 	type startup struct{ poll, started time.Duration }
@@ -329,8 +349,9 @@ func runLiveness(ctx context.Context, args []string) error {
 	so.register(fs)
 	runs := fs.Int("runs", 3, "kills per setting")
 	tuned := fs.String("tuned", "REPORT_INTERVAL=2s,SERVICE_DOWN_TIME=5s", "the tuned settings, NAME=value without NOVAFLOW_, comma-separated")
+	release := fs.Bool("release", true, "build the binary as deploy/docker/Dockerfile does (static, stripped); false: plain go build")
 	fs.Parse(args)
-	st, err := startStack(ctx, so)
+	st, err := startStack(ctx, so, *release)
 	if err != nil {
 		return err
 	}
@@ -373,6 +394,7 @@ func runLiveness(ctx context.Context, args []string) error {
 	out := os.Stdout
 	header(out, "Liveness: SIGKILL of a service to `down`",
 		"server: "+so.describe(),
+		"the binary: "+buildDescription(*release),
 		"the service: `novaflow run compute` (fake driver) as its own process; killed with SIGKILL once it has reported at least twice",
 		"`down` in the table: the services row read every 100 ms with nova's is_up rule; in `service list`: `novaflow service list --json --host <host>` run every 500 ms with the same settings")
 	fmt.Fprintln(out, "| settings | kill | down in the table after (s) | down in `service list` after (s) | since the last report (s) |")

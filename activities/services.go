@@ -35,6 +35,18 @@ type Services struct {
 	Store *servicegroup.Store
 	// DownTime is the effective service_down_time that judges a service up.
 	DownTime time.Duration
+	// CurrentDownTime, when set, returns DownTime as it is now (a service's
+	// settings after SIGHUP); read at each call.
+	CurrentDownTime func() time.Duration
+}
+
+func (s *Services) downTime() time.Duration {
+	if s.CurrentDownTime != nil {
+		if d := s.CurrentDownTime(); d > 0 {
+			return d
+		}
+	}
+	return s.DownTime
 }
 
 // RegisterServices registers s's activities on r.
@@ -48,7 +60,7 @@ func (s *Services) UpHosts(ctx context.Context, req UpHostsRequest) (UpHostsResu
 	if req.Topic == "" {
 		return UpHostsResult{}, ToApplicationError(managers.InvalidArgument("topic", "is required"))
 	}
-	recs, err := s.Store.Up(ctx, req.Topic, s.DownTime)
+	recs, err := s.Store.Up(ctx, req.Topic, s.downTime())
 	if err != nil {
 		return UpHostsResult{}, fmt.Errorf("list up hosts of topic %s: %w", req.Topic, err)
 	}

@@ -81,6 +81,11 @@ type Deps struct {
 // RPCSettings are the settings of the calls a manager makes to other
 // services, as the runtime read them at start (rpc.ForManager applies them).
 type RPCSettings struct {
+	// Timeouts, when set, returns the current response and cast timeouts;
+	// the client reads it at each call, so that a service's SIGHUP
+	// (Service.Reset) changes them for calls made from then on. A zero
+	// value returned falls back to the field below.
+	Timeouts func() (response, cast time.Duration)
 	// ResponseTimeout is how long a call waits for its result
 	// (NOVAFLOW_RPC_RESPONSE_TIMEOUT); 0 means rpc.DefaultResponseTimeout.
 	ResponseTimeout time.Duration
@@ -91,6 +96,9 @@ type RPCSettings struct {
 	// "major.minor" or "auto" (NOVAFLOW_UPGRADE_LEVELS_<TOPIC>). A topic
 	// without an entry has no cap.
 	UpgradeLevels map[string]string
+	// CurrentUpgradeLevels, when set, returns UpgradeLevels as they are
+	// now (after a SIGHUP); the client reads it at each call.
+	CurrentUpgradeLevels func() map[string]string
 }
 
 // Workflow is a workflow that a manager's service runs besides the ones that

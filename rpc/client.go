@@ -37,10 +37,18 @@ type Options struct {
 	// CastTimeout is how long a cast waits for its target before it fails
 	// (NOVAFLOW_CAST_TIMEOUT); default DefaultCastTimeout.
 	CastTimeout time.Duration
+	// Timeouts, when set, returns the current response and cast timeouts,
+	// read at each call (a service's settings after SIGHUP); a zero or
+	// negative value falls back to ResponseTimeout or CastTimeout.
+	Timeouts func() (response, cast time.Duration)
 	// UpgradeLevels caps, per topic, the version of what the client sends:
 	// "major.minor" or "auto" (NOVAFLOW_UPGRADE_LEVELS_<TOPIC>, see
 	// LoadUpgradeLevels). A topic without an entry has no cap.
 	UpgradeLevels map[string]string
+	// CurrentUpgradeLevels, when set, returns the levels as they are now (a
+	// service's settings after SIGHUP), read at each call instead of
+	// UpgradeLevels; its levels must be valid (LoadUpgradeLevels checks).
+	CurrentUpgradeLevels func() map[string]string
 	// Services is the services table, for "auto" levels.
 	Services *servicegroup.Store
 	// Definition returns the manager definition of a topic's services, whose
@@ -93,6 +101,28 @@ func New(opts Options) (*Client, error) {
 	return &Client{opts: opts, tel: telemetry.NewInstruments(), auto: map[string]level{}, locals: map[localKey]map[string]managers.Method{}}, nil
 }
 
+// responseTimeout is the current response timeout (Options.Timeouts, else
+// Options.ResponseTimeout).
+func (c *Client) responseTimeout() time.Duration {
+	if c.opts.Timeouts != nil {
+		if r, _ := c.opts.Timeouts(); r > 0 {
+			return r
+		}
+	}
+	return c.opts.ResponseTimeout
+}
+
+// castTimeout is the current cast timeout (Options.Timeouts, else
+// Options.CastTimeout).
+func (c *Client) castTimeout() time.Duration {
+	if c.opts.Timeouts != nil {
+		if _, ct := c.opts.Timeouts(); ct > 0 {
+			return ct
+		}
+	}
+	return c.opts.CastTimeout
+}
+
 // Call runs method of topic with req and stores its JSON result in resp
 // (a pointer, or nil to discard it). req is a struct, a map or JSON
 // (json.RawMessage, []byte) of a JSON object.
@@ -106,7 +136,7 @@ func New(opts Options) (*Client, error) {
 func (c *Client) Call(ctx context.Context, topic, method string, req, resp any, opts ...CallOption) (err error) {
 	ctx, done := c.tel.StartRPC(ctx, telemetry.Call, topic, method)
 	defer func() { done(err) }()
-	o, err := applyOptions(opts, c.opts.ResponseTimeout)
+	o, err := applyOptions(opts, c.responseTimeout())
 	if err != nil {
 		return err
 	}
@@ -156,7 +186,7 @@ type Execution struct {
 func (c *Client) Cast(ctx context.Context, topic, method string, req any, opts ...CallOption) (_ Execution, err error) {
 	ctx, done := c.tel.StartRPC(ctx, telemetry.Cast, topic, method)
 	defer func() { done(err) }()
-	o, err := applyOptions(opts, c.opts.CastTimeout)
+	o, err := applyOptions(opts, c.castTimeout())
 	if err != nil {
 		return Execution{}, err
 	}
@@ -221,7 +251,7 @@ func (r HostResult) Decode(v any) error {
 func (c *Client) Fanout(ctx context.Context, topic, method string, req any, opts ...CallOption) (_ []HostResult, err error) {
 	ctx, done := c.tel.StartRPC(ctx, telemetry.Fanout, topic, method)
 	defer func() { done(err) }()
-	o, err := applyOptions(opts, c.opts.ResponseTimeout)
+	o, err := applyOptions(opts, c.responseTimeout())
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -164,6 +165,32 @@ func TestCallRetriesUntypedFailures(t *testing.T) {
 	}
 	if n := f.st.count("always"); n < 2 {
 		t.Errorf("ran %d times in 4s, want retries", n)
+	}
+}
+
+// TestLiveTimeouts: Options.Timeouts is read at each call, so a service's
+// SIGHUP changes the timeouts of the calls its manager makes from then on.
+func TestLiveTimeouts(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.start("h1")
+	var response atomic.Int64
+	response.Store(int64(time.Minute))
+	c := f.client(rpc.Options{ResponseTimeout: time.Hour, Timeouts: func() (time.Duration, time.Duration) {
+		return time.Duration(response.Load()), 0
+	}})
+	response.Store(int64(2 * time.Second)) // as after a SIGHUP
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // fail fast if the 2s is ignored
+	defer cancel()
+	start := time.Now()
+	err := c.Call(ctx, f.topic, "echo", echoReq{Msg: "x"}, nil, rpc.ToHost("never-started"))
+	took := time.Since(start)
+	if !rpc.IsTimeout(err) || took > 6*time.Second {
+		t.Fatalf("error %v after %s, want a timeout within the 2s now in force (plus the wait for the server's answer)", err, took)
+	}
+	t.Logf("%v after %s", err, took)
+	if !strings.Contains(err.Error(), "2s") {
+		t.Errorf("error %q does not name the 2s timeout", err)
 	}
 }
 

@@ -34,8 +34,10 @@ func ForManager(deps managers.Deps) (*Client, error) {
 		Temporal:        deps.Temporal,
 		ResponseTimeout: deps.RPC.ResponseTimeout,
 		CastTimeout:     deps.RPC.CastTimeout,
+		Timeouts:        deps.RPC.Timeouts,
 		UpgradeLevels:   deps.RPC.UpgradeLevels,
 	}
+	opts.CurrentUpgradeLevels = deps.RPC.CurrentUpgradeLevels
 	if deps.DB != nil {
 		opts.Services = servicegroup.NewStore(deps.DB)
 	}

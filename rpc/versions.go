@@ -79,9 +79,16 @@ func (c *Client) UpgradeLevel(ctx context.Context, topic string) (string, error)
 }
 
 func (c *Client) level(ctx context.Context, topic string) (level, error) {
-	setting := c.opts.UpgradeLevels[topic]
+	levels := c.opts.UpgradeLevels
+	if c.opts.CurrentUpgradeLevels != nil {
+		levels = c.opts.CurrentUpgradeLevels()
+	}
+	setting := levels[topic]
 	if setting != AutoLevel {
 		return level{version: setting, why: fmt.Sprintf("%s=%s", UpgradeLevelEnv(topic), setting)}, nil
+	}
+	if c.opts.Services == nil {
+		return level{}, fmt.Errorf("rpc: %s=auto needs Options.Services (the services table)", UpgradeLevelEnv(topic))
 	}
 	c.mu.Lock()
 	l, ok := c.auto[topic]

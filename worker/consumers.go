@@ -36,18 +36,19 @@ func (s *Service) startWorkers() error {
 // register puts the manager's activities and novaflow's workflows on w: each
 // RPC method as activity <topic>.<method> and as the workflow of the same
 // name that calls it (from package rpc or `temporal workflow start`), and the
-// services-table activity that fanouts list their hosts with. Settings are
-// taken as they are at start (s.mu is held): an execution started without a
-// timeout gets NOVAFLOW_CAST_TIMEOUT as its deadline.
+// services-table activity that fanouts list their hosts with. The mutable
+// settings they use (NOVAFLOW_CAST_TIMEOUT as the deadline of an execution
+// started without one, the service down time) are read when used, so a
+// SIGHUP changes them (Service.live).
 func (s *Service) register(w sdkworker.Worker, queue string) {
 	methods := s.mgr.RPCMethods()
 	activities.RegisterMethods(w, s.topic, methods)
-	activities.RegisterServices(w, &activities.Services{Store: s.store, DownTime: s.cfg.DownTime()})
+	activities.RegisterServices(w, &activities.Services{Store: s.store, DownTime: s.cfg.DownTime(), CurrentDownTime: s.live.downTime})
 	router, routed := s.mgr.(managers.Router)
 	if routed {
 		activities.RegisterRouter(w, s.topic, router)
 	}
-	workflows.RegisterRPC(w, s.topic, methods, workflows.RPCOptions{DefaultTimeout: s.cfg.CastTimeout, Routed: routed})
+	workflows.RegisterRPC(w, s.topic, methods, workflows.RPCOptions{DefaultTimeout: s.cfg.CastTimeout, CurrentDefaultTimeout: s.live.castTimeout, Routed: routed})
 	if wp, ok := s.mgr.(managers.WorkflowProvider); ok {
 		for _, wf := range wp.Workflows() {
 			w.RegisterWorkflowWithOptions(wf.Func, workflow.RegisterOptions{Name: wf.Name})

@@ -10,6 +10,8 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/client"
@@ -65,7 +67,36 @@ type Service struct {
 	store   *servicegroup.Store
 	workers []sdkworker.Worker
 	state   state
+
+	live liveSettings // the mutable settings read outside s.mu
 }
+
+// liveSettings are the mutable settings that code running outside s.mu
+// reads when it uses them (RPC clients, workflows, activities), so that a
+// SIGHUP (Reset) changes them without a restart.
+type liveSettings struct {
+	response, cast, down atomic.Int64 // time.Duration
+	levels               atomic.Pointer[map[string]string]
+}
+
+func (l *liveSettings) upgradeLevels() map[string]string {
+	if p := l.levels.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (l *liveSettings) set(c Config) {
+	l.response.Store(int64(c.RPCResponseTimeout))
+	l.cast.Store(int64(c.CastTimeout))
+	l.down.Store(int64(c.DownTime()))
+}
+
+func (l *liveSettings) rpcTimeouts() (response, cast time.Duration) {
+	return time.Duration(l.response.Load()), time.Duration(l.cast.Load())
+}
+func (l *liveSettings) castTimeout() time.Duration { return time.Duration(l.cast.Load()) }
+func (l *liveSettings) downTime() time.Duration    { return time.Duration(l.down.Load()) }
 
 type state int
 
@@ -102,10 +133,12 @@ func Create(cfg Config, opts Options) (*Service, error) {
 		logger = slog.Default()
 	}
 	logger = logger.With("service", binary, "host", cfg.Host, "topic", topic)
-	return &Service{
+	s := &Service{
 		host: cfg.Host, binary: binary, topic: topic, def: def, managerConfig: opts.ManagerConfig, logger: logger,
 		cfg: cfg, client: opts.Temporal, pool: opts.DB,
-	}, nil
+	}
+	s.live.set(cfg)
+	return s, nil
 }
 
 // names applies nova's defaults: binary = basename(argv[0]); topic = binary
@@ -234,11 +267,13 @@ func (s *Service) newManager() (managers.Manager, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.live.levels.Store(&levels)
 	mgr, err := s.def.New(managers.Deps{
 		Host: s.host, Binary: s.binary, Topic: s.topic, DB: s.pool, Logger: s.logger, Config: cfg,
 		Temporal: s.client,
 		RPC: managers.RPCSettings{
 			ResponseTimeout: s.cfg.RPCResponseTimeout, CastTimeout: s.cfg.CastTimeout, UpgradeLevels: levels,
+			Timeouts: s.live.rpcTimeouts, CurrentUpgradeLevels: s.live.upgradeLevels,
 		},
 	})
 	if err != nil {
@@ -305,6 +340,10 @@ func (s *Service) Reset(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("reset: %w", err)
 	}
+	levels, err := rpc.LoadUpgradeLevels(os.Getenv, managers.Topics()...)
+	if err != nil {
+		return fmt.Errorf("reset: %w", err)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.state != running {
@@ -316,6 +355,8 @@ func (s *Service) Reset(ctx context.Context) error {
 		s.cfg = prev // the schedules still follow the previous settings
 		return fmt.Errorf("reset: %w", err)
 	}
+	s.live.set(s.cfg)
+	s.live.levels.Store(&levels)
 	if err := s.mgr.Reset(ctx); err != nil {
 		return fmt.Errorf("reset: manager: %w", err)
 	}

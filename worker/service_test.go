@@ -21,6 +21,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/novaflow/novaflow/managers"
+	"github.com/novaflow/novaflow/rpc"
 	"github.com/novaflow/novaflow/servicegroup"
 	"github.com/novaflow/novaflow/testenv"
 )
@@ -317,11 +318,20 @@ func TestResetOnSIGHUP(t *testing.T) {
 		done <- Run(context.Background(), RunOptions{Signals: sigs, Logger: testLogger(t), Started: func() { close(started) }}, svc)
 	}()
 	<-started
-	write("# changed by the operator\nNOVAFLOW_PERIODIC_FUZZY_DELAY=7s\nNOVAFLOW_LOG_LEVEL=\"debug\"\n")
+	write("# changed by the operator\nNOVAFLOW_PERIODIC_FUZZY_DELAY=7s\nNOVAFLOW_LOG_LEVEL=\"debug\"\n" +
+		"NOVAFLOW_RPC_RESPONSE_TIMEOUT=5s\nNOVAFLOW_CAST_TIMEOUT=10m\nNOVAFLOW_SERVICE_DOWN_TIME=40s\n" +
+		rpc.UpgradeLevelEnv(lifecycleTopic) + "=1.1\n")
 	sigs <- syscall.SIGHUP
 	waitFor(t, 10*time.Second, "reset", func() bool { return slices.Contains(journalOf(host).list(), "reset") })
 	if got := svc.Config(); got.PeriodicFuzzyDelay != 7*time.Second || got.LogLevel != "debug" {
 		t.Fatalf("after SIGHUP: fuzzy delay %s, log level %s", got.PeriodicFuzzyDelay, got.LogLevel)
+	}
+	// What RPC clients, workflows and activities read when they use it.
+	if r, c := svc.live.rpcTimeouts(); r != 5*time.Second || c != 10*time.Minute || svc.live.castTimeout() != 10*time.Minute || svc.live.downTime() != 40*time.Second {
+		t.Fatalf("after SIGHUP: response %s, cast %s, down time %s in force; want 5s, 10m, 40s", r, c, svc.live.downTime())
+	}
+	if got := svc.live.upgradeLevels()[lifecycleTopic]; got != "1.1" {
+		t.Fatalf("after SIGHUP: upgrade level of %s %q in force, want 1.1", lifecycleTopic, got)
 	}
 	if !svc.Ready() {
 		t.Fatal("SIGHUP stopped the service")

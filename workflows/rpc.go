@@ -35,6 +35,10 @@ type Registry interface {
 
 // RPCOptions tune the RPC workflows a service registers.
 type RPCOptions struct {
+	// CurrentDefaultTimeout, when set, returns DefaultTimeout as it is now
+	// (a service's settings after SIGHUP): read when an execution starts
+	// without a timeout, and recorded in its history like DefaultTimeout.
+	CurrentDefaultTimeout func() time.Duration
 	// DefaultTimeout is the deadline of an execution started without an
 	// execution or run timeout, such as `temporal workflow start` without
 	// --execution-timeout: the service's NOVAFLOW_CAST_TIMEOUT. The value an
@@ -45,6 +49,21 @@ type RPCOptions struct {
 	// method with an Object and no "host" first asks activity
 	// <topic>.find_host (on any host of the topic) where the object lives.
 	Routed bool
+}
+
+// defaultTimeout is the deadline of an execution started without one, as
+// the settings say now. Deadline only uses it inside a side effect, so a
+// replay sees the value the first run recorded.
+func (o RPCOptions) defaultTimeout() time.Duration {
+	if o.CurrentDefaultTimeout != nil {
+		if d := o.CurrentDefaultTimeout(); d > 0 {
+			return d
+		}
+	}
+	if o.DefaultTimeout > 0 {
+		return o.DefaultTimeout
+	}
+	return DefaultTimeout
 }
 
 // DefaultTimeout is the deadline of executions started without a timeout
@@ -90,10 +109,6 @@ func RegisterRPC(r Registry, topic string, methods []managers.Method, opts RPCOp
 // method declares an object, NovaflowInstance, when the starter did not set
 // them.
 func MethodWorkflow(topic string, m managers.Method, opts RPCOptions) func(ctx workflow.Context, input converter.RawValue) (json.RawMessage, error) {
-	def := opts.DefaultTimeout
-	if def <= 0 {
-		def = DefaultTimeout
-	}
 	return func(ctx workflow.Context, input converter.RawValue) (json.RawMessage, error) {
 		raw, err := inputJSON(input)
 		if err != nil {
@@ -113,7 +128,7 @@ func MethodWorkflow(topic string, m managers.Method, opts RPCOptions) func(ctx w
 		if err != nil {
 			return nil, activities.ToApplicationError(err)
 		}
-		deadline := Deadline(ctx, def)
+		deadline := Deadline(ctx, opts.defaultTimeout())
 		t := Target{Topic: topic, Method: m.Name, Host: host, Version: version}
 
 		// First the search attributes, so that a run started from the shell

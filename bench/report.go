@@ -15,6 +15,20 @@ import (
 type latencies struct {
 	mu sync.Mutex
 	d  []time.Duration
+	// failed counts the operations that failed, or that were still running
+	// when their throughput round was cut (a stalled one); first is the first
+	// such error.
+	failed int
+	first  error
+}
+
+func (l *latencies) fail(err error) {
+	l.mu.Lock()
+	l.failed++
+	if l.first == nil {
+		l.first = err
+	}
+	l.mu.Unlock()
 }
 
 func (l *latencies) add(d time.Duration) {

@@ -302,16 +302,22 @@ func measureLatency(ctx context.Context, scs []scenario, n, block int) (map[stri
 
 // throughput runs o with inflight callers for d and returns completed
 // operations per second and their latencies.
+//
+// A failed operation is counted (latencies.failed) and its starter goes on;
+// the round is cut throughputGrace after d, and the operations still running
+// then (a stalled one: the dev server now and then leaves a task waiting
+// for its timeout) count as failed, so that one stall costs the round one
+// starter's share rather than its whole length. It fails only when no
+// operation succeeded.
 func throughput(ctx context.Context, o op, inflight int, d time.Duration) (float64, *latencies, error) {
 	var done atomic.Int64
 	var seq atomic.Int64
 	lat := &latencies{}
-	ctx, cancel := context.WithCancel(ctx)
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, d+throughputGrace)
 	defer cancel()
 	deadline := time.Now().Add(d)
 	var wg sync.WaitGroup
-	var firstErr error
-	var errOnce sync.Once
 	start := time.Now()
 	for range inflight {
 		wg.Add(1)
@@ -320,8 +326,11 @@ func throughput(ctx context.Context, o op, inflight int, d time.Duration) (float
 			for time.Now().Before(deadline) {
 				t := time.Now()
 				if _, err := o(ctx, int(seq.Add(1))); err != nil {
-					errOnce.Do(func() { firstErr = err; cancel() })
-					return
+					lat.fail(err)
+					if ctx.Err() != nil {
+						return
+					}
+					continue
 				}
 				lat.add(time.Since(t))
 				done.Add(1)
@@ -329,11 +338,21 @@ func throughput(ctx context.Context, o op, inflight int, d time.Duration) (float
 		}()
 	}
 	wg.Wait()
-	if firstErr != nil {
-		return 0, nil, firstErr
+	if err := parent.Err(); err != nil {
+		return 0, nil, err
+	}
+	if done.Load() == 0 {
+		return 0, nil, fmt.Errorf("every operation failed; the first: %w", lat.first)
+	}
+	if lat.failed > 0 {
+		progress("%d operations failed or stalled past the round; the first: %v", lat.failed, lat.first)
 	}
 	return float64(done.Load()) / time.Since(start).Seconds(), lat, nil
 }
+
+// throughputGrace is how long a throughput round waits, after its
+// duration, for the operations still running.
+const throughputGrace = 5 * time.Second
 
 // castBurst starts total executions with inflight starters, then waits for
 // all of them: starts per second, and completions per second from the first
@@ -486,6 +505,9 @@ func runRPC(ctx context.Context, args []string) error {
 			for _, d := range l.d {
 				tlat[t.name].add(d)
 			}
+			for range l.failed {
+				tlat[t.name].fail(l.first)
+			}
 		}
 	}
 	avg := func(v []float64) float64 {
@@ -496,20 +518,38 @@ func runRPC(ctx context.Context, args []string) error {
 		return s / float64(len(v))
 	}
 	fmt.Fprintf(out, "### Throughput, %d calls in flight\n\n", *inflight)
-	fmt.Fprintln(out, "| scenario | calls/s (round 1, round 2) | mean | p50 ms | p99 ms | ratio to raw | ratio to raw-la |")
-	fmt.Fprintln(out, "|---|---|---|---|---|---|---|")
+	fmt.Fprintln(out, "| scenario | calls/s (round 1, round 2) | mean | p50 ms | p99 ms | failed or stalled | ratio to raw | ratio to raw-la |")
+	fmt.Fprintln(out, "|---|---|---|---|---|---|---|---|")
 	for _, t := range tps {
 		m := tlat[t.name].summary()
-		fmt.Fprintf(out, "| %s | %.1f, %.1f | %.1f | %s | %s | %s | %s |\n", t.name, rates[t.name][0], rates[t.name][1], avg(rates[t.name]),
-			ms(m.p50), ms(m.p99), ratio(avg(rates[t.name]), avg(rates["raw"])), ratio(avg(rates[t.name]), avg(rates["raw-la"])))
+		fmt.Fprintf(out, "| %s | %.1f, %.1f | %.1f | %s | %s | %d | %s | %s |\n", t.name, rates[t.name][0], rates[t.name][1], avg(rates[t.name]),
+			ms(m.p50), ms(m.p99), tlat[t.name].failed, ratio(avg(rates[t.name]), avg(rates["raw"])), ratio(avg(rates[t.name]), avg(rates["raw-la"])))
 	}
 	fmt.Fprintln(out)
+	for _, t := range tps {
+		if l := tlat[t.name]; l.failed > 0 {
+			fmt.Fprintf(out, "%s: the first failure: %v\n\n", t.name, l.first)
+		}
+	}
 
 	// Casts: a burst of executions, started by inflight starters, then
 	// awaited.
 	rawBurst := func(ctx context.Context, seq int) (func(context.Context) error, error) {
 		run, err := b.rawCaller.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 			ID: "raw/" + uuid.NewString(), TaskQueue: "raw", WorkflowExecutionTimeout: time.Hour,
+		}, rawCallName, rawCall{Seq: seq, Queue: "raw." + benchHost})
+		if err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context) error { return run.Get(ctx, nil) }, nil
+	}
+	// The raw start with the search attributes a cast sets (topic, host,
+	// method), to tell their cost from the rest of novaflow's.
+	rawSABurst := func(ctx context.Context, seq int) (func(context.Context) error, error) {
+		run, err := b.rawCaller.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+			ID: "raw/" + uuid.NewString(), TaskQueue: "raw", WorkflowExecutionTimeout: time.Hour,
+			TypedSearchAttributes: temporal.NewSearchAttributes(
+				workflows.TopicKey.ValueSet("raw"), workflows.HostKey.ValueSet(benchHost), workflows.MethodKey.ValueSet("ping")),
 		}, rawCallName, rawCall{Seq: seq, Queue: "raw." + benchHost})
 		if err != nil {
 			return nil, err
@@ -526,15 +566,17 @@ func runRPC(ctx context.Context, args []string) error {
 	fmt.Fprintf(out, "### Casts: a burst of %d, %d starters, then every result awaited\n\n", *casts, *inflight)
 	fmt.Fprintln(out, "| scenario | started/s (2 bursts) | completed/s, first start to last result (2 bursts) | ratio to raw (completed, mean) |")
 	fmt.Fprintln(out, "|---|---|---|---|")
-	// Raw, novaflow, novaflow, raw: each burst leaves timers behind (the
+	// Raw, novaflow, raw with search attributes, the same backwards: each
+	// burst leaves timers behind (the
 	// activities' timeouts) that fire during the next one.
 	type burst struct {
 		name  string
 		start func(context.Context, int) (func(context.Context) error, error)
 	}
 	rawB, nfB := burst{"raw start + run.Get", rawBurst}, burst{"novaflow Cast + Result", nfBurst}
+	rawSAB := burst{"raw start with a cast's search attributes + run.Get", rawSABurst}
 	started, completed := map[string][]float64{}, map[string][]float64{}
-	for _, t := range []burst{rawB, nfB, nfB, rawB} {
+	for _, t := range []burst{rawB, nfB, rawSAB, rawSAB, nfB, rawB} {
 		sr, dr, err := castBurst(ctx, t.start, *casts, *inflight)
 		if err != nil {
 			return fmt.Errorf("cast burst %s: %w", t.name, err)
@@ -543,7 +585,7 @@ func runRPC(ctx context.Context, args []string) error {
 		started[t.name] = append(started[t.name], sr)
 		completed[t.name] = append(completed[t.name], dr)
 	}
-	for _, t := range []burst{rawB, nfB} {
+	for _, t := range []burst{rawB, rawSAB, nfB} {
 		fmt.Fprintf(out, "| %s | %.1f, %.1f | %.1f, %.1f | %s |\n", t.name, started[t.name][0], started[t.name][1],
 			completed[t.name][0], completed[t.name][1], ratio(avg(completed[t.name]), avg(completed[rawB.name])))
 	}

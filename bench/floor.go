@@ -35,6 +35,7 @@ func runFloor(ctx context.Context, args []string) error {
 	block := fs.Int("block", 10, "calls per scenario per round")
 	inflight := fs.Int("inflight", 16, "calls in flight in the throughput runs")
 	dur := fs.Duration("duration", 6*time.Second, "duration of each throughput run (two per variant, interleaved)")
+	compression := fs.String("grpc-compression", "none", "gRPC compression of every client, novaflow's and the raw SDK's: none (as novaflow dev) or gzip (the SDK's default)")
 	fs.Parse(args)
 
 	var vs []floorVariant
@@ -58,6 +59,7 @@ func runFloor(ctx context.Context, args []string) error {
 	defer pg.stop()
 	benches := make([]*rpcBench, len(vs))
 	for i, v := range vs {
+		v.so.compression = *compression
 		b, err := startRPCBench(ctx, v.so, pg)
 		if err != nil {
 			return fmt.Errorf("variant %s: %w", v.name, err)
@@ -69,7 +71,8 @@ func runFloor(ctx context.Context, args []string) error {
 	out := os.Stdout
 	header(out, "Latency floor: the same calls under each server setting",
 		fmt.Sprintf("every variant's server runs during the whole measurement; calls are interleaved across variants and scenarios in blocks of %d, %d per cell", *block, *n),
-		"PostgreSQL: test mode (no fsync)")
+		"PostgreSQL: test mode (no fsync)",
+		"clients' gRPC compression: "+*compression)
 	fmt.Fprintln(out, "| variant | what |")
 	fmt.Fprintln(out, "|---|---|")
 	for _, v := range vs {

@@ -14,7 +14,8 @@ import (
 // row, giving its resources back to the node: any state -> deleted. An
 // instance on no host (never built, or its claim released) is deleted by any
 // compute service. Terminating a deleted instance succeeds; when the driver
-// fails, the instance goes to error, as in nova.
+// fails, the instance goes to error, as in nova. The instance's volumes are
+// detached by durable casts to the volume service (detachVolumes).
 func (m *Manager) TerminateInstance(ctx context.Context, req InstanceRequest) (store.Instance, error) {
 	uuid := req.InstanceUUID
 	unlock, err := m.locks.lock(ctx, uuid)
@@ -29,7 +30,11 @@ func (m *Manager) TerminateInstance(ctx context.Context, req InstanceRequest) (s
 	rid := requestID(ctx, req.RequestID)
 	if inst.Deleted {
 		// Deleted by an earlier run of this request, whose action could
-		// not be finished then, or by another request: nothing to do.
+		// not be finished then, or by another request: nothing to do but
+		// the volumes a run cut short may have left.
+		if err := m.detachVolumes(ctx, uuid); err != nil {
+			return store.Instance{}, err
+		}
 		if err := m.store.FinishRequest(ctx, rid, "delete", uuid, nil); err != nil {
 			return store.Instance{}, managers.Unavailable("terminate instance %s: record its outcome: %v", uuid, err)
 		}
@@ -64,6 +69,9 @@ func (m *Manager) terminate(ctx context.Context, inst store.Instance) (store.Ins
 			}
 			return store.Instance{}, driverError("terminate", uuid, err)
 		}
+	}
+	if err := m.detachVolumes(ctx, uuid); err != nil {
+		return store.Instance{}, err
 	}
 	inst, err := m.store.MarkDeleted(ctx, uuid)
 	if err != nil {

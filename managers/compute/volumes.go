@@ -68,8 +68,12 @@ type detachRequest struct {
 // service must be able to reach: its file driver makes the link on its own
 // host. The result is the volume as the volume service returns it; its
 // typed errors (NotFound, Conflict...) come back as they are.
+//
+// Compute records the attachment first (nova's block device mapping), so
+// that terminating the instance detaches the volume even if this call's
+// outcome is lost; a refusal of the volume service removes the record.
 func (m *Manager) AttachVolume(ctx context.Context, req VolumeRequest) (json.RawMessage, error) {
-	return m.volumeOp(ctx, "attach_volume", req, func(inst store.Instance) error {
+	return m.volumeOp(ctx, "attach_volume", req, true, func(inst store.Instance) error {
 		if inst.Deleted {
 			return managers.NotFound("instance", inst.UUID)
 		}
@@ -89,9 +93,10 @@ func (m *Manager) AttachVolume(ctx context.Context, req VolumeRequest) (json.Raw
 // DetachVolume detaches a volume from an instance of this host (deleted
 // instances too, so that their volumes can be freed) by calling
 // volume.detach_volume. The result is the volume as the volume service
-// returns it.
+// returns it. Once the volume service has answered (detached, or the volume
+// is gone or attached elsewhere) compute forgets the attachment.
 func (m *Manager) DetachVolume(ctx context.Context, req VolumeRequest) (json.RawMessage, error) {
-	return m.volumeOp(ctx, "detach_volume", req, func(inst store.Instance) error {
+	return m.volumeOp(ctx, "detach_volume", req, false, func(inst store.Instance) error {
 		if inst.Host != m.host {
 			return notOnHost("detach a volume from", inst, m.host)
 		}
@@ -101,8 +106,10 @@ func (m *Manager) DetachVolume(ctx context.Context, req VolumeRequest) (json.Raw
 
 // volumeOp runs a volume method for an instance of this host under the
 // instance's lock, with an instance action, after check accepts the
-// instance.
-func (m *Manager) volumeOp(ctx context.Context, method string, req VolumeRequest, check func(store.Instance) error, volumeReq any) (json.RawMessage, error) {
+// instance, and keeps compute's record of the instance's volumes: attach
+// records the volume before the call and forgets it when the volume service
+// refuses; a detach forgets it once the volume service has answered.
+func (m *Manager) volumeOp(ctx context.Context, method string, req VolumeRequest, attach bool, check func(store.Instance) error, volumeReq any) (json.RawMessage, error) {
 	uuid := req.InstanceUUID
 	if m.rpc == nil {
 		return nil, fmt.Errorf("%s: the compute manager was built without a Temporal client: it cannot call the volume service", method)
@@ -123,13 +130,57 @@ func (m *Manager) volumeOp(ctx context.Context, method string, req VolumeRequest
 	if err != nil {
 		return nil, fmt.Errorf("%s of instance %s: %w", method, uuid, err)
 	}
+	if attach {
+		if err := m.store.AddVolume(ctx, uuid, req.VolumeID); err != nil {
+			err = managers.Unavailable("%s of instance %s: %v", method, uuid, err)
+			m.finish(ctx, act, err)
+			return nil, err
+		}
+	}
 	var out json.RawMessage
 	err = m.rpc.Call(ctx, VolumeTopic, method, volumeReq, &out, rpc.Version(volumeAPIVersion))
-	if err != nil && !errors.As(err, new(*managers.Error)) {
+	var refused *managers.Error
+	answered := err == nil || (errors.As(err, &refused) && refused.Type != managers.UnavailableType && refused.Type != managers.TimeoutType)
+	if answered && (err != nil || !attach) {
+		// The volume is not (or no longer) attached to this instance.
+		if rerr := m.store.RemoveVolume(context.WithoutCancel(ctx), uuid, req.VolumeID); rerr != nil {
+			m.logger.Error("forget a volume of an instance", "instance", uuid, "volume", req.VolumeID, "error", rerr)
+		}
+	}
+	if err != nil && refused == nil {
 		err = fmt.Errorf("%s of instance %s: %w", method, uuid, err)
 	}
 	m.finish(ctx, act, err)
 	return out, err
+}
+
+// detachVolumes asks the volume service to detach every volume compute
+// recorded for the instance, with a cast each (durable: if the volume
+// service is down it runs when it is back, within NOVAFLOW_CAST_TIMEOUT;
+// visible in the Web UI either way), then forgets them. The casts' request
+// IDs are derived from the instance and volume, so a retried terminate
+// starts no second one. nova detaches in terminate too, but a volume
+// service that is down then leaves the volume in-use by a deleted instance.
+func (m *Manager) detachVolumes(ctx context.Context, uuid string) error {
+	ids, err := m.store.Volumes(ctx, uuid)
+	if err != nil {
+		return managers.Unavailable("terminate instance %s: %v", uuid, err)
+	}
+	if len(ids) > 0 && m.rpc == nil {
+		return fmt.Errorf("terminate instance %s: the compute manager was built without a Temporal client: it cannot detach volumes %v", uuid, ids)
+	}
+	for _, id := range ids {
+		exec, err := m.rpc.Cast(ctx, VolumeTopic, "detach_volume", detachRequest{VolumeID: id, InstanceUUID: uuid},
+			rpc.Version(volumeAPIVersion), rpc.RequestID("terminate-"+uuid+"-"+id))
+		if err != nil {
+			return managers.Unavailable("terminate instance %s: ask the volume service to detach volume %s: %v", uuid, id, err)
+		}
+		if err := m.store.RemoveVolume(ctx, uuid, id); err != nil {
+			return managers.Unavailable("terminate instance %s: %v", uuid, err)
+		}
+		m.logger.Info("volume detach requested", "instance", uuid, "volume", id, "workflow_id", exec.WorkflowID)
+	}
+	return nil
 }
 
 // volumeMountpoint is where the volume service makes a volume visible for

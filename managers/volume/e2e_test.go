@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/novaflow/novaflow/drivers/compute"
@@ -59,7 +60,7 @@ func TestEndToEnd(t *testing.T) {
 			LogFormat: "text", LogLevel: "warn",
 		}
 	}
-	startService := func(cfg worker.Config, topic string, settings any) {
+	startService := func(cfg worker.Config, topic string, settings any) *worker.Service {
 		t.Helper()
 		svc, err := worker.Create(cfg, worker.Options{
 			Topic: topic, Temporal: tc, DB: pool, ManagerConfig: settings, Logger: slog.New(slog.DiscardHandler),
@@ -71,6 +72,7 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatalf("start %s: %v", topic, err)
 		}
 		t.Cleanup(func() { svc.Stop(context.Background()) })
+		return svc
 	}
 	computeSettings := computemgr.DefaultSettings()
 	computeSettings.Driver, computeSettings.StateDir = "process", stateDir
@@ -79,7 +81,7 @@ func TestEndToEnd(t *testing.T) {
 	volumeSettings.Driver, volumeSettings.DataDir = file.Name, dataDir
 	volumeSettings.DriverOptions = map[string]string{"mount_root": stateDir}
 	volumeSettings.UsageInterval = time.Second
-	startService(config(true), volumemgr.Topic, &volumeSettings)
+	volumeService := startService(config(true), volumemgr.Topic, &volumeSettings)
 	t.Logf("services up in %s", time.Since(start).Round(time.Millisecond))
 
 	c, err := rpc.New(rpc.Options{Temporal: tc})
@@ -167,6 +169,24 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("attach of a malformed volume ID = %v, want InvalidArgument volume_id", err)
 	}
 
+	// compute's record of the instance's volumes (block device mappings):
+	// the attached one, not the refused one.
+	bdms := func() []string {
+		t.Helper()
+		rows, err := pool.Query(ctx, `SELECT volume_id::text FROM block_device_mappings WHERE instance_uuid = $1`, inst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ids
+	}
+	if got := bdms(); len(got) != 1 || got[0] != vol {
+		t.Fatalf("block device mappings %v, want [%s]", got, vol)
+	}
+
 	// Detach through compute.
 	v = volumemgr.Volume{}
 	if err := c.Call(ctx, "compute", "detach_volume", computemgr.VolumeRequest{InstanceUUID: inst, VolumeID: vol}, &v); err != nil {
@@ -177,6 +197,9 @@ func TestEndToEnd(t *testing.T) {
 	}
 	if _, err := os.Lstat(mp); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("after detach, %s is still there (%v)", mp, err)
+	}
+	if got := bdms(); len(got) != 0 {
+		t.Fatalf("block device mappings after detach %v, want none", got)
 	}
 	step("detached")
 
@@ -194,6 +217,48 @@ func TestEndToEnd(t *testing.T) {
 	waitUsage(t, ctx, pool, host, 0)
 	step("report_usage saw it go")
 
+	// Terminating the instance detaches its volumes, even when the volume
+	// service is down at that moment: compute casts the detach, which runs
+	// when the volume service is back.
+	vol2 := uuid.NewString()
+	if err := c.Call(ctx, "volume", "create_volume", volumemgr.CreateRequest{VolumeID: vol2, Name: "data2", SizeGB: 1}, nil); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	if err := c.Call(ctx, "compute", "attach_volume", computemgr.VolumeRequest{InstanceUUID: inst, VolumeID: vol2}, nil); err != nil {
+		t.Fatalf("attach: %v", err)
+	}
+	volumeService.Stop(ctx)
+	step("volume %s attached; volume service stopped", vol2)
+	if err := c.Call(ctx, "compute", "terminate_instance", map[string]string{"instance_uuid": inst}, nil); err != nil {
+		t.Fatalf("terminate with the volume service down: %v", err)
+	}
+	if got := bdms(); len(got) != 0 {
+		t.Fatalf("block device mappings of the terminated instance %v, want none", got)
+	}
+	step("instance terminated; the detach of %s waits for the volume service", vol2)
+	startService(config(false), volumemgr.Topic, &volumeSettings)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var res volumemgr.ListResult
+		if err := c.Call(ctx, "volume", "list_volumes", volumemgr.ListRequest{}, &res); err != nil {
+			t.Fatal(err)
+		}
+		var got volumemgr.Volume
+		for _, v := range res.Volumes {
+			if v.ID == vol2 {
+				got = v
+			}
+		}
+		if got.Status == volumemgr.Available && got.InstanceUUID == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("volume %s after terminate and the volume service's return: %+v, want available within 30s", vol2, got)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	step("volume service back: %s detached", vol2)
+
 	// compute recorded its side of each call.
 	acts, err := instances.Actions(ctx, inst)
 	if err != nil {
@@ -203,7 +268,7 @@ func TestEndToEnd(t *testing.T) {
 	for _, a := range acts {
 		got = append(got, a.Action+":"+a.Result)
 	}
-	for _, want := range []string{"attach_volume:Success", "detach_volume:Success"} {
+	for _, want := range []string{"attach_volume:Success", "detach_volume:Success", "delete:Success"} {
 		if !strings.Contains(strings.Join(got, " "), want) {
 			t.Errorf("instance actions %v lack %s", got, want)
 		}

@@ -221,3 +221,40 @@ func (s *Store) Update(ctx context.Context, uuid string, cond Cond, set Set) (In
 	}
 	return Instance{}, fmt.Errorf("update instance %s: %w", uuid, &ConflictError{Current: cur})
 }
+
+// AddVolume records that volume volumeID is, or is being, attached to the
+// instance (nova's block device mapping). Adding it again is a no-op.
+func (s *Store) AddVolume(ctx context.Context, uuid, volumeID string) error {
+	if _, err := s.pool.Exec(ctx, `
+		INSERT INTO block_device_mappings (instance_uuid, volume_id) VALUES ($1, $2)
+		ON CONFLICT DO NOTHING`, uuid, volumeID); err != nil {
+		return fmt.Errorf("record volume %s of instance %s: %w", volumeID, uuid, err)
+	}
+	return nil
+}
+
+// RemoveVolume forgets volume volumeID of the instance. Removing one that
+// is not recorded is a no-op.
+func (s *Store) RemoveVolume(ctx context.Context, uuid, volumeID string) error {
+	if _, err := s.pool.Exec(ctx, `
+		DELETE FROM block_device_mappings WHERE instance_uuid = $1 AND volume_id = $2`, uuid, volumeID); err != nil {
+		return fmt.Errorf("forget volume %s of instance %s: %w", volumeID, uuid, err)
+	}
+	return nil
+}
+
+// Volumes lists the volumes recorded for the instance, in the order they
+// were attached.
+func (s *Store) Volumes(ctx context.Context, uuid string) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT volume_id::text FROM block_device_mappings WHERE instance_uuid = $1
+		ORDER BY created_at, volume_id`, uuid)
+	if err != nil {
+		return nil, fmt.Errorf("list the volumes of instance %s: %w", uuid, err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("list the volumes of instance %s: %w", uuid, err)
+	}
+	return ids, nil
+}

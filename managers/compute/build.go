@@ -22,7 +22,7 @@ import (
 // anywhere), NotFound or Conflict.
 func (m *Manager) BuildAndRunInstance(ctx context.Context, req InstanceRequest) (store.Instance, error) {
 	uuid := req.InstanceUUID
-	unlock, err := m.locks.lock(ctx, uuid)
+	unlock, err := m.locks.Lock(ctx, uuid)
 	if err != nil {
 		return store.Instance{}, fmt.Errorf("build instance %s: %w", uuid, err)
 	}

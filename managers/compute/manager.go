@@ -8,6 +8,7 @@ import (
 
 	"github.com/novaflow/novaflow/drivers"
 	"github.com/novaflow/novaflow/drivers/compute"
+	"github.com/novaflow/novaflow/internal/keylock"
 	"github.com/novaflow/novaflow/managers"
 	"github.com/novaflow/novaflow/managers/compute/store"
 	"github.com/novaflow/novaflow/rpc"
@@ -44,7 +45,7 @@ type Manager struct {
 	logger *slog.Logger
 	driver compute.Driver
 	store  *store.Store
-	locks  instanceLocks
+	locks  keylock.Locks
 	rpc    *rpc.Client // calls to other services (volume); nil without the runtime
 }
 

@@ -31,7 +31,7 @@ type operation struct {
 // request reqID. A request whose action already succeeded returns the
 // instance as it is.
 func (m *Manager) do(ctx context.Context, uuid, reqID string, op operation) (store.Instance, error) {
-	unlock, err := m.locks.lock(ctx, uuid)
+	unlock, err := m.locks.Lock(ctx, uuid)
 	if err != nil {
 		return store.Instance{}, fmt.Errorf("%s instance %s: %w", op.action, uuid, err)
 	}

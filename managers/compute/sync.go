@@ -40,7 +40,7 @@ func (m *Manager) SyncPowerStates(ctx context.Context) error {
 
 // syncInstance applies SyncPowerStates' rules to one instance, under its lock.
 func (m *Manager) syncInstance(ctx context.Context, uuid string) error {
-	unlock, err := m.locks.lock(ctx, uuid)
+	unlock, err := m.locks.Lock(ctx, uuid)
 	if err != nil {
 		return err
 	}
@@ -151,7 +151,7 @@ func (m *Manager) ReapDeletedInstances(ctx context.Context) error {
 // reapInstance destroys the instance on this host's driver when, checked
 // under its lock, it is not this host's any more.
 func (m *Manager) reapInstance(ctx context.Context, uuid string) error {
-	unlock, err := m.locks.lock(ctx, uuid)
+	unlock, err := m.locks.Lock(ctx, uuid)
 	if err != nil {
 		return err
 	}

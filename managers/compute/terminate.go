@@ -18,7 +18,7 @@ import (
 // detached by durable casts to the volume service (detachVolumes).
 func (m *Manager) TerminateInstance(ctx context.Context, req InstanceRequest) (store.Instance, error) {
 	uuid := req.InstanceUUID
-	unlock, err := m.locks.lock(ctx, uuid)
+	unlock, err := m.locks.Lock(ctx, uuid)
 	if err != nil {
 		return store.Instance{}, fmt.Errorf("terminate instance %s: %w", uuid, err)
 	}

@@ -114,7 +114,7 @@ func (m *Manager) volumeOp(ctx context.Context, method string, req VolumeRequest
 	if m.rpc == nil {
 		return nil, fmt.Errorf("%s: the compute manager was built without a Temporal client: it cannot call the volume service", method)
 	}
-	unlock, err := m.locks.lock(ctx, uuid)
+	unlock, err := m.locks.Lock(ctx, uuid)
 	if err != nil {
 		return nil, fmt.Errorf("%s of instance %s: %w", method, uuid, err)
 	}

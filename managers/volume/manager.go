@@ -10,6 +10,7 @@ import (
 
 	"github.com/novaflow/novaflow/drivers"
 	"github.com/novaflow/novaflow/drivers/volume"
+	"github.com/novaflow/novaflow/internal/keylock"
 	"github.com/novaflow/novaflow/managers"
 	"github.com/novaflow/novaflow/servicegroup"
 )
@@ -54,7 +55,7 @@ type Manager struct {
 	logger *slog.Logger
 	driver volume.Driver
 	store  store
-	locks  keyedLocks
+	locks  keylock.Locks
 }
 
 // New opens the volume driver named by the settings in deps.Config (a

@@ -15,7 +15,7 @@ import (
 // Conflict. When the driver fails for good (a typed error), the volume is
 // left in status error; other failures are retried.
 func (m *Manager) CreateVolume(ctx context.Context, req CreateRequest) (Volume, error) {
-	unlock, err := m.locks.lock(ctx, req.VolumeID)
+	unlock, err := m.locks.Lock(ctx, req.VolumeID)
 	if err != nil {
 		return Volume{}, fmt.Errorf("create volume %s: %w", req.VolumeID, err)
 	}
@@ -152,7 +152,7 @@ func (m *Manager) ListVolumes(ctx context.Context, req ListRequest) (ListResult,
 // load locks the volume and returns it, or NotFound; a Conflict when it is
 // on another host. The caller must call unlock.
 func (m *Manager) load(ctx context.Context, verb, id string) (Volume, func(), error) {
-	unlock, err := m.locks.lock(ctx, id)
+	unlock, err := m.locks.Lock(ctx, id)
 	if err != nil {
 		return Volume{}, nil, fmt.Errorf("%s volume %s: %w", verb, id, err)
 	}

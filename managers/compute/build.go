@@ -96,11 +96,11 @@ func (m *Manager) build(ctx context.Context, inst store.Instance) (store.Instanc
 		// The instance was released or deleted under the build: leave
 		// nothing of it on this host.
 		if derr := m.driver.Destroy(context.WithoutCancel(ctx), uuid); derr != nil && !errors.Is(derr, compute.ErrNotFound) {
-			m.logger.Error("destroy instance after a lost build", "instance", uuid, "error", derr)
+			m.logger.ErrorContext(ctx, "destroy instance after a lost build", "instance", uuid, "error", derr)
 		}
 		return store.Instance{}, storeError("build", uuid, err)
 	}
-	m.logger.Info("instance built", "instance", uuid, "name", inst.Name)
+	m.logger.InfoContext(ctx, "instance built", "instance", uuid, "name", inst.Name)
 	return inst, nil
 }
 
@@ -129,14 +129,14 @@ func (m *Manager) spawn(ctx context.Context, inst store.Instance) error {
 func (m *Manager) abortBuild(ctx context.Context, uuid string) {
 	ctx = context.WithoutCancel(ctx)
 	if err := m.driver.Destroy(ctx, uuid); err != nil && !errors.Is(err, compute.ErrNotFound) {
-		m.logger.Error("destroy instance after a failed build", "instance", uuid, "error", err)
+		m.logger.ErrorContext(ctx, "destroy instance after a failed build", "instance", uuid, "error", err)
 	}
 	if _, err := m.store.Update(ctx, uuid,
 		store.Cond{Host: m.host, TaskStates: []store.TaskState{store.Spawning}},
 		store.Set{TaskState: store.Scheduling, PowerState: compute.NoState}); err != nil {
-		m.logger.Error("reset instance after a failed build", "instance", uuid, "error", err)
+		m.logger.ErrorContext(ctx, "reset instance after a failed build", "instance", uuid, "error", err)
 	}
 	if err := m.store.Release(ctx, uuid, m.host); err != nil {
-		m.logger.Error("release claim after a failed build", "instance", uuid, "error", err)
+		m.logger.ErrorContext(ctx, "release claim after a failed build", "instance", uuid, "error", err)
 	}
 }

@@ -178,7 +178,7 @@ func (m *Manager) UpdateAvailableResource(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("update available resource: %w", err)
 	}
-	m.logger.Debug("compute node updated", "vcpus", n.VCPUs, "vcpus_used", n.VCPUsUsed,
+	m.logger.DebugContext(ctx, "compute node updated", "vcpus", n.VCPUs, "vcpus_used", n.VCPUsUsed,
 		"memory_mb", n.MemoryMB, "memory_mb_used", n.MemoryMBUsed, "disk_gb", n.DiskGB, "disk_gb_used", n.DiskGBUsed)
 	return nil
 }

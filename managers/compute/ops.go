@@ -75,7 +75,7 @@ func (m *Manager) doLocked(ctx context.Context, inst store.Instance, op operatio
 		set := op.failed(rctx, inst, runErr)
 		set.TaskState = store.NoTask
 		if _, err := m.store.Update(rctx, uuid, store.Cond{Host: m.host, TaskStates: []store.TaskState{op.task}}, set); err != nil {
-			m.logger.Error("revert instance state after a failed operation", "instance", uuid, "action", op.action, "error", err)
+			m.logger.ErrorContext(ctx, "revert instance state after a failed operation", "instance", uuid, "action", op.action, "error", err)
 		}
 		return store.Instance{}, driverError(op.action, uuid, runErr)
 	}
@@ -107,7 +107,7 @@ func (m *Manager) load(ctx context.Context, verb, uuid string) (store.Instance, 
 // repeatable: its retry finds the instance where the first run left it).
 func (m *Manager) finish(ctx context.Context, act store.Action, opErr error) error {
 	if err := m.store.FinishAction(context.WithoutCancel(ctx), act.ID, opErr); err != nil {
-		m.logger.Error("finish instance action", "instance", act.InstanceUUID, "action", act.Action, "error", err)
+		m.logger.ErrorContext(ctx, "finish instance action", "instance", act.InstanceUUID, "action", act.Action, "error", err)
 		return managers.Unavailable("%s of instance %s: record its outcome: %v", act.Action, act.InstanceUUID, err)
 	}
 	return nil
@@ -124,7 +124,7 @@ func (m *Manager) powerState(ctx context.Context, uuid string) compute.PowerStat
 	case errors.Is(err, compute.ErrNotFound):
 		return compute.NoState
 	default:
-		m.logger.Warn("read power state", "instance", uuid, "error", err)
+		m.logger.WarnContext(ctx, "read power state", "instance", uuid, "error", err)
 		return ""
 	}
 }

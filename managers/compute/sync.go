@@ -70,7 +70,7 @@ func (m *Manager) syncInstance(ctx context.Context, uuid string) error {
 		msg := "sync_power_states: the compute driver does not have the instance (a HARD reboot recreates it)"
 		return m.syncChange(ctx, inst, "error", cond, store.Set{VMState: store.Error, PowerState: power, Fault: msg}, msg)
 	case inst.VMState == store.Stopped && (power == compute.Running || power == compute.Paused):
-		m.logger.Warn("instance is not stopped: powering it off", "instance", uuid, "power_state", power)
+		m.logger.WarnContext(ctx, "instance is not stopped: powering it off", "instance", uuid, "power_state", power)
 		if err := m.driver.PowerOff(ctx, uuid, 0); err != nil {
 			return fmt.Errorf("instance %s: power off a stopped instance: %w", uuid, err)
 		}
@@ -81,7 +81,7 @@ func (m *Manager) syncInstance(ctx context.Context, uuid string) error {
 		if err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("instance %s: %w", uuid, err)
 		}
-		m.logger.Info("power state synced", "instance", uuid, "from", inst.PowerState, "to", power)
+		m.logger.InfoContext(ctx, "power state synced", "instance", uuid, "from", inst.PowerState, "to", power)
 	}
 	return nil
 }
@@ -95,7 +95,7 @@ func (m *Manager) syncChange(ctx context.Context, inst store.Instance, action st
 	if err != nil {
 		return fmt.Errorf("instance %s: %w", inst.UUID, err)
 	}
-	m.logger.Warn("instance state synced with the driver", "instance", inst.UUID,
+	m.logger.WarnContext(ctx, "instance state synced with the driver", "instance", inst.UUID,
 		"vm_state", set.VMState, "power_state", set.PowerState, "reason", why)
 	act, err := m.store.StartAction(ctx, requestID(ctx, ""), action, inst.UUID, m.host)
 	if err != nil {
@@ -135,7 +135,7 @@ func (m *Manager) ReapDeletedInstances(ctx context.Context) error {
 	var errs []error
 	for _, u := range uuids {
 		if !known[u] {
-			m.logger.Warn("the compute driver has an instance the database does not know; leaving it alone", "instance", u)
+			m.logger.WarnContext(ctx, "the compute driver has an instance the database does not know; leaving it alone", "instance", u)
 			continue
 		}
 		if err := m.reapInstance(ctx, u); err != nil {
@@ -166,7 +166,7 @@ func (m *Manager) reapInstance(ctx context.Context, uuid string) error {
 	if err := m.driver.Destroy(ctx, uuid); err != nil && !errors.Is(err, compute.ErrNotFound) {
 		return fmt.Errorf("instance %s: %w", uuid, err)
 	}
-	m.logger.Warn("reaped an instance that is not this host's", "instance", uuid, "deleted", inst.Deleted, "host", inst.Host)
+	m.logger.WarnContext(ctx, "reaped an instance that is not this host's", "instance", uuid, "deleted", inst.Deleted, "host", inst.Host)
 	return nil
 }
 
@@ -190,7 +190,7 @@ func (m *Manager) reconcile(ctx context.Context) error {
 			}
 			continue
 		case store.Scheduling, store.Spawning:
-			m.logger.Info("instance was being built when the service stopped; its build's retry finishes it", "instance", inst.UUID)
+			m.logger.InfoContext(ctx, "instance was being built when the service stopped; its build's retry finishes it", "instance", inst.UUID)
 			continue
 		case store.PoweringOff, store.PoweringOn, store.Rebooting, store.RebootingHard:
 			if err := m.settle(ctx, inst); err != nil {
@@ -230,7 +230,7 @@ func (m *Manager) settle(ctx context.Context, inst store.Instance) error {
 	if err != nil && !errors.Is(err, store.ErrConflict) {
 		return fmt.Errorf("instance %s: %w", inst.UUID, err)
 	}
-	m.logger.Info("operation cut short by a restart settled", "instance", inst.UUID,
+	m.logger.InfoContext(ctx, "operation cut short by a restart settled", "instance", inst.UUID,
 		"task_state", inst.TaskState, "vm_state", set.VMState, "power_state", power)
 	return nil
 }

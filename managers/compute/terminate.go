@@ -65,7 +65,7 @@ func (m *Manager) terminate(ctx context.Context, inst store.Instance) (store.Ins
 				store.Cond{Host: m.host, TaskStates: []store.TaskState{store.Deleting}},
 				store.Set{VMState: store.Error, TaskState: store.NoTask, PowerState: m.powerState(ctx, uuid),
 					Fault: "terminate failed: " + err.Error()}); uerr != nil {
-				m.logger.Error("set instance to error after a failed terminate", "instance", uuid, "error", uerr)
+				m.logger.ErrorContext(ctx, "set instance to error after a failed terminate", "instance", uuid, "error", uerr)
 			}
 			return store.Instance{}, driverError("terminate", uuid, err)
 		}
@@ -77,6 +77,6 @@ func (m *Manager) terminate(ctx context.Context, inst store.Instance) (store.Ins
 	if err != nil {
 		return store.Instance{}, storeError("terminate", uuid, err)
 	}
-	m.logger.Info("instance terminated", "instance", uuid)
+	m.logger.InfoContext(ctx, "instance terminated", "instance", uuid)
 	return inst, nil
 }

@@ -144,7 +144,7 @@ func (m *Manager) volumeOp(ctx context.Context, method string, req VolumeRequest
 	if answered && (err != nil || !attach) {
 		// The volume is not (or no longer) attached to this instance.
 		if rerr := m.store.RemoveVolume(context.WithoutCancel(ctx), uuid, req.VolumeID); rerr != nil {
-			m.logger.Error("forget a volume of an instance", "instance", uuid, "volume", req.VolumeID, "error", rerr)
+			m.logger.ErrorContext(ctx, "forget a volume of an instance", "instance", uuid, "volume", req.VolumeID, "error", rerr)
 		}
 	}
 	if err != nil && refused == nil {
@@ -178,7 +178,7 @@ func (m *Manager) detachVolumes(ctx context.Context, uuid string) error {
 		if err := m.store.RemoveVolume(ctx, uuid, id); err != nil {
 			return managers.Unavailable("terminate instance %s: %v", uuid, err)
 		}
-		m.logger.Info("volume detach requested", "instance", uuid, "volume", id, "workflow_id", exec.WorkflowID)
+		m.logger.InfoContext(ctx, "volume detach requested", "instance", uuid, "volume", id, "workflow_id", exec.WorkflowID)
 	}
 	return nil
 }

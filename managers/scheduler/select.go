@@ -114,7 +114,7 @@ func (m *Manager) SelectDestinations(ctx context.Context, req SelectRequest) (Se
 	fail := func(err error) (SelectResponse, error) {
 		for _, c := range claimed {
 			if rerr := m.store.Release(context.WithoutCancel(ctx), c.InstanceUUID, c.Host); rerr != nil {
-				m.logger.Error("release a claim of a failed request", "instance", c.InstanceUUID, "host", c.Host, "error", rerr)
+				m.logger.ErrorContext(ctx, "release a claim of a failed request", "instance", c.InstanceUUID, "host", c.Host, "error", rerr)
 			}
 		}
 		return SelectResponse{}, err
@@ -141,7 +141,7 @@ func (m *Manager) SelectDestinations(ctx context.Context, req SelectRequest) (Se
 				// Claimed by an earlier run of this request: keep it.
 				sel.Host = ce.Host
 			case errors.Is(err, store.ErrInsufficient), errors.Is(err, store.ErrNoNode):
-				m.logger.Info("host lost a race for its capacity; trying the next", "host", h.Host, "instance", sel.InstanceUUID)
+				m.logger.InfoContext(ctx, "host lost a race for its capacity; trying the next", "host", h.Host, "instance", sel.InstanceUUID)
 				m.refresh(ctx, hosts, h.Host)
 				continue
 			case errors.Is(err, store.ErrNotFound):
@@ -174,7 +174,7 @@ func (m *Manager) SelectDestinations(ctx context.Context, req SelectRequest) (Se
 		}
 		out.Destinations = append(out.Destinations, sel)
 	}
-	m.logger.Debug("destinations selected", "destinations", out.Destinations)
+	m.logger.DebugContext(ctx, "destinations selected", "destinations", out.Destinations)
 	return out, nil
 }
 

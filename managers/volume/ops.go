@@ -45,7 +45,7 @@ func (m *Manager) CreateVolume(ctx context.Context, req CreateRequest) (Volume, 
 		// retried, and the retry finds the volume still creating.
 		if _, final := managers.AsError(err); final {
 			if _, uerr := m.store.update(context.WithoutCancel(ctx), v.ID, m.host, []Status{Creating}, "", change{status: Error}); uerr != nil {
-				m.logger.Error("mark volume error after a failed create", "volume", v.ID, "error", uerr)
+				m.logger.ErrorContext(ctx, "mark volume error after a failed create", "volume", v.ID, "error", uerr)
 			}
 		}
 		return Volume{}, err
@@ -103,7 +103,7 @@ func (m *Manager) AttachVolume(ctx context.Context, req AttachRequest) (Volume, 
 	}
 	if err := m.driver.Attach(ctx, v.ID, req.Mountpoint); err != nil {
 		if _, uerr := m.store.update(context.WithoutCancel(ctx), v.ID, m.host, []Status{Attaching}, req.InstanceUUID, change{status: Available}); uerr != nil {
-			m.logger.Error("revert a failed attach", "volume", v.ID, "error", uerr)
+			m.logger.ErrorContext(ctx, "revert a failed attach", "volume", v.ID, "error", uerr)
 		}
 		return Volume{}, driverError("attach", v.ID, err)
 	}

@@ -26,7 +26,7 @@ func (m *Manager) ReportUsage(ctx context.Context) error {
 	if err := m.store.putUsage(ctx, u); err != nil {
 		return fmt.Errorf("report usage: %w", err)
 	}
-	m.logger.Debug("volume usage", "volumes", u.Volumes, "provisioned_gb", u.ProvisionedGB,
+	m.logger.DebugContext(ctx, "volume usage", "volumes", u.Volumes, "provisioned_gb", u.ProvisionedGB,
 		"allocated_bytes", u.AllocatedBytes, "capacity_bytes", u.CapacityBytes, "free_bytes", u.FreeBytes)
 	return nil
 }

@@ -104,11 +104,12 @@ func encodeRequest(req any, host string) (json.RawMessage, string, error) {
 		}
 		raw = b
 	}
+	// One parse serves the check, the request's own host and setting it.
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
 		return nil, "", managers.InvalidArgument("", "the request must be a JSON object")
 	}
-	own, err := workflows.RequestHost(raw)
+	own, err := workflows.HostOf(obj)
 	if err != nil {
 		return nil, "", err
 	}
@@ -116,7 +117,11 @@ func encodeRequest(req any, host string) (json.RawMessage, string, error) {
 	case host == "":
 		return raw, own, nil
 	case own == "":
-		return workflows.WithHost(raw, host), host, nil
+		out := workflows.WithHostObject(obj, host)
+		if out == nil {
+			return nil, "", fmt.Errorf("encode request: set its host %q", host)
+		}
+		return out, host, nil
 	case own != host:
 		return nil, "", managers.InvalidArgument(managers.HostField, "the request's host %q is not the target host %q", own, host)
 	}

@@ -246,6 +246,11 @@ func RequestHost(raw json.RawMessage) (string, error) {
 	if err := json.Unmarshal(raw, &obj); err != nil {
 		return "", nil
 	}
+	return HostOf(obj)
+}
+
+// HostOf is RequestHost of a request already parsed as a JSON object.
+func HostOf(obj map[string]json.RawMessage) (string, error) {
 	v, ok := obj[managers.HostField]
 	if !ok || string(v) == "null" {
 		return "", nil
@@ -286,17 +291,27 @@ func WithHost(raw json.RawMessage, host string) json.RawMessage {
 	if err := json.Unmarshal(raw, &obj); err != nil {
 		return raw
 	}
+	if out := WithHostObject(obj, host); out != nil {
+		return out
+	}
+	return raw
+}
+
+// WithHostObject is WithHost of a request already parsed as a JSON object:
+// it sets obj's "host" and returns obj's JSON, or nil when it cannot be
+// encoded.
+func WithHostObject(obj map[string]json.RawMessage, host string) json.RawMessage {
 	if obj == nil {
 		obj = map[string]json.RawMessage{}
 	}
 	h, err := json.Marshal(host)
 	if err != nil {
-		return raw
+		return nil
 	}
 	obj[managers.HostField] = h
 	out, err := json.Marshal(obj) // map keys are sorted: deterministic
 	if err != nil {
-		return raw
+		return nil
 	}
 	return out
 }

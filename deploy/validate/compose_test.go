@@ -213,6 +213,11 @@ func checkCompose(f composeFile, s settings, dynamicConfig map[string]any) []err
 		if svc.ReadOnly && !slices.Contains(svc.Tmpfs, "/tmp") {
 			fail("%s: read-only without a /tmp", name)
 		}
+		// The file driver (the default) links volumes into compute's
+		// state dir, which is in compute's own container.
+		if topic == "volume" && svc.Environment["NOVAFLOW_VOLUME_DRIVER"] != "fake" {
+			fail("%s: NOVAFLOW_VOLUME_DRIVER=%q: want fake (the file driver needs compute's state dir, in another container)", name, svc.Environment["NOVAFLOW_VOLUME_DRIVER"])
+		}
 	}
 
 	// Temporal: the pinned server on the PostgreSQL service, with novaflow's
@@ -287,10 +292,13 @@ func TestCompose(t *testing.T) {
 	for _, err := range checkCompose(f, s, dyn) {
 		t.Errorf("compose.yaml: %v", err)
 	}
-	for _, want := range []string{"postgres", "temporal", "temporal-setup", "temporal-ui", "migrate", "conductor", "scheduler", "compute"} {
+	for _, want := range []string{"postgres", "temporal", "temporal-setup", "temporal-ui", "migrate", "conductor", "scheduler", "compute", "volume"} {
 		if _, ok := f.Services[want]; !ok {
 			t.Errorf("compose.yaml: no service %s", want)
 		}
+	}
+	if t.Failed() {
+		t.FailNow() // the cases below break those services
 	}
 
 	// The checks catch what they are for.
@@ -313,6 +321,9 @@ func TestCompose(t *testing.T) {
 			f.Services["compute"] = c
 		}, "stop_grace_period"},
 		{"misspelt setting", func(f *composeFile) { f.Services["conductor"].Environment["NOVAFLOW_HEALTH_ADRESS"] = ":1" }, "not a novaflow setting"},
+		{"misspelt volume setting", func(f *composeFile) { f.Services["volume"].Environment["NOVAFLOW_VOLUME_DRIVR"] = "fake" }, "volume: NOVAFLOW_VOLUME_DRIVR is not a novaflow setting"},
+		{"volume on the file driver", func(f *composeFile) { delete(f.Services["volume"].Environment, "NOVAFLOW_VOLUME_DRIVER") }, `volume: NOVAFLOW_VOLUME_DRIVER="": want fake`},
+		{"volume without the migration", func(f *composeFile) { delete(f.Services["volume"].DependsOn, "migrate") }, "volume: must start after the migration"},
 		{"health check on another port", func(f *composeFile) { f.Services["scheduler"].Environment["NOVAFLOW_HEALTH_ADDRESS"] = ":9090" }, "does not ask /readyz"},
 		{"another server version", func(f *composeFile) {
 			tmp := f.Services["temporal"]

@@ -37,6 +37,10 @@ var kustomizations = []struct {
 	{"deploy/kubernetes/overlays/example", nil},
 }
 
+// perNode are the topics whose service is one per node (a DaemonSet), its
+// host the node's name: their drivers act on the node.
+var perNode = map[string]bool{"compute": true, "volume": true}
+
 // newObject returns an empty object of the Go type of a kind; every kind the
 // manifests use is here, any other fails the test.
 func newObject(apiVersion, kind string) (metav1.Object, error) {
@@ -225,7 +229,7 @@ func (m *manifests) check(s settings) []error {
 			}
 		}
 		wantHost := "metadata.name"
-		if w.topic == "compute" {
+		if perNode[w.topic] {
 			wantHost = "spec.nodeName"
 		}
 		if host != wantHost {
@@ -278,7 +282,7 @@ func (m *manifests) check(s settings) []error {
 	if len(images) != 1 {
 		fail("images %v: want one image for every topic", keys(images))
 	}
-	for topic, kind := range map[string]string{"compute": "DaemonSet", "scheduler": "Deployment", "conductor": "Deployment"} {
+	for topic, kind := range map[string]string{"compute": "DaemonSet", "volume": "DaemonSet", "scheduler": "Deployment", "conductor": "Deployment"} {
 		if topics[topic] != kind {
 			fail("topic %s runs as %q, want a %s", topic, topics[topic], kind)
 		}
@@ -393,14 +397,30 @@ func (m *manifests) checkVolumes(where string, spec *corev1.PodSpec, c corev1.Co
 		}
 		mounted[vm.MountPath] = true
 	}
-	for _, k := range []string{"NOVAFLOW_TEMPORAL_TLS_CA", "NOVAFLOW_TEMPORAL_TLS_CERT", "NOVAFLOW_TEMPORAL_TLS_KEY", "NOVAFLOW_COMPUTE_STATE_DIR"} {
+	for _, k := range []string{"NOVAFLOW_TEMPORAL_TLS_CA", "NOVAFLOW_TEMPORAL_TLS_CERT", "NOVAFLOW_TEMPORAL_TLS_KEY", "NOVAFLOW_COMPUTE_STATE_DIR", "NOVAFLOW_VOLUME_DATA_DIR"} {
 		if p := env[k]; p != "" && !mounted[filepath.Dir(p)] && !mounted[p] {
 			fail("%s: %s=%s is not in a mounted volume", where, k, p)
 		}
 	}
+	// The file volume driver links volumes under mount_root (compute's
+	// state dir): it must be mounted in the volume pod too.
+	if p := driverOption(env["NOVAFLOW_VOLUME_DRIVER_OPTIONS"], "mount_root"); p != "" && !mounted[p] && !mounted[filepath.Dir(p)] {
+		fail("%s: NOVAFLOW_VOLUME_DRIVER_OPTIONS mount_root:%s is not in a mounted volume", where, p)
+	}
 	if c.SecurityContext != nil && c.SecurityContext.ReadOnlyRootFilesystem != nil && *c.SecurityContext.ReadOnlyRootFilesystem && !mounted["/tmp"] {
 		fail("%s: read-only root file system without a volume on /tmp (the start-up check writes the temp dir)", where)
 	}
+}
+
+// driverOption is the value of key in a driver options setting
+// (key:value pairs separated by commas); "" when absent.
+func driverOption(options, key string) string {
+	for _, kv := range strings.Split(options, ",") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(kv), ":"); ok && strings.TrimSpace(k) == key {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
 }
 
 func checkResources(where string, c corev1.Container, fail func(string, ...any)) {
@@ -520,6 +540,16 @@ func TestKubernetesManifests(t *testing.T) {
 	}
 }
 
+// daemonSet is the rendering's DaemonSet of that name; nil when none.
+func daemonSet(m *manifests, name string) *appsv1.DaemonSet {
+	for _, d := range m.daemonSets {
+		if d.Name == name {
+			return d
+		}
+	}
+	return nil
+}
+
 // TestKubernetesChecksCatchMistakes breaks the rendered example overlay in
 // the ways the checks are for, one at a time, and expects each to be found.
 func TestKubernetesChecksCatchMistakes(t *testing.T) {
@@ -567,6 +597,25 @@ func TestKubernetesChecksCatchMistakes(t *testing.T) {
 				}
 			}
 		}, "NOVAFLOW_HOST from \"metadata.name\", want the field spec.nodeName"},
+		{"volume host from the pod name", func(m *manifests) {
+			c := &daemonSet(m, "novaflow-volume").Spec.Template.Spec.Containers[0]
+			for i, e := range c.Env {
+				if e.Name == "NOVAFLOW_HOST" {
+					c.Env[i].ValueFrom.FieldRef.FieldPath = "metadata.name"
+				}
+			}
+		}, "DaemonSet/novaflow-volume: NOVAFLOW_HOST from \"metadata.name\", want the field spec.nodeName"},
+		{"no volume DaemonSet", func(m *manifests) {
+			m.daemonSets = slices.DeleteFunc(m.daemonSets, func(d *appsv1.DaemonSet) bool { return d.Name == "novaflow-volume" })
+		}, `topic volume runs as "", want a DaemonSet`},
+		{"volume data dir not mounted", func(m *manifests) {
+			c := &daemonSet(m, "novaflow-volume").Spec.Template.Spec.Containers[0]
+			c.VolumeMounts = slices.DeleteFunc(c.VolumeMounts, func(vm corev1.VolumeMount) bool { return vm.MountPath == "/var/lib/novaflow/volume" })
+		}, "NOVAFLOW_VOLUME_DATA_DIR=/var/lib/novaflow/volume is not in a mounted volume"},
+		{"mount_root not mounted", func(m *manifests) {
+			c := &daemonSet(m, "novaflow-volume").Spec.Template.Spec.Containers[0]
+			c.Env = append(c.Env, corev1.EnvVar{Name: "NOVAFLOW_VOLUME_DRIVER_OPTIONS", Value: "mount_root:/var/lib/novaflow/compute"})
+		}, "mount_root:/var/lib/novaflow/compute is not in a mounted volume"},
 		{"TLS secret volume without its key", func(m *manifests) {
 			for _, sec := range m.secrets {
 				delete(sec.Data, "ca.crt")

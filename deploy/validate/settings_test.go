@@ -112,7 +112,8 @@ func readEnvFile(t *testing.T, path string) map[string]string {
 
 func TestSettingsTable(t *testing.T) {
 	s := loadSettings(t)
-	for _, name := range []string{"NOVAFLOW_HOST", "NOVAFLOW_DATABASE_URL", "NOVAFLOW_BUILD_ID", "NOVAFLOW_COMPUTE_DRIVER", "NOVAFLOW_COMPUTE_MANAGER", "NOVAFLOW_TEMPORAL_TLS_CA"} {
+	for _, name := range []string{"NOVAFLOW_HOST", "NOVAFLOW_DATABASE_URL", "NOVAFLOW_BUILD_ID", "NOVAFLOW_COMPUTE_DRIVER", "NOVAFLOW_COMPUTE_MANAGER", "NOVAFLOW_TEMPORAL_TLS_CA",
+		"NOVAFLOW_VOLUME_DRIVER", "NOVAFLOW_VOLUME_DATA_DIR", "NOVAFLOW_VOLUME_DRIVER_OPTIONS"} {
 		if !s.known(name) {
 			t.Errorf("%s is not in docs/configuration.md", name)
 		}

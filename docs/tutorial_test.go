@@ -13,7 +13,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -299,7 +298,7 @@ func runOnce(t *testing.T, b block, dir string, env []string, script string) str
 // running are killed.
 func startDev(t *testing.T, dir string, env []string, name string, args ...string) {
 	t.Helper()
-	out := &syncBuffer{}
+	out := &testenv.Buffer{}
 	cmd := exec.Command(name, args...)
 	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = dir, env, out, out
 	if err := cmd.Start(); err != nil {
@@ -402,23 +401,4 @@ func tail(b []byte, n int) []byte {
 		}
 	}
 	return b
-}
-
-// syncBuffer is a bytes.Buffer safe for a process to write while the test
-// reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -3,13 +3,13 @@
 package faults
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/novaflow/novaflow/testenv"
 )
 
 // proc is a process a test started: a novaflow binary or a service run by
@@ -17,7 +17,7 @@ import (
 type proc struct {
 	name string
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *testenv.Buffer
 	done chan struct{}
 }
 
@@ -29,7 +29,7 @@ func startProcess(t *testing.T, bin string, env map[string]string, args ...strin
 	cmd := exec.Command(bin, args...)
 	cmd.Env = cleanEnv(env)
 	cmd.Dir = t.TempDir()
-	out := &syncBuffer{}
+	out := &testenv.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -93,22 +93,4 @@ func (p *proc) stop(t *testing.T) int {
 		t.Errorf("%s: no exit within a minute of SIGTERM", p.name)
 	}
 	return p.cmd.ProcessState.ExitCode()
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

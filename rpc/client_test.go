@@ -179,8 +179,9 @@ func TestLiveTimeouts(t *testing.T) {
 	c := f.client(rpc.Options{ResponseTimeout: time.Hour, Timeouts: func() (time.Duration, time.Duration) {
 		return time.Duration(response.Load()), 0
 	}})
-	response.Store(int64(2 * time.Second)) // as after a SIGHUP
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // fail fast if the 2s is ignored
+	// As after a SIGHUP; the context fails the call fast if the 2s is ignored.
+	response.Store(int64(2 * time.Second))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	start := time.Now()
 	err := c.Call(ctx, f.topic, "echo", echoReq{Msg: "x"}, nil, rpc.ToHost("never-started"))

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -63,7 +62,7 @@ type stack struct {
 	health  string // host:port of /healthz and /metrics
 	tc      client.Client
 	pool    *pgxpool.Pool
-	logs    *syncBuffer
+	logs    *testenv.Buffer
 	metrics *http.Client
 }
 
@@ -76,7 +75,7 @@ func newStack(t *testing.T, topics ...string) *stack {
 		os.Unsetenv(k)
 	}
 	ctx := context.Background()
-	st := &stack{spans: tracetest.NewInMemoryExporter(), logs: &syncBuffer{}, metrics: &http.Client{Timeout: 10 * time.Second}}
+	st := &stack{spans: tracetest.NewInMemoryExporter(), logs: &testenv.Buffer{}, metrics: &http.Client{Timeout: 10 * time.Second}}
 	logger := worker.NewLogger(st.logs, worker.Config{LogFormat: "json", LogLevel: "debug"})
 	tel, err := telemetry.Setup(ctx, telemetry.Config{ServiceName: "novaflow-compute", Prometheus: true, SpanExporter: st.spans, Logger: logger})
 	if err != nil {
@@ -494,24 +493,6 @@ func checkDocs(t *testing.T, text string) {
 			t.Errorf("docs/observability.md lists %s, which /metrics does not serve", name)
 		}
 	}
-}
-
-// syncBuffer is a log destination tests read while services write.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestScheduleHeader shows why ClientOptions creates schedules without the

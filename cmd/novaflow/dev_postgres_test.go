@@ -10,7 +10,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,33 +17,15 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.temporal.io/sdk/client"
 
 	"github.com/novaflow/novaflow/rpc"
+	"github.com/novaflow/novaflow/testenv"
 	"github.com/novaflow/novaflow/workflows"
 )
-
-// syncBuffer is an io.Writer that tests may read while runDev writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func freeTCPPort(t *testing.T) int {
 	t.Helper()
@@ -58,7 +39,7 @@ func freeTCPPort(t *testing.T) int {
 
 // devStack is a running `novaflow dev` of the test.
 type devStack struct {
-	out    *syncBuffer
+	out    *testenv.Buffer
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -67,7 +48,7 @@ type devStack struct {
 func startDev(t *testing.T, o devOptions) *devStack {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	d := &devStack{out: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	d := &devStack{out: &testenv.Buffer{}, cancel: cancel, done: make(chan error, 1)}
 	began := time.Now()
 	go func() { d.done <- runDev(ctx, o, d.out) }()
 	deadline := time.After(20 * time.Minute) // the first run builds the server

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -92,7 +91,7 @@ func TestNoSecretIsPrinted(t *testing.T) {
 
 	t.Run("running service", func(t *testing.T) {
 		health := freeAddress(t)
-		var out lockedBuffer
+		var out testenv.Buffer
 		cmd := novaflowProcess(t, map[string]string{
 			"NOVAFLOW_DATABASE_URL":     dbURL,
 			"NOVAFLOW_TEMPORAL_ADDRESS": srv.Address(),
@@ -187,7 +186,7 @@ func TestNoSecretIsPrinted(t *testing.T) {
 			for k, v := range c.env {
 				env[k] = v
 			}
-			var out lockedBuffer
+			var out testenv.Buffer
 			cmd := novaflowProcess(t, env, &out, "run", "compute")
 			waited := make(chan error, 1)
 			go func() { waited <- cmd.Wait() }()
@@ -262,22 +261,4 @@ func get(t *testing.T, u string) string {
 		t.Fatal(err)
 	}
 	return b.String()
-}
-
-// lockedBuffer is an io.Writer that a test may read while a process writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -1,11 +1,9 @@
 package compute_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"go.opentelemetry.io/otel/trace"
@@ -13,6 +11,7 @@ import (
 	"github.com/novaflow/novaflow/managers"
 	computemgr "github.com/novaflow/novaflow/managers/compute"
 	"github.com/novaflow/novaflow/telemetry"
+	"github.com/novaflow/novaflow/testenv"
 )
 
 // TestLogLinesCarryTheCallsTrace: the manager logs with the call's context,
@@ -21,7 +20,7 @@ import (
 // to the call's trace.
 func TestLogLinesCarryTheCallsTrace(t *testing.T) {
 	e := newEnv(t, nil)
-	var buf syncBuffer
+	var buf testenv.Buffer
 	cfg := computemgr.DefaultSettings()
 	cfg.Driver = registerDriver(keepOpen{e.fake})
 	m, err := computemgr.New(managers.Deps{
@@ -50,22 +49,4 @@ func TestLogLinesCarryTheCallsTrace(t *testing.T) {
 	if !strings.Contains(line, want) {
 		t.Fatalf("log line %q lacks %q (log: %s)", line, want, buf.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

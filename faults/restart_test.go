@@ -192,34 +192,7 @@ func checkOps(t *testing.T, s *stack, ops []op) {
 func TestRestartPostgresUnderLoad(t *testing.T) {
 	s := newStack(t, stackOptions{ownPostgres: true})
 	instances := startCloud(t, s, 6)
-	c, err := rpc.New(rpc.Options{Temporal: s.tc, ResponseTimeout: 2 * time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stop := make(chan struct{})
-	opsDone := opStream(t, c, instances, stop)
-	buildsDone := buildStream(s, 500*time.Millisecond, stop)
-
-	time.Sleep(5 * time.Second)
-	t.Log("stopping PostgreSQL")
-	s.restartPostgres(3 * time.Second)
-	restarted := time.Now()
-	reports := s.watchReports(restarted)
-	t.Log("PostgreSQL is back")
-	time.Sleep(10 * time.Second)
-	close(stop)
-	ops := opsDone()
-	runs, built := buildsDone()
-	t.Logf("%d operations and %d builds asked for", len(ops), len(runs))
-	waitBuilds(t, runs)
-
-	s.checkRunning()
-	checkOps(t, s, ops)
-	active, failed := s.checkAccounting(append(instances, built...))
-	if failed != 0 {
-		t.Errorf("%d instances active, %d in error; want all active", active, failed)
-	}
-	t.Logf("every service reported again %s after the restart", reports().Round(time.Millisecond))
+	restartUnderLoad(t, s, instances, 500*time.Millisecond, "PostgreSQL", func() { s.restartPostgres(3 * time.Second) })
 	for key, p := range s.procs {
 		var errs []string
 		for _, l := range strings.Split(p.output(), "\n") {
@@ -243,20 +216,31 @@ func TestRestartTemporalUnderLoad(t *testing.T) {
 	// the scheduler rightly find no host.
 	s := newStack(t, stackOptions{fileTemporal: true, serviceDownTime: "25s"})
 	instances := startCloud(t, s, 4)
+	restartUnderLoad(t, s, instances, 300*time.Millisecond, "Temporal", func() { s.restartTemporal(3 * time.Second) })
+}
+
+// restartUnderLoad streams stop/start operations on instances and a build
+// every buildEvery, runs restart (which stops what and starts it again) 5 s
+// in, lets the load go on for 10 s after it, then checks that nothing was
+// lost: every service running and reporting again, every operation done
+// once, every build finished, the nodes' usage what their instances add up
+// to.
+func restartUnderLoad(t *testing.T, s *stack, instances []string, buildEvery time.Duration, what string, restart func()) {
+	t.Helper()
 	c, err := rpc.New(rpc.Options{Temporal: s.tc, ResponseTimeout: 2 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
 	stop := make(chan struct{})
 	opsDone := opStream(t, c, instances, stop)
-	buildsDone := buildStream(s, 300*time.Millisecond, stop)
+	buildsDone := buildStream(s, buildEvery, stop)
 
 	time.Sleep(5 * time.Second)
-	t.Log("stopping Temporal")
-	s.restartTemporal(3 * time.Second)
+	t.Logf("stopping %s", what)
+	restart()
 	restarted := time.Now()
 	reports := s.watchReports(restarted)
-	t.Log("Temporal is back")
+	t.Logf("%s is back", what)
 	time.Sleep(10 * time.Second)
 	close(stop)
 	ops := opsDone()

@@ -68,18 +68,11 @@ func runBuilds(ctx context.Context, args []string) error {
 	dur := fs.Duration("duration", 20*time.Second, "duration of each run (two per side, interleaved)")
 	fs.Parse(args)
 
-	progress("starting the Temporal server: %s", so.describe())
-	srv, err := startServer(ctx, so)
+	srv, pg, stop, err := startServerAndPostgres(ctx, so)
 	if err != nil {
 		return err
 	}
-	defer srv.stop()
-	progress("starting PostgreSQL")
-	pg, err := startPostgres(ctx)
-	if err != nil {
-		return err
-	}
-	defer pg.stop()
+	defer stop()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	pool, err := db.Open(ctx, pg.url)
 	if err != nil {

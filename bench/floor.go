@@ -51,7 +51,6 @@ func runFloor(ctx context.Context, args []string) error {
 			return fmt.Errorf("-variants: no variant %q", name)
 		}
 	}
-	progress("starting PostgreSQL")
 	pg, err := startPostgres(ctx)
 	if err != nil {
 		return err

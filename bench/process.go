@@ -68,12 +68,10 @@ func startStack(ctx context.Context, so serverOptions, release bool) (*stack, er
 		s.close()
 		return nil, fmt.Errorf("go build ./cmd/novaflow (run from the module's root): %w", err)
 	}
-	progress("starting the Temporal server: %s", so.describe())
 	if s.srv, err = startServer(ctx, so); err != nil {
 		s.close()
 		return nil, err
 	}
-	progress("starting PostgreSQL")
 	if s.pg, err = startPostgres(ctx); err != nil {
 		s.close()
 		return nil, err

@@ -51,13 +51,11 @@ func startRPCBench(ctx context.Context, so serverOptions, pg *postgres) (_ *rpcB
 			b.close()
 		}
 	}()
-	progress("starting the Temporal server: %s", so.describe())
 	if b.srv, err = startServer(ctx, so); err != nil {
 		return nil, err
 	}
 	b.closers = append(b.closers, b.srv.stop)
 	if b.pg == nil {
-		progress("starting PostgreSQL")
 		if b.pg, err = startPostgres(ctx); err != nil {
 			return nil, err
 		}

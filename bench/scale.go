@@ -108,18 +108,11 @@ func runScale(ctx context.Context, args []string) error {
 	fuzzy := fs.Duration("fuzzy-delay", 60*time.Second, "NOVAFLOW_PERIODIC_FUZZY_DELAY of every host")
 	fs.Parse(args)
 
-	progress("starting the Temporal server: %s", so.describe())
-	srv, err := startServer(ctx, so)
+	srv, pg, stop, err := startServerAndPostgres(ctx, so)
 	if err != nil {
 		return err
 	}
-	defer srv.stop()
-	progress("starting PostgreSQL")
-	pg, err := startPostgres(ctx)
-	if err != nil {
-		return err
-	}
-	defer pg.stop()
+	defer stop()
 
 	logs := newCountingHandler()
 	logger := slog.New(logs)

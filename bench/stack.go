@@ -113,6 +113,7 @@ type server struct {
 // startServer starts the dev server o describes (or uses o.address) and
 // waits until it serves namespace default.
 func startServer(ctx context.Context, o serverOptions) (*server, error) {
+	progress("starting the Temporal server: %s", o.describe())
 	if o.compression != "none" && o.compression != "gzip" {
 		return nil, fmt.Errorf("-grpc-compression %q: want none or gzip", o.compression)
 	}
@@ -324,7 +325,23 @@ type postgres struct {
 	dir string
 }
 
+// startServerAndPostgres starts the Temporal server o describes and a
+// PostgreSQL cluster; stop stops both.
+func startServerAndPostgres(ctx context.Context, o serverOptions) (_ *server, _ *postgres, stop func(), err error) {
+	srv, err := startServer(ctx, o)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	pg, err := startPostgres(ctx)
+	if err != nil {
+		srv.stop()
+		return nil, nil, nil, err
+	}
+	return srv, pg, func() { pg.stop(); srv.stop() }, nil
+}
+
 func startPostgres(ctx context.Context) (*postgres, error) {
+	progress("starting PostgreSQL")
 	if u := os.Getenv("NOVAFLOW_DATABASE_URL"); u != "" {
 		return &postgres{url: u}, nil
 	}

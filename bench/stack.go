@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -134,11 +133,11 @@ func startServer(ctx context.Context, o serverOptions) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := devstack.FreePort("127.0.0.1")
 	if err != nil {
 		return nil, err
 	}
-	mport, err := freePort()
+	mport, err := devstack.FreePort("127.0.0.1")
 	if err != nil {
 		return nil, err
 	}
@@ -367,15 +366,6 @@ func (p *postgres) stop() {
 	if p.dir != "" {
 		os.RemoveAll(p.dir)
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // procCPU is the CPU time (user + system) process pid has used, with its

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -213,7 +212,7 @@ func TestTutorialCommands(t *testing.T) {
 	t.Logf("built novaflow and found temporal in %s", time.Since(began).Round(time.Millisecond))
 
 	work := t.TempDir()
-	temporalPort, uiPort := freePort(t), freePort(t)
+	temporalPort, uiPort := testenv.FreePort(t), testenv.FreePort(t)
 	env := append(cleanEnv(),
 		"PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"),
 		fmt.Sprintf("TEMPORAL_ADDRESS=127.0.0.1:%d", temporalPort),
@@ -381,16 +380,6 @@ func goCmd(t *testing.T, dir string, args ...string) string {
 		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
 	}
 	return string(out)
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func tail(b []byte, n int) []byte {

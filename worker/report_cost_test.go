@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -500,7 +499,7 @@ func startMeteredTemporal(t *testing.T) *meteredTemporal {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port, metricsPort := freeTCPPort(t), freeTCPPort(t)
+	port, metricsPort := testenv.FreePort(t), testenv.FreePort(t)
 	args := []string{"server", "start-dev", "--ip", "127.0.0.1", "--port", strconv.Itoa(port), "--headless",
 		"--namespace", "default", "--log-level", "warn", "--metrics-port", strconv.Itoa(metricsPort),
 		"--dynamic-config-value", "frontend.enableServerVersionCheck=false"}
@@ -532,15 +531,6 @@ func startMeteredTemporal(t *testing.T) *meteredTemporal {
 	})
 	t.Cleanup(srv.client.Close)
 	return srv
-}
-
-func freeTCPPort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // promSample is one sample of the metrics page: name{labels} value.

@@ -13,7 +13,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,16 +25,6 @@ import (
 	"github.com/novaflow/novaflow/testenv"
 	"github.com/novaflow/novaflow/workflows"
 )
-
-func freeTCPPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // devStack is a running `novaflow dev` of the test.
 type devStack struct {
@@ -106,7 +95,7 @@ func TestDevOnTemporalPostgres(t *testing.T) {
 	}
 	o := devOptions{
 		dir: filepath.Join(work, stackDir), temporal: temporalPostgres, fakeHosts: 2,
-		temporalPort: freeTCPPort(t), uiPort: freeTCPPort(t), postgresPort: freeTCPPort(t),
+		temporalPort: testenv.FreePort(t), uiPort: testenv.FreePort(t), postgresPort: testenv.FreePort(t),
 	}
 	address := fmt.Sprintf("127.0.0.1:%d", o.temporalPort)
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)

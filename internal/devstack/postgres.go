@@ -106,7 +106,7 @@ func StartPostgres(ctx context.Context, opts PostgresOptions) (_ *Postgres, err 
 		return nil, err
 	}
 	if opts.Port == 0 {
-		if opts.Port, err = freePort(opts.Host); err != nil {
+		if opts.Port, err = FreePort(opts.Host); err != nil {
 			return nil, err
 		}
 	}

@@ -89,8 +89,8 @@ func (p *process) exitError() error {
 	return nil
 }
 
-// freePort returns a TCP port on host that was free a moment ago.
-func freePort(host string) (int, error) {
+// FreePort returns a TCP port on host that was free a moment ago.
+func FreePort(host string) (int, error) {
 	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return 0, fmt.Errorf("finding a free port on %s: %w", host, err)

@@ -130,7 +130,7 @@ func StartTemporal(ctx context.Context, opts TemporalOptions) (*Temporal, error)
 		}
 	}
 	if opts.HostPort == "" {
-		port, err := freePort("127.0.0.1")
+		port, err := FreePort("127.0.0.1")
 		if err != nil {
 			return nil, err
 		}

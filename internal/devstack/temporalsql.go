@@ -380,7 +380,7 @@ func writeTemporalSQLConfig(dir string, pg postgresServer, opts *TemporalSQLOpti
 		return fmt.Errorf("creating the Temporal config folder: %w", err)
 	}
 	if opts.HostPort == "" {
-		port, err := freePort("127.0.0.1")
+		port, err := FreePort("127.0.0.1")
 		if err != nil {
 			return err
 		}

@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	sdkworker "go.temporal.io/sdk/worker"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/novaflow/novaflow/internal/db"
 	"github.com/novaflow/novaflow/rpc"
@@ -356,62 +357,27 @@ const throughputGrace = 5 * time.Second
 // all of them: starts per second, and completions per second from the first
 // start to the last completion.
 func castBurst(ctx context.Context, start func(ctx context.Context, seq int) (func(context.Context) error, error), total, inflight int) (startRate, doneRate float64, err error) {
-	waits := make([]func(context.Context) error, total)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	var firstErr error
-	var mu sync.Mutex
-	fail := func(err error) {
-		mu.Lock()
-		if firstErr == nil {
-			firstErr = err
+	// each runs f for 0..total-1, inflight at a time; the first error
+	// cancels the rest.
+	each := func(f func(ctx context.Context, i int) error) error {
+		g, ctx := errgroup.WithContext(ctx)
+		g.SetLimit(inflight)
+		for i := range total {
+			g.Go(func() error { return f(ctx, i) })
 		}
-		mu.Unlock()
+		return g.Wait()
 	}
+	waits := make([]func(context.Context) error, total)
 	t0 := time.Now()
-	for range inflight {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= total {
-					return
-				}
-				w, err := start(ctx, i)
-				if err != nil {
-					fail(err)
-					return
-				}
-				waits[i] = w
-			}
-		}()
+	if err := each(func(ctx context.Context, i int) (err error) {
+		waits[i], err = start(ctx, i)
+		return err
+	}); err != nil {
+		return 0, 0, err
 	}
-	wg.Wait()
 	started := time.Since(t0)
-	if firstErr != nil {
-		return 0, 0, firstErr
-	}
-	next.Store(0)
-	for range inflight {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= total {
-					return
-				}
-				if err := waits[i](ctx); err != nil {
-					fail(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if firstErr != nil {
-		return 0, 0, firstErr
+	if err := each(func(ctx context.Context, i int) error { return waits[i](ctx) }); err != nil {
+		return 0, 0, err
 	}
 	return float64(total) / started.Seconds(), float64(total) / time.Since(t0).Seconds(), nil
 }

@@ -23,10 +23,12 @@
 // state); a build that failed on this host returns type Rescheduled so that
 // the conductor tries another host.
 //
-// Periodic tasks: update_available_resource (the host's capacity from the
-// driver and the usage of its instances into compute_nodes; also run before
-// the service takes work), sync_power_states (the database follows the
-// driver, with nova's rules), reap_deleted_instances (destroy what the driver
+// Periodic tasks, at nova's default intervals: update_available_resource
+// (every 60s: the host's capacity from the driver and the usage of its
+// instances into compute_nodes, written only when they changed, so an idle
+// host costs one read; also run before the service takes work),
+// sync_power_states (every 600s: the database follows the driver, with
+// nova's rules), reap_deleted_instances (every 1800s: destroy what the driver
 // still runs of deleted instances). InitHost reconciles the database with
 // what the driver reports after a restart.
 //

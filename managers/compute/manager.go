@@ -143,7 +143,9 @@ func (m *Manager) RPCMethods() []managers.Method {
 	}
 }
 
-// PeriodicTasks declares the compute periodic tasks.
+// PeriodicTasks declares the compute periodic tasks. An interval of 0 runs
+// a task at the default spacing (managers.DefaultSpacing); a negative one
+// disables it.
 func (m *Manager) PeriodicTasks() []managers.PeriodicTask {
 	return []managers.PeriodicTask{
 		{
@@ -167,19 +169,24 @@ func (m *Manager) PeriodicTasks() []managers.PeriodicTask {
 	}
 }
 
-// UpdateAvailableResource writes the host's capacity, as the driver reports
-// it, and the usage of the instances claimed on it into compute_nodes.
+// UpdateAvailableResource records the host's capacity, as the driver
+// reports it, and the usage of the instances claimed on it in compute_nodes.
+// As nova's resource tracker, it writes the row only when something in it
+// changed: on an idle host a run is one read and no write. A node row that
+// is missing (first start, or deleted) is created again.
 func (m *Manager) UpdateAvailableResource(ctx context.Context) error {
 	res, err := m.driver.Resources(ctx)
 	if err != nil {
 		return fmt.Errorf("update available resource: %w", err)
 	}
-	n, err := m.store.UpdateNode(ctx, m.host, res)
+	n, written, err := m.store.RefreshNode(ctx, m.host, res)
 	if err != nil {
 		return fmt.Errorf("update available resource: %w", err)
 	}
-	m.logger.DebugContext(ctx, "compute node updated", "vcpus", n.VCPUs, "vcpus_used", n.VCPUsUsed,
-		"memory_mb", n.MemoryMB, "memory_mb_used", n.MemoryMBUsed, "disk_gb", n.DiskGB, "disk_gb_used", n.DiskGBUsed)
+	if written {
+		m.logger.DebugContext(ctx, "compute node updated", "vcpus", n.VCPUs, "vcpus_used", n.VCPUsUsed,
+			"memory_mb", n.MemoryMB, "memory_mb_used", n.MemoryMBUsed, "disk_gb", n.DiskGB, "disk_gb_used", n.DiskGBUsed)
+	}
 	return nil
 }
 

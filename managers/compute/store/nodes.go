@@ -21,14 +21,18 @@ func scanNode(row pgx.Row) (Node, error) {
 	return n, err
 }
 
+// usage is the usage of the live instances claimed on host $1, as one row u
+// (vcpus, memory_mb, disk_gb).
+const usage = `(SELECT coalesce(sum(vcpus), 0) AS vcpus, coalesce(sum(memory_mb), 0) AS memory_mb,
+	             coalesce(sum(disk_gb), 0) AS disk_gb
+	      FROM instances WHERE host = $1 AND NOT deleted) u`
+
 // recomputeUsage sets the usage columns of host's node from the live
 // instances claimed on it. Callers hold the node's row lock.
 const recomputeUsage = `
 	UPDATE compute_nodes n SET
 		vcpus_used = u.vcpus, memory_mb_used = u.memory_mb, disk_gb_used = u.disk_gb, updated_at = now()
-	FROM (SELECT coalesce(sum(vcpus), 0) AS vcpus, coalesce(sum(memory_mb), 0) AS memory_mb,
-	             coalesce(sum(disk_gb), 0) AS disk_gb
-	      FROM instances WHERE host = $1 AND NOT deleted) u
+	FROM ` + usage + `
 	WHERE n.host = $1 AND NOT n.deleted
 	RETURNING n.host, n.vcpus, n.memory_mb, n.disk_gb, n.vcpus_used, n.memory_mb_used, n.disk_gb_used, n.updated_at`
 
@@ -38,28 +42,97 @@ func lockNode(ctx context.Context, tx pgx.Tx, host string) (Node, error) {
 	return scanNode(tx.QueryRow(ctx, `SELECT `+nodeColumns+` FROM compute_nodes WHERE host = $1 AND NOT deleted FOR UPDATE`, host))
 }
 
-// UpdateNode records host's capacity as its driver reports it, creating the
-// node on first use, and recomputes its usage from the instances claimed on
-// it (the resource tracker's update_available_resource).
+// UpdateNode is RefreshNode without its report of whether it wrote.
 func (s *Store) UpdateNode(ctx context.Context, host string, res compute.Resources) (Node, error) {
-	var n Node
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO compute_nodes (host, vcpus, memory_mb, disk_gb) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (host) WHERE NOT deleted
-			DO UPDATE SET vcpus = EXCLUDED.vcpus, memory_mb = EXCLUDED.memory_mb, disk_gb = EXCLUDED.disk_gb,
-			              updated_at = now()`,
-			host, res.VCPUs, res.MemoryMB, res.DiskGB); err != nil {
+	n, _, err := s.RefreshNode(ctx, host, res)
+	return n, err
+}
+
+// RefreshNode records host's capacity as its driver reports it and its
+// usage recomputed from the instances claimed on it (the resource tracker's
+// update_available_resource), and reports whether it wrote. As nova's
+// resource tracker saves the compute node only when its resources changed
+// (_update, _resource_change), RefreshNode writes the row only when its
+// capacity or usage differ from what the database holds: on an idle host it
+// is one read and no write. A missing row (first start, or the node was
+// deleted) is created.
+//
+// The comparison reads the node and the usage of its instances in one
+// statement, so from one snapshot: claims change both in one transaction,
+// so what it sees is consistent. When something differs, the node's row is
+// locked first, as claims lock it, and the usage recomputed under that lock,
+// so a claim made meanwhile is never overwritten by a stale sum.
+func (s *Store) RefreshNode(ctx context.Context, host string, res compute.Resources) (Node, bool, error) {
+	n, same, err := s.nodeMatches(ctx, host, res)
+	if err != nil {
+		return Node{}, false, fmt.Errorf("update compute node %s: %w", host, err)
+	}
+	if same {
+		return n, false, nil
+	}
+	written := false
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		cur, err := lockNode(ctx, tx, host)
+		if errors.Is(err, ErrNoNode) {
+			n, err = scanNode(tx.QueryRow(ctx, `
+				INSERT INTO compute_nodes (host, vcpus, memory_mb, disk_gb, vcpus_used, memory_mb_used, disk_gb_used)
+				SELECT $1::text, $2::integer, $3::integer, $4::integer, u.vcpus, u.memory_mb, u.disk_gb FROM `+usage+`
+				ON CONFLICT (host) WHERE NOT deleted DO NOTHING
+				RETURNING `+nodeColumns,
+				host, res.VCPUs, res.MemoryMB, res.DiskGB))
+			if err == nil {
+				written = true
+				return nil
+			}
+			if !errors.Is(err, ErrNoNode) {
+				return err
+			}
+			cur, err = lockNode(ctx, tx, host) // created meanwhile by another writer
+		}
+		if err != nil {
 			return err
 		}
-		var err error
-		n, err = scanNode(tx.QueryRow(ctx, recomputeUsage, host))
+		n, err = scanNode(tx.QueryRow(ctx, `
+			UPDATE compute_nodes n SET vcpus = $2, memory_mb = $3, disk_gb = $4,
+				vcpus_used = u.vcpus, memory_mb_used = u.memory_mb, disk_gb_used = u.disk_gb, updated_at = now()
+			FROM `+usage+`
+			WHERE n.host = $1 AND NOT n.deleted
+			  AND (n.vcpus, n.memory_mb, n.disk_gb, n.vcpus_used, n.memory_mb_used, n.disk_gb_used)
+			      IS DISTINCT FROM ($2, $3, $4, u.vcpus, u.memory_mb, u.disk_gb)
+			RETURNING n.host, n.vcpus, n.memory_mb, n.disk_gb, n.vcpus_used, n.memory_mb_used, n.disk_gb_used, n.updated_at`,
+			host, res.VCPUs, res.MemoryMB, res.DiskGB))
+		if errors.Is(err, ErrNoNode) { // equal under the lock: it changed back meanwhile
+			n = cur
+			return nil
+		}
+		written = err == nil
 		return err
 	})
 	if err != nil {
-		return Node{}, fmt.Errorf("update compute node %s: %w", host, err)
+		return Node{}, false, fmt.Errorf("update compute node %s: %w", host, err)
 	}
-	return n, nil
+	return n, written, nil
+}
+
+// nodeMatches returns host's node and whether its capacity is res and its
+// usage that of the instances claimed on it. A missing node does not match.
+func (s *Store) nodeMatches(ctx context.Context, host string, res compute.Resources) (Node, bool, error) {
+	var n Node
+	var used compute.Resources
+	err := s.pool.QueryRow(ctx, `SELECT n.host, n.vcpus, n.memory_mb, n.disk_gb, n.vcpus_used, n.memory_mb_used,
+			n.disk_gb_used, n.updated_at, u.vcpus, u.memory_mb, u.disk_gb
+		FROM compute_nodes n, `+usage+`
+		WHERE n.host = $1 AND NOT n.deleted`, host).Scan(&n.Host, &n.VCPUs, &n.MemoryMB, &n.DiskGB,
+		&n.VCPUsUsed, &n.MemoryMBUsed, &n.DiskGBUsed, &n.UpdatedAt, &used.VCPUs, &used.MemoryMB, &used.DiskGB)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Node{}, false, nil
+	}
+	if err != nil {
+		return Node{}, false, err
+	}
+	same := n.VCPUs == res.VCPUs && n.MemoryMB == res.MemoryMB && n.DiskGB == res.DiskGB &&
+		n.VCPUsUsed == used.VCPUs && n.MemoryMBUsed == used.MemoryMB && n.DiskGBUsed == used.DiskGB
+	return n, same, nil
 }
 
 // Node returns host's compute node, or ErrNoNode.

@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
@@ -242,6 +244,38 @@ func ranOn(t *testing.T, c client.Client, id, runID string) (enumspb.VersioningB
 	return vi.GetBehavior(), vi.GetDeploymentVersion().GetBuildId()
 }
 
+// unstick waits until a workflow has no workflow task scheduled or running,
+// then clears its sticky task queue, so that its next workflow task goes to
+// its normal task queue. Call it once the deployment's new current version is
+// set and before the test lets the workflow go on.
+//
+// SetCurrentVersion (promoteBuild) returns once the new routing has reached
+// every partition of the version's normal task queues (the server's
+// CheckTaskQueueUserDataPropagation), and on those the next task of an
+// AutoUpgrade workflow goes to the current build. The sticky queue of a worker
+// of the old build gets the routing later, from a long poll of the normal
+// queue's root partition (server 1.29, matching's userDataManager), and until
+// then still takes the workflow's task: under load, a cast released after B was
+// current ran its last task on A. Without stickiness, which build the next task
+// runs on depends only on the current version, which the test has verified.
+func unstick(t *testing.T, c client.Client, namespace, id, runID string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	waitFor(t, 30*time.Second, id+" without a pending workflow task", func() bool {
+		desc, err := c.DescribeWorkflowExecution(ctx, id, runID)
+		if err != nil {
+			t.Fatalf("describe workflow %s: %v", id, err)
+		}
+		return desc.GetPendingWorkflowTask() == nil
+	})
+	if _, err := c.WorkflowService().ResetStickyTaskQueue(ctx, &workflowservice.ResetStickyTaskQueueRequest{
+		Namespace: namespace, Execution: &commonpb.WorkflowExecution{WorkflowId: id, RunId: runID},
+	}); err != nil {
+		t.Fatalf("reset sticky task queue of %s: %v", id, err)
+	}
+}
+
 // TestRollingUpgradeOfServices upgrades a topic's services from build A to
 // build B as a rolling update does: B's first service makes B current
 // (NOVAFLOW_VERSIONING=auto), a cast started on A and waiting in its activity
@@ -300,6 +334,9 @@ func TestRollingUpgradeOfServices(t *testing.T) {
 	}
 	t.Logf("service of build B started and made B current in %s", time.Since(began).Round(time.Millisecond))
 
+	// Its next workflow task, when the activity returns, goes to the normal
+	// queue, where B is current (see unstick), rather than to A's sticky queue.
+	unstick(t, c, tmp.Namespace(), long.WorkflowID, long.RunID)
 	close(upgradeGate(topic, "long"))
 	var res holdResult
 	if err := calls.Result(ctx, long, &res); err != nil || res.Host != hostA {
@@ -494,6 +531,9 @@ func TestLongWorkflowsAcrossUpgrade(t *testing.T) {
 	if got := currentBuild(t, c, deployment); got != buildB {
 		t.Fatalf("current build = %q, want %q", got, buildB)
 	}
+	// The AutoUpgrade workflow's next task goes to the normal queue, where B
+	// is current (see unstick); the Pinned one's stays on A's sticky queue.
+	unstick(t, c, tmp.Namespace(), auto.GetID(), auto.GetRunID())
 	for _, r := range []client.WorkflowRun{auto, pinned} {
 		if err := c.SignalWorkflow(ctx, r.GetID(), r.GetRunID(), "go", nil); err != nil {
 			t.Fatal(err)

@@ -3,7 +3,9 @@ package activities
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -12,7 +14,7 @@ import (
 )
 
 // PeriodicName is the name of a topic's periodic task: the workflow type that
-// its schedules start and the activity that workflow runs,
+// its schedule starts and the activity that workflow runs on each host,
 // <topic>.periodic.<task> (compute.periodic.update_available_resource). It
 // cannot collide with an RPC method's <topic>.<method>.
 func PeriodicName(topic, task string) string { return topic + ".periodic." + task }
@@ -21,39 +23,79 @@ func PeriodicName(topic, task string) string { return topic + ".periodic." + tas
 // that failed with RaiseOnError set.
 const PeriodicFailedType = "PeriodicTaskFailed"
 
-// PeriodicRequest is the input of a periodic task's run.
+// PeriodicRequest is the input of a periodic task's run (the workflow, on
+// the topic's queue) and of its activity on each host.
 type PeriodicRequest struct {
 	Topic string `json:"topic"`
-	Host  string `json:"host"`
 	Task  string `json:"task"`
+	// Hosts, in a run, limits it to these hosts (a service's run at start,
+	// `novaflow service run-periodic --host`); empty: every up host of the
+	// topic, disabled ones included, as nova runs periodic tasks on disabled
+	// services.
+	Hosts []string `json:"hosts,omitempty"`
+	// Host is, in an activity, the host it is meant for.
+	Host string `json:"host,omitempty"`
+	// Spread is how far the hosts' runs are spread (a Go duration, such as
+	// "30s"): each host waits a fixed part of it, derived from its name and
+	// the task's, before it runs the task, so that a thousand hosts do not
+	// run it in the same second.
+	Spread string `json:"spread,omitempty"`
 }
 
-// PeriodicResult is the outcome of a periodic task's run that did not fail.
+// PeriodicResult is one host's outcome of a periodic task's run.
 type PeriodicResult struct {
 	// Duration is how long the task ran, e.g. "1.2s".
-	Duration string `json:"duration"`
+	Duration string `json:"duration,omitempty"`
 	// Error is the task's error when it failed without RaiseOnError: the run
 	// succeeds, and the error is logged and kept here.
 	Error string `json:"error,omitempty"`
+	// Skipped says why the task did not run on the host: still running from
+	// an earlier run, or turned off on this host by its settings.
+	Skipped string `json:"skipped,omitempty"`
 }
 
-// Periodic returns the activity that runs task once. While the task runs the
-// activity heartbeats when its options ask for heartbeats, so that a host
-// that dies mid-task frees the schedule within the heartbeat timeout. When
-// the task fails, RaiseOnError decides: set, the activity fails without retry
-// (the run is red in the Web UI; the next run comes at the next interval);
-// unset, the failure is logged to logger and the run succeeds with the error
-// in its result, as oslo.service logs and moves on.
-func Periodic(task managers.PeriodicTask, logger *slog.Logger) func(ctx context.Context, req PeriodicRequest) (PeriodicResult, error) {
+// Reasons a host skips a periodic task.
+const (
+	SkippedRunning  = "still running from an earlier run"
+	SkippedDisabled = "periodic tasks are off on this host (NOVAFLOW_PERIODIC_ENABLE=false)"
+	SkippedExternal = "external_process_ok task, and this host runs no external tasks (NOVAFLOW_RUN_EXTERNAL_PERIODIC_TASKS=false)"
+)
+
+// Periodic returns the activity that runs task once on this host. The task
+// never runs twice at once on a host: a run that finds the previous one still
+// going skips (oslo.service's one thread per service runs a task only after
+// the previous run returned). gate, when set, says why the task may not run
+// on this host now ("" when it may): the host's settings, which a SIGHUP
+// changes. Before it runs, the activity waits its part of the run's spread.
+// When the task fails, RaiseOnError decides: set, the activity fails without
+// retry (the host shows failed in the run's result and the run is red in the
+// Web UI); unset, the failure is logged to logger and kept in the result, as
+// oslo.service logs and moves on.
+func Periodic(task managers.PeriodicTask, logger *slog.Logger, gate func() string) func(ctx context.Context, req PeriodicRequest) (PeriodicResult, error) {
+	var running atomic.Bool
 	return func(ctx context.Context, req PeriodicRequest) (PeriodicResult, error) {
 		if req.Task != task.Name {
 			return PeriodicResult{}, temporal.NewNonRetryableApplicationError(
 				fmt.Sprintf("run of periodic task %q reached the activity of task %q", req.Task, task.Name), "WrongTask", nil)
 		}
-		stop := heartbeat(ctx)
+		if gate != nil {
+			if why := gate(); why != "" {
+				return PeriodicResult{Skipped: why}, nil
+			}
+		}
+		if !running.CompareAndSwap(false, true) {
+			return PeriodicResult{Skipped: SkippedRunning}, nil
+		}
+		defer running.Store(false)
+		if spread, err := time.ParseDuration(req.Spread); err == nil && spread > 0 {
+			select {
+			case <-time.After(Phase(req.Host+"/"+req.Task, spread)):
+			case <-ctx.Done():
+				return PeriodicResult{}, ctx.Err()
+			}
+		}
 		start := time.Now()
 		err := task.Run(ctx)
-		stop()
 		res := PeriodicResult{Duration: time.Since(start).Round(time.Millisecond).String()}
 		if err == nil {
 			return res, nil
@@ -67,4 +109,17 @@ func Periodic(task managers.PeriodicTask, logger *slog.Logger) func(ctx context.
 		res.Error = err.Error()
 		return res, nil
 	}
+}
+
+// Phase is a fixed offset in [0, every) derived from key, in whole
+// milliseconds: the same key always gets the same point of the interval, and
+// different keys are spread over it.
+func Phase(key string, every time.Duration) time.Duration {
+	ms := every.Milliseconds()
+	if ms <= 0 {
+		return 0
+	}
+	h := fnv.New64a()
+	h.Write([]byte(key))
+	return time.Duration(h.Sum64()%uint64(ms)) * time.Millisecond
 }

@@ -2,11 +2,19 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	workerpb "go.temporal.io/api/worker/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/novaflow/novaflow/servicegroup"
@@ -22,104 +30,274 @@ func ReportStateName(topic string) string { return Name(topic, ReportStateMethod
 // value of search attribute NovaflowMethod on report runs.
 const ReportStateMethod = "report_state"
 
+// ReportAliveName is the activity that a status report runs on each host's
+// queue <topic>.<host> when the server keeps no worker heartbeats: a service
+// that runs it is alive.
+func ReportAliveName(topic string) string { return topic + ".report_alive" }
+
 // ReportFailedType is the type of the application error of a report that could
-// not be written (the database is unreachable, for one). The report schedule's
-// next run is the retry.
+// not be made (Temporal or the database unreachable, for one). The report
+// schedule's next run is the retry.
 const ReportFailedType = "ReportFailed"
 
-// ReportRequest is the input of a status report: the service that reports.
+// ReportRequest is the input of a topic's status report.
 type ReportRequest struct {
+	// Topic is the topic whose services to report.
+	Topic string `json:"topic"`
+	// Every and For (Go durations, such as "10s" and "10m"), given to the
+	// workflow by the report schedule: the run reports every Every until
+	// For has passed. Without them the run reports once.
+	Every string `json:"every,omitempty"`
+	For   string `json:"for,omitempty"`
+	// Asked says the workflow asked each host with ReportAliveName (the
+	// server keeps no worker heartbeats); Alive are the services that
+	// answered, which the report writes.
+	Asked bool    `json:"asked,omitempty"`
+	Alive []Alive `json:"alive,omitempty"`
+}
+
+// Alive is a service that answered ReportAliveName.
+type Alive struct {
 	Host   string `json:"host"`
 	Binary string `json:"binary"`
-	Topic  string `json:"topic"`
 }
 
-// ReportResult is what a status report wrote.
+// ReportResult is what a status report saw and wrote.
 type ReportResult struct {
-	// ReportCount is the service's report_count after this report.
-	ReportCount int64 `json:"report_count"`
-	// LastSeenUp is the time the report recorded, on the database's clock.
-	LastSeenUp time.Time `json:"last_seen_up"`
-	// Recreated says the service's row had been deleted and this report
-	// created it again.
-	Recreated bool `json:"recreated,omitempty"`
+	// Source is where liveness was read: heartbeats or activities.
+	Source string `json:"source"`
+	// Seen is how many services of the topic were alive.
+	Seen int `json:"seen"`
+	// Reported is how many services' rows the report bumped.
+	Reported int `json:"reported"`
+	// Recreated names the services whose rows had been deleted while they
+	// ran, created again by this report.
+	Recreated []string `json:"recreated,omitempty"`
+	// Gap is how long the topic had gone unobserved, when that was longer
+	// than service_down_time.
+	Gap string `json:"gap,omitempty"`
+	// AskHosts, when the server keeps no worker heartbeats, are the hosts the
+	// workflow must ask with ReportAliveName; nothing was written yet.
+	AskHosts []string `json:"ask_hosts,omitempty"`
 }
 
-// Reporter writes the status reports of one service: report_count += 1 and
-// last_seen_up = now in its row (servicegroup.Store.Report). It remembers
-// whether the last report failed, so that a database outage is logged once
-// when it begins and once when reports recover, however many reports fail in
-// between; the service keeps running throughout.
-type Reporter struct {
-	store               *servicegroup.Store
-	host, binary, topic string
-	version             int
-	logger              *slog.Logger
+// Observer makes the status reports of one topic: it reads which services of
+// the topic are alive from Temporal and writes them in the services table in
+// one statement (servicegroup.Store.Observe). It remembers whether the last
+// report failed, so that an outage is logged once when it begins and once
+// when reports recover, however many reports fail in between.
+type Observer struct {
+	Store     *servicegroup.Store
+	Client    client.Client
+	Namespace string
+	Topic     string
+	// DownTime returns the effective service_down_time now.
+	DownTime func() time.Duration
+	Logger   *slog.Logger
 
 	mu          sync.Mutex
-	failures    int       // consecutive failed reports
-	failedSince time.Time // when the first of them failed
+	failures    int
+	failedSince time.Time
 }
 
-// NewReporter returns the Reporter of the service binary on host, serving
-// topic at service version version. It logs to logger.
-func NewReporter(store *servicegroup.Store, host, binary, topic string, version int, logger *slog.Logger) *Reporter {
-	return &Reporter{store: store, host: host, binary: binary, topic: topic, version: version, logger: logger}
-}
-
-// Report writes one status report. A request for another service fails
-// without retry (it reached the wrong worker). A failed write returns a
-// non-retryable ReportFailed application error: the schedule's next run
-// retries, as nova's next heartbeat does.
-func (r *Reporter) Report(ctx context.Context, req ReportRequest) (ReportResult, error) {
-	if req.Host != r.host || req.Binary != r.binary {
+// Report is the local activity <topic>.report_state.
+func (o *Observer) Report(ctx context.Context, req ReportRequest) (ReportResult, error) {
+	if req.Topic != o.Topic {
 		return ReportResult{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("report for %s on %s reached the worker of %s on %s", req.Binary, req.Host, r.binary, r.host),
-			"WrongService", nil)
+			fmt.Sprintf("report of topic %s reached the worker of topic %s", req.Topic, o.Topic), "WrongService", nil)
 	}
-	rec, recreated, err := r.store.Report(ctx, r.host, r.binary, r.topic, r.version)
+	res, err := o.report(ctx, req)
 	if err != nil {
-		r.failed(err)
+		o.failed(err)
 		return ReportResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ReportFailedType, err)
 	}
-	r.succeeded()
-	if recreated {
-		r.logger.Warn("the service's record had been deleted while it ran: this report created it again",
-			"report_count", rec.ReportCount)
+	o.succeeded()
+	return res, nil
+}
+
+func (o *Observer) report(ctx context.Context, req ReportRequest) (ReportResult, error) {
+	obs := servicegroup.Observation{Topic: o.Topic, DownTime: o.DownTime()}
+	if req.Asked {
+		obs.Source = servicegroup.SourceActivities
+		for _, a := range req.Alive {
+			obs.Seen = append(obs.Seen, servicegroup.Sighting{Host: a.Host, Binary: a.Binary})
+		}
+	} else {
+		seen, err := o.heartbeats(ctx, obs.DownTime)
+		if isUnimplemented(err) {
+			hosts, err := o.hosts(ctx)
+			if err != nil {
+				return ReportResult{}, err
+			}
+			return ReportResult{Source: servicegroup.SourceActivities, AskHosts: hosts}, nil
+		}
+		if err != nil {
+			return ReportResult{}, fmt.Errorf("read the worker heartbeats of topic %s: %w", o.Topic, err)
+		}
+		obs.Source, obs.Seen = servicegroup.SourceHeartbeats, seen
 	}
-	out := ReportResult{ReportCount: rec.ReportCount, Recreated: recreated}
-	if rec.LastSeenUp != nil {
-		out.LastSeenUp = *rec.LastSeenUp
+	w, err := o.Store.Observe(ctx, obs)
+	if err != nil {
+		return ReportResult{}, err
 	}
+	for _, svc := range w.Recreated {
+		o.Logger.Warn("a running service's record had been deleted: this report created it again", "service", svc)
+	}
+	res := ReportResult{Source: obs.Source, Seen: len(obs.Seen), Reported: w.Reported, Recreated: w.Recreated}
+	if w.Gap > 0 {
+		res.Gap = w.Gap.Round(time.Second).String()
+		o.Logger.Warn("status reports resumed after a gap: services not seen again yet show unknown, not down, for service_down_time",
+			"topic", o.Topic, "gap", res.Gap)
+	}
+	return res, nil
+}
+
+// heartbeats lists the services of the topic whose workers are running, from
+// the worker heartbeats the Temporal SDK sends (ListWorkers): each service's
+// worker on the topic's queue, named <binary>@<host>. A heartbeat older than
+// downTime by this clock is left out (a worker long dead that the server still
+// lists).
+func (o *Observer) heartbeats(ctx context.Context, downTime time.Duration) ([]servicegroup.Sighting, error) {
+	now := time.Now()
+	latest := map[[2]string]servicegroup.Sighting{}
+	var token []byte
+	for {
+		resp, err := o.Client.WorkflowService().ListWorkers(ctx, &workflowservice.ListWorkersRequest{
+			Namespace:     o.Namespace,
+			PageSize:      1000,
+			NextPageToken: token,
+			Query:         fmt.Sprintf("TaskQueue = '%s'", o.Topic),
+		})
+		if err != nil {
+			return nil, err
+		}
+		//nolint:staticcheck // SA1019: the only field with heartbeat times on server 1.29
+		for _, info := range resp.GetWorkersInfo() {
+			hb := info.GetWorkerHeartbeat()
+			if hb.GetTaskQueue() != o.Topic || hb.GetStatus() != enumspb.WORKER_STATUS_RUNNING || hb.GetHeartbeatTime() == nil {
+				continue
+			}
+			binary, host, ok := ParseIdentity(hb.GetWorkerIdentity())
+			if !ok {
+				continue
+			}
+			at := hb.GetHeartbeatTime().AsTime()
+			age := now.Sub(at)
+			if age > downTime {
+				continue
+			}
+			key := [2]string{host, binary}
+			if cur, ok := latest[key]; !ok || at.After(cur.Heartbeat) {
+				latest[key] = servicegroup.Sighting{Host: host, Binary: binary, Heartbeat: at, Age: age}
+			}
+		}
+		token = resp.GetNextPageToken()
+		if len(token) == 0 {
+			break
+		}
+	}
+	out := make([]servicegroup.Sighting, 0, len(latest))
+	for _, s := range latest {
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b servicegroup.Sighting) int { return strings.Compare(a.Host, b.Host) })
 	return out, nil
+}
+
+// Stopped says whether the service binary on host of topic has stopped
+// gracefully, by its last worker heartbeat on the topic's queue: true when it
+// says shutting down or shut down. known is false when the server keeps no
+// worker heartbeats, or has none of the service's.
+func Stopped(ctx context.Context, c client.Client, namespace, topic, binary, host string) (stopped, known bool, err error) {
+	resp, err := c.WorkflowService().ListWorkers(ctx, &workflowservice.ListWorkersRequest{
+		Namespace: namespace,
+		PageSize:  100,
+		Query:     fmt.Sprintf("TaskQueue = '%s' AND WorkerIdentity = '%s'", topic, Identity(binary, host)),
+	})
+	if isUnimplemented(err) {
+		return false, false, nil
+	}
+	if err != nil {
+		return false, false, err
+	}
+	var last *workerpb.WorkerHeartbeat
+	//nolint:staticcheck // SA1019: the only field with heartbeat times on server 1.29
+	for _, info := range resp.GetWorkersInfo() {
+		hb := info.GetWorkerHeartbeat()
+		if last == nil || hb.GetHeartbeatTime().AsTime().After(last.GetHeartbeatTime().AsTime()) {
+			last = hb
+		}
+	}
+	if last == nil {
+		return false, false, nil
+	}
+	return last.GetStatus() != enumspb.WORKER_STATUS_RUNNING, true, nil
+}
+
+// hosts lists the hosts of the topic's live rows that are not forced down:
+// the services a report without heartbeats asks.
+func (o *Observer) hosts(ctx context.Context) ([]string, error) {
+	recs, _, err := o.Store.List(ctx, servicegroup.Filter{Topic: o.Topic})
+	if err != nil {
+		return nil, err
+	}
+	hosts := make([]string, 0, len(recs))
+	for _, r := range recs {
+		if !r.ForcedDown {
+			hosts = append(hosts, r.Host)
+		}
+	}
+	return hosts, nil
+}
+
+// Identity is the Temporal worker identity of the service binary on host,
+// <binary>@<host>: what the Web UI shows as the worker of each task, and how
+// a status report knows a service from its worker heartbeat.
+func Identity(binary, host string) string { return binary + "@" + host }
+
+// ParseIdentity splits an Identity.
+func ParseIdentity(id string) (binary, host string, ok bool) {
+	binary, host, ok = strings.Cut(id, "@")
+	return binary, host, ok && binary != "" && host != ""
+}
+
+// AliveFunc returns the activity ReportAliveName of the service binary on
+// host: it answers who it is.
+func AliveFunc(binary, host string) func(context.Context) (Alive, error) {
+	return func(context.Context) (Alive, error) { return Alive{Host: host, Binary: binary}, nil }
+}
+
+func isUnimplemented(err error) bool {
+	var u *serviceerror.Unimplemented
+	return errors.As(err, &u)
 }
 
 // failed logs the first failure of a run of failures at error level, the
 // others at debug level.
-func (r *Reporter) failed(err error) {
-	r.mu.Lock()
-	r.failures++
-	first := r.failures == 1
+func (o *Observer) failed(err error) {
+	o.mu.Lock()
+	o.failures++
+	first := o.failures == 1
 	if first {
-		r.failedSince = time.Now()
+		o.failedSince = time.Now()
 	}
-	n := r.failures
-	r.mu.Unlock()
+	n := o.failures
+	o.mu.Unlock()
 	if first {
-		r.logger.Error("status report failed; the service keeps running and reports again every report_interval (logged once until it recovers)",
-			"error", err)
+		o.Logger.Error("status report failed; services keep running, and the report runs again every report_interval (logged once until it recovers)",
+			"topic", o.Topic, "error", err)
 		return
 	}
-	r.logger.Debug("status report failed again", "failures", n, "error", err)
+	o.Logger.Debug("status report failed again", "topic", o.Topic, "failures", n, "error", err)
 }
 
 // succeeded logs "recovered" after a run of failures.
-func (r *Reporter) succeeded() {
-	r.mu.Lock()
-	n, since := r.failures, r.failedSince
-	r.failures = 0
-	r.mu.Unlock()
+func (o *Observer) succeeded() {
+	o.mu.Lock()
+	n, since := o.failures, o.failedSince
+	o.failures = 0
+	o.mu.Unlock()
 	if n > 0 {
-		r.logger.Info("status report recovered", "failed_reports", n, "failing_for", time.Since(since).Round(time.Millisecond))
+		o.Logger.Info("status report recovered", "topic", o.Topic, "failed_reports", n, "failing_for", time.Since(since).Round(time.Millisecond))
 	}
 }

@@ -20,6 +20,9 @@ const UpHostsName = "novaflow.up_hosts"
 type UpHostsRequest struct {
 	// Topic is the topic whose hosts to list.
 	Topic string `json:"topic"`
+	// IncludeDisabled lists disabled services' hosts too: a disabled service
+	// gets no new work but runs its periodic tasks, as in nova.
+	IncludeDisabled bool `json:"include_disabled,omitempty"`
 }
 
 // UpHostsResult is the result of UpHostsName.
@@ -55,12 +58,13 @@ func RegisterServices(r Registry, s *Services) {
 }
 
 // UpHosts lists the hosts of the topic's enabled services that are up: the
-// hosts a fanout runs on.
+// hosts a fanout runs on (with IncludeDisabled, the disabled ones too: the
+// hosts a periodic task runs on).
 func (s *Services) UpHosts(ctx context.Context, req UpHostsRequest) (UpHostsResult, error) {
 	if req.Topic == "" {
 		return UpHostsResult{}, ToApplicationError(managers.InvalidArgument("topic", "is required"))
 	}
-	recs, err := s.Store.Up(ctx, req.Topic, s.downTime())
+	recs, err := s.Store.Up(ctx, req.Topic, s.downTime(), req.IncludeDisabled)
 	if err != nil {
 		return UpHostsResult{}, fmt.Errorf("list up hosts of topic %s: %w", req.Topic, err)
 	}

@@ -9,16 +9,19 @@ import (
 // (oslo.service's DEFAULT_INTERVAL).
 const DefaultSpacing = 60 * time.Second
 
-// PeriodicTask is a task the service runs on its own host every Spacing, as
-// oslo.service's @periodic_task. Each task has its own Temporal Schedule, so
-// tasks never wait for each other.
+// PeriodicTask is a task every service of the topic runs on its own host
+// every Spacing, as oslo.service's @periodic_task. Each task has its own
+// Temporal Schedule for the topic, and each host runs its part on its own, so
+// tasks and hosts never wait for each other (docs/schedules.md).
 type PeriodicTask struct {
 	// Name is the task's name, snake_case (update_available_resource).
 	Name string
-	// Spacing is the interval between runs; 0 means DefaultSpacing.
+	// Spacing is the interval between runs; 0 means DefaultSpacing, and a
+	// negative spacing disables the task (as oslo.service's).
 	Spacing time.Duration
-	// RunImmediately runs the task once when its schedule is created, instead
-	// of first waiting one Spacing.
+	// RunImmediately runs the task on the service's host each time the
+	// service starts, after a random part of periodic_fuzzy_delay (oslo's
+	// first round), instead of first waiting for the schedule's next run.
 	RunImmediately bool
 	// Disabled declares the task without running it (oslo's enabled=False).
 	Disabled bool
@@ -33,7 +36,9 @@ type PeriodicTask struct {
 }
 
 // Interval is the task's effective interval: Spacing (or DefaultSpacing),
-// capped by intervalMax when that is set.
+// capped by intervalMax when that is set. novaflow's schedules call it with
+// no cap: oslo.service's periodic_interval_max caps how long its loop sleeps,
+// never a task's spacing.
 func (t PeriodicTask) Interval(intervalMax time.Duration) time.Duration {
 	d := t.Spacing
 	if d <= 0 {

@@ -23,6 +23,13 @@ type Record struct {
 	UpdatedAt      *time.Time `json:"updated_at,omitempty"`
 	DeletedAt      *time.Time `json:"deleted_at,omitempty"`
 	Deleted        bool       `json:"deleted"`
+	// HeartbeatAt is the last worker heartbeat of the service that a status
+	// report counted, on the service's host's clock (nil: none yet, or
+	// liveness read from pollers).
+	HeartbeatAt *time.Time `json:"heartbeat_at,omitempty"`
+	// Observer is the state of the status report of the service's topic (nil
+	// when it has never run), which Status judges the row with.
+	Observer *Observer `json:"observer,omitempty"`
 }
 
 // ErrNotFound means no live service row matches.
@@ -58,20 +65,11 @@ func DownTime(serviceDownTime, reportInterval time.Duration) time.Duration {
 	return serviceDownTime
 }
 
-// IsUp is nova's is_up: a forced-down service is down; otherwise a service is up
-// when its last report (or its creation, before the first report) is no older
-// than downTime at now.
+// IsUp is nova's is_up, judged on what the topic's status report last saw
+// (Status): a service is up unless Status says it is down. A service whose
+// state is unknown (the control plane cannot see its topic's services, or has
+// not looked again since it could not) counts as up: it was up when last seen,
+// and nothing says it died, so the scheduler keeps placing work on it.
 func IsUp(r Record, now time.Time, downTime time.Duration) bool {
-	if r.ForcedDown {
-		return false
-	}
-	last := r.CreatedAt
-	if r.LastSeenUp != nil {
-		last = *r.LastSeenUp
-	}
-	elapsed := now.Sub(last)
-	if elapsed < 0 {
-		elapsed = -elapsed
-	}
-	return elapsed <= downTime
+	return Status(r, now, downTime) != Down
 }

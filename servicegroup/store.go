@@ -20,12 +20,16 @@ type Store struct {
 func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 
 const columns = `id, uuid::text, host, "binary", topic, report_count, disabled, coalesce(disabled_reason, ''),
-	forced_down, last_seen_up, version, created_at, updated_at, deleted_at, deleted`
+	forced_down, last_seen_up, version, created_at, updated_at, deleted_at, deleted, heartbeat_at`
+
+func (r *Record) fields() []any {
+	return []any{&r.ID, &r.UUID, &r.Host, &r.Binary, &r.Topic, &r.ReportCount, &r.Disabled, &r.DisabledReason,
+		&r.ForcedDown, &r.LastSeenUp, &r.Version, &r.CreatedAt, &r.UpdatedAt, &r.DeletedAt, &r.Deleted, &r.HeartbeatAt}
+}
 
 func scan(row pgx.Row) (*Record, error) {
 	var r Record
-	err := row.Scan(&r.ID, &r.UUID, &r.Host, &r.Binary, &r.Topic, &r.ReportCount, &r.Disabled, &r.DisabledReason,
-		&r.ForcedDown, &r.LastSeenUp, &r.Version, &r.CreatedAt, &r.UpdatedAt, &r.DeletedAt, &r.Deleted)
+	err := row.Scan(r.fields()...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -46,7 +50,9 @@ func (s *Store) Get(ctx context.Context, host, binary string) (*Record, error) {
 }
 
 // Register creates the row of (host, binary) or, when it exists, updates its
-// topic and version, as a service does at start. It refuses with *TooOldError
+// topic and version, as a service does at start, and sets last_seen_up to now:
+// a service is up as soon as it has started (nova waits for its first
+// report, about 5 s later), and a restarted one is up again at once. It refuses with *TooOldError
 // when the other live, not forced-down services of the binary have a minimum
 // version above version. A concurrent Register of the same service is safe:
 // the upsert is one statement.
@@ -59,10 +65,10 @@ func (s *Store) Register(ctx context.Context, host, binary, topic string, versio
 		return nil, &TooOldError{Binary: binary, Version: version, MinVersion: minVersion}
 	}
 	r, err := scan(s.pool.QueryRow(ctx, `
-		INSERT INTO services (host, "binary", topic, version)
-		VALUES ($1, $2, $3, $4)
+		INSERT INTO services (host, "binary", topic, version, last_seen_up)
+		VALUES ($1, $2, $3, $4, now())
 		ON CONFLICT (host, "binary") WHERE NOT deleted
-		DO UPDATE SET topic = EXCLUDED.topic, version = EXCLUDED.version, updated_at = now()
+		DO UPDATE SET topic = EXCLUDED.topic, version = EXCLUDED.version, last_seen_up = now(), updated_at = now()
 		RETURNING `+columns, host, binary, topic, version))
 	if err != nil {
 		return nil, fmt.Errorf("register service %s on %s: %w", binary, host, err)
@@ -70,9 +76,10 @@ func (s *Store) Register(ctx context.Context, host, binary, topic string, versio
 	return r, nil
 }
 
-// Report is one status report: report_count += 1 and last_seen_up = now. When
-// the row was deleted under the running service, Report creates it again
-// (nova does not, and logs a traceback every interval instead) and says so.
+// Report is one status report of one service, as nova's: report_count += 1
+// and last_seen_up = now. When the row was deleted, Report creates it again
+// and says so. novaflow's own reports are per topic (Observe); Report is for
+// a service that is not a Temporal worker, and for tests.
 func (s *Store) Report(ctx context.Context, host, binary, topic string, version int) (r *Record, recreated bool, err error) {
 	r, err = scan(s.pool.QueryRow(ctx, `
 		UPDATE services SET report_count = report_count + 1, last_seen_up = now(), updated_at = now()
@@ -120,8 +127,9 @@ type Filter struct {
 	Topic  string
 }
 
-// List returns the live rows that match f, ordered by topic then host, and the
-// database's current time to judge them with IsUp.
+// List returns the live rows that match f, ordered by topic then host, each
+// with the state of its topic's status report, and the database's current
+// time to judge them with IsUp and Status.
 func (s *Store) List(ctx context.Context, f Filter) ([]Record, time.Time, error) {
 	var where []string
 	var args []any
@@ -134,7 +142,8 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Record, time.Time, error)
 	add("host", f.Host)
 	add(`"binary"`, f.Binary)
 	add("topic", f.Topic)
-	q := `SELECT ` + columns + `, now() FROM services WHERE NOT deleted`
+	q := `SELECT ` + columns + `, now(), o.observed_at, o.observing_since, o.last_before_gap, o.source, o.seen
+		FROM services LEFT JOIN service_observers o USING (topic) WHERE NOT deleted`
 	if len(where) > 0 {
 		q += " AND " + strings.Join(where, " AND ")
 	}
@@ -148,9 +157,16 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Record, time.Time, error)
 	var now time.Time
 	for rows.Next() {
 		var r Record
-		if err := rows.Scan(&r.ID, &r.UUID, &r.Host, &r.Binary, &r.Topic, &r.ReportCount, &r.Disabled, &r.DisabledReason,
-			&r.ForcedDown, &r.LastSeenUp, &r.Version, &r.CreatedAt, &r.UpdatedAt, &r.DeletedAt, &r.Deleted, &now); err != nil {
+		var observedAt, since *time.Time
+		var o Observer
+		var source *string
+		var seen *int
+		if err := rows.Scan(append(r.fields(), &now, &observedAt, &since, &o.LastBeforeGap, &source, &seen)...); err != nil {
 			return nil, time.Time{}, fmt.Errorf("list services: %w", err)
+		}
+		if observedAt != nil {
+			o.ObservedAt, o.ObservingSince, o.Source, o.Seen = *observedAt, *since, *source, *seen
+			r.Observer = &o
 		}
 		out = append(out, r)
 	}
@@ -165,16 +181,17 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Record, time.Time, error)
 	return out, now, nil
 }
 
-// Up returns the live rows of topic that are enabled and up by IsUp with
-// downTime: the hosts that may be given new work (scheduler, fanout).
-func (s *Store) Up(ctx context.Context, topic string, downTime time.Duration) ([]Record, error) {
+// Up returns the live rows of topic that are enabled (or, with
+// includeDisabled, any) and up by IsUp with downTime: the hosts that may be
+// given new work (scheduler, fanout), or that run periodic tasks.
+func (s *Store) Up(ctx context.Context, topic string, downTime time.Duration, includeDisabled bool) ([]Record, error) {
 	all, now, err := s.List(ctx, Filter{Topic: topic})
 	if err != nil {
 		return nil, err
 	}
 	up := all[:0]
 	for _, r := range all {
-		if !r.Disabled && IsUp(r, now, downTime) {
+		if (includeDisabled || !r.Disabled) && IsUp(r, now, downTime) {
 			up = append(up, r)
 		}
 	}

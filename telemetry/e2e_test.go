@@ -289,7 +289,7 @@ func TestRPCCallIsOneTrace(t *testing.T) {
 		_, ok := find(all, func(s tracetest.SpanStub) bool { return s.Name == "report compute" })
 		return ok
 	})
-	if _, err := worker.TriggerPeriodic(ctx, st.tc, computemgr.Topic, st.cfg.Host, "update_available_resource"); err != nil {
+	if _, err := worker.TriggerPeriodic(ctx, st.tc, computemgr.Topic, "", "update_available_resource"); err != nil {
 		t.Fatal(err)
 	}
 	st.waitSpans(t, "a periodic run", func(all tracetest.SpanStubs) bool {
@@ -333,16 +333,20 @@ func TestScheduledRunsHaveTheirOwnTraces(t *testing.T) {
 	st := newStack(t)
 	ctx := context.Background()
 
-	reportRuns := func(all tracetest.SpanStubs) tracetest.SpanStubs {
-		return filter(all, func(s tracetest.SpanStub) bool {
-			return s.Name == "RunWorkflow:compute.report_state" &&
-				strings.HasPrefix(attrOf(s, "temporalWorkflowID"), worker.ReportScheduleID("novaflow-compute", st.cfg.Host))
-		})
+	// A report run reports every interval for ten minutes, so its
+	// RunWorkflow span ends (and is exported) only then: its reports, two
+	// of them, stand for it. Their trace is the run's.
+	reports := func(all tracetest.SpanStubs) tracetest.SpanStubs {
+		return filter(all, func(s tracetest.SpanStub) bool { return s.Name == "StartActivity:compute.report_state" })
 	}
-	all := st.waitSpans(t, "three status report runs", func(all tracetest.SpanStubs) bool { return len(reportRuns(all)) >= 3 })
-	runs := reportRuns(all)
+	all := st.waitSpans(t, "two status reports", func(all tracetest.SpanStubs) bool { return len(reports(all)) >= 2 })
+	var runs tracetest.SpanStubs
+	if a, b := reports(all)[0], reports(all)[1]; a.SpanContext.TraceID() != b.SpanContext.TraceID() {
+		t.Errorf("two reports of one run are in two traces: %s, %s", a.SpanContext.TraceID(), b.SpanContext.TraceID())
+	}
+	reportTrace := reports(all)[0].SpanContext.TraceID()
 	for i := 0; i < 2; i++ {
-		if _, err := worker.TriggerPeriodic(ctx, st.tc, computemgr.Topic, st.cfg.Host, "update_available_resource"); err != nil {
+		if _, err := worker.TriggerPeriodic(ctx, st.tc, computemgr.Topic, "", "update_available_resource"); err != nil {
 			t.Fatal(err)
 		}
 		n := i + 1
@@ -364,6 +368,14 @@ func TestScheduledRunsHaveTheirOwnTraces(t *testing.T) {
 	for _, c := range creations {
 		seen[c.SpanContext.TraceID()] = c.Name
 	}
+	if other, dup := seen[reportTrace]; dup {
+		t.Errorf("the status reports are in the trace of %s", other)
+	}
+	if tr := inTrace(all, reportTrace); !slices.ContainsFunc(tr, func(s tracetest.SpanStub) bool { return s.Name == "report compute" }) ||
+		!slices.ContainsFunc(tr, func(s tracetest.SpanStub) bool { return attrOf(s, "db.system.name") == "postgresql" }) {
+		t.Errorf("the trace of the status reports lacks the report's work down to SQL:\n%s", describe(tr))
+	}
+	seen[reportTrace] = "the status report run"
 	for _, r := range runs {
 		id := r.SpanContext.TraceID()
 		if r.Parent.IsValid() {

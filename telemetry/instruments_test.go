@@ -75,14 +75,14 @@ func TestObserveServices(t *testing.T) {
 	tel := setup(t, Config{Prometheus: true})
 	var calls atomic.Int32
 	var fail atomic.Bool
-	rows := []ServiceCount{{Topic: "compute", Up: true, Count: 2}, {Topic: "compute", Up: false, Disabled: true, Count: 1}}
+	rows := []ServiceCount{{Topic: "compute", State: "up", Count: 2}, {Topic: "compute", State: "down", Disabled: true, Count: 1}}
 	stop, err := NewInstruments().ObserveServices(func(ctx context.Context) ([]ServiceCount, error) {
 		calls.Add(1)
 		if fail.Load() {
 			return nil, errors.New("database down")
 		}
 		out := rows
-		rows = []ServiceCount{{Topic: "compute", Up: false, Count: 3}}
+		rows = []ServiceCount{{Topic: "compute", State: "down", Count: 3}}
 		return out, nil
 	}, 200*time.Millisecond)
 	if err != nil {

@@ -15,8 +15,10 @@ import (
 // ServiceCount is how many services of a topic the services table has in one
 // state.
 type ServiceCount struct {
-	Topic    string
-	Up       bool // nova's is_up
+	Topic string
+	// State is "up", "down" or "unknown" (servicegroup.Status: up when last
+	// seen, but the topic's status report has not run for a while).
+	State    string
 	Disabled bool
 	Count    int
 }
@@ -40,7 +42,7 @@ func (in *Instruments) ObserveServices(count CountServices, ttl time.Duration) (
 		return func() error { return nil }, nil
 	}
 	g, err := in.meter.Int64ObservableGauge(MetricServices, metric.WithUnit("{service}"),
-		metric.WithDescription("Services by topic, state (up or down) and status (enabled or disabled), as the services table shows them"))
+		metric.WithDescription("Services by topic, state (up, down or unknown) and status (enabled or disabled), as the services table shows them"))
 	if err != nil {
 		return nil, fmt.Errorf("observe services: %w", err)
 	}
@@ -63,15 +65,15 @@ func (in *Instruments) ObserveServices(count CountServices, ttl time.Duration) (
 
 // serviceState is one series of MetricServices.
 type serviceState struct {
-	topic        string
-	up, disabled bool
+	topic, state string
+	disabled     bool
 }
 
+// serviceStates are the states a service can be in, each published per topic.
+var serviceStates = []string{"up", "down", "unknown"}
+
 func (s serviceState) attributes() attribute.Set {
-	state, status := "down", "enabled"
-	if s.up {
-		state = "up"
-	}
+	state, status := s.state, "enabled"
 	if s.disabled {
 		status = "disabled"
 	}
@@ -110,13 +112,13 @@ func (o *servicesObserver) get(ctx context.Context) (map[serviceState]int, bool)
 	counts := map[serviceState]int{}
 	topics := map[string]bool{}
 	for _, r := range rows {
-		counts[serviceState{topic: r.Topic, up: r.Up, disabled: r.Disabled}] += r.Count
+		counts[serviceState{topic: r.Topic, state: r.State, disabled: r.Disabled}] += r.Count
 		topics[r.Topic] = true
 	}
 	for topic := range topics {
-		for _, up := range []bool{true, false} {
+		for _, state := range serviceStates {
 			for _, disabled := range []bool{false, true} {
-				o.seen[serviceState{topic: topic, up: up, disabled: disabled}] = true
+				o.seen[serviceState{topic: topic, state: state, disabled: disabled}] = true
 			}
 		}
 	}
@@ -137,8 +139,8 @@ func (o *servicesObserver) states() []serviceState {
 		if a.topic != b.topic {
 			return a.topic < b.topic
 		}
-		if a.up != b.up {
-			return a.up
+		if a.state != b.state {
+			return a.state > b.state
 		}
 		return !a.disabled && b.disabled
 	})

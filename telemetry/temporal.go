@@ -208,6 +208,9 @@ func classify(name string) (kind activityKind, topic, what string) {
 	if !ok || topic == "" || rest == "" {
 		return otherActivity, "", ""
 	}
+	if name == activities.ReportAliveName(topic) {
+		return otherActivity, "", ""
+	}
 	if name == activities.ReportStateName(topic) {
 		return reportActivity, topic, activities.ReportStateMethod
 	}

@@ -117,7 +117,10 @@ func Dial(ctx context.Context, cfg Config, logger *slog.Logger) (client.Client, 
 		Logger:            sdklog.NewStructuredLogger(logger),
 		Identity:          fmt.Sprintf("%d@%s", os.Getpid(), cfg.Host),
 		ConnectionOptions: conn,
-		Credentials:       creds,
+		// Status reports read liveness from these heartbeats (one call per
+		// client for all its workers, kept in the server's memory).
+		WorkerHeartbeatInterval: cfg.workerHeartbeatInterval(),
+		Credentials:             creds,
 	}))
 	if err != nil {
 		return nil, fmt.Errorf("NOVAFLOW_TEMPORAL_ADDRESS: cannot reach Temporal at %s: %w", cfg.TemporalAddress, err)

@@ -35,12 +35,12 @@ type Config struct {
 	DatabaseURL              string        `envconfig:"DATABASE_URL" desc:"PostgreSQL URL (postgres://user:pass@host:port/db?sslmode=verify-full); DATABASE_URL is read when this is unset"`
 	DatabaseURLFile          string        `envconfig:"DATABASE_URL_FILE" desc:"file holding the PostgreSQL URL (a mounted secret), instead of NOVAFLOW_DATABASE_URL"`
 	MigrateOnStart           bool          `envconfig:"MIGRATE_ON_START" default:"true" desc:"apply pending database migrations at service start (under an advisory lock); false: only check that the schema is current"`
-	ReportInterval           time.Duration `envconfig:"REPORT_INTERVAL" default:"10s" desc:"interval of the status report that keeps the service up; 0 turns reports off (mutable)"`
-	ServiceDownTime          time.Duration `envconfig:"SERVICE_DOWN_TIME" default:"25s" desc:"a service with no report for this long is down; raised to 2.5 x report_interval when lower (mutable)"`
-	PeriodicEnable           bool          `envconfig:"PERIODIC_ENABLE" default:"true" desc:"run the manager's periodic tasks (mutable)"`
-	PeriodicFuzzyDelay       time.Duration `envconfig:"PERIODIC_FUZZY_DELAY" default:"60s" desc:"random jitter added to each periodic run, so hosts do not run in step (mutable)"`
-	PeriodicIntervalMax      time.Duration `envconfig:"PERIODIC_INTERVAL_MAX" default:"0s" desc:"cap on any periodic task's interval; 0 = no cap (mutable)"`
-	RunExternalPeriodicTasks bool          `envconfig:"RUN_EXTERNAL_PERIODIC_TASKS" default:"true" desc:"run the periodic tasks marked external_process_ok in this service (mutable)"`
+	ReportInterval           time.Duration `envconfig:"REPORT_INTERVAL" default:"10s" desc:"interval of the status report of the service's topic, which sees its services alive by their worker heartbeats; 0 leaves the topic's report schedule to the other services (mutable)"`
+	ServiceDownTime          time.Duration `envconfig:"SERVICE_DOWN_TIME" default:"25s" desc:"a service not seen alive for this long is down; raised to 2.5 x report_interval when lower (mutable)"`
+	PeriodicEnable           bool          `envconfig:"PERIODIC_ENABLE" default:"true" desc:"run the manager's periodic tasks on this host (mutable)"`
+	PeriodicFuzzyDelay       time.Duration `envconfig:"PERIODIC_FUZZY_DELAY" default:"60s" desc:"the hosts of a topic spread each periodic run over min(this, spacing / 2), each at a fixed point; run_immediately tasks wait a random part of it at start (mutable)"`
+	PeriodicIntervalMax      time.Duration `envconfig:"PERIODIC_INTERVAL_MAX" default:"0s" desc:"accepted for nova compatibility; no effect: it caps how long oslo.service's loop sleeps, never a task's spacing (mutable)"`
+	RunExternalPeriodicTasks bool          `envconfig:"RUN_EXTERNAL_PERIODIC_TASKS" default:"true" desc:"run the periodic tasks marked external_process_ok on this host (mutable)"`
 	GracefulShutdownTimeout  time.Duration `envconfig:"GRACEFUL_SHUTDOWN_TIMEOUT" default:"60s" desc:"on SIGTERM, how long in-flight activities may take to finish before they are cancelled"`
 	RPCResponseTimeout       time.Duration `envconfig:"RPC_RESPONSE_TIMEOUT" default:"60s" desc:"how long an RPC call waits for its result (mutable)"`
 	CastTimeout              time.Duration `envconfig:"CAST_TIMEOUT" default:"1h" desc:"how long a cast waits for its target service to come up before it fails visibly (mutable)"`
@@ -174,7 +174,18 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// DownTime is the effective service_down_time (see servicegroup.DownTime).
+// workerHeartbeatInterval is how often the Temporal SDK sends the worker
+// heartbeats that status reports read: a quarter of the report interval,
+// within the SDK's 1 s to 60 s, so that a live service's last_seen_up is at
+// most 1.25 report intervals old when a report has written it.
+func (c Config) workerHeartbeatInterval() time.Duration {
+	if c.ReportInterval <= 0 {
+		return 0 // the SDK's default, 60 s
+	}
+	return min(max(c.ReportInterval/4, time.Second), time.Minute)
+}
+
+// DownTime is the effective service_down_time (servicegroup.DownTime).
 func (c Config) DownTime() time.Duration {
 	return servicegroup.DownTime(c.ServiceDownTime, c.ReportInterval)
 }

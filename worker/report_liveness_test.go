@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"os"
 	"os/exec"
@@ -12,23 +13,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/novaflow/novaflow/activities"
 	"github.com/novaflow/novaflow/internal/devstack"
 	"github.com/novaflow/novaflow/servicegroup"
 	"github.com/novaflow/novaflow/testenv"
 )
 
-// child is a schedtest service running in a subprocess (the test binary
-// re-executed with helperEnv), as `novaflow run schedtest` would run.
+// child is a service of a test's topic running in a subprocess (the test
+// binary re-executed with helperEnv), as `novaflow run <topic>` would run.
 type child struct {
 	cmd *exec.Cmd
 	out *testenv.Buffer
 }
 
-// startChild starts a service process with cfg's settings.
-func startChild(t *testing.T, cfg Config) *child {
+// startChild starts a service process of h's topic with cfg's settings.
+func startChild(t *testing.T, h *harness, cfg Config) *child {
 	t.Helper()
-	testTasks.Store(cfg.Host, nil)
-	env := []string{helperEnv + "=1"}
+	env := []string{helperEnv + "=" + h.topic}
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, EnvPrefix+"_") && !strings.HasPrefix(kv, "DATABASE_URL=") {
 			env = append(env, kv)
@@ -63,65 +64,127 @@ func (c *child) kill() {
 	}
 }
 
-// killedServiceGoesDown starts a service process, waits until it is up, kills
-// it with SIGKILL and measures how long `service list` keeps showing it up;
-// then starts it again and measures how soon it is up.
-func killedServiceGoesDown(t *testing.T, cfg Config, bound time.Duration) {
+// killedServiceGoesDown starts a service process next to an in-process
+// service of the same topic (which goes on running the topic's reports),
+// waits until the process is up and counted by a report, kills it with
+// SIGKILL and measures how long `service list` keeps showing it up; then
+// starts it again and measures how soon it is up. With holder, the process
+// is the one that runs the topic's report run when it is killed: the reports
+// stop until the run's workflow task moves to the other service, which must
+// never show down meanwhile.
+func killedServiceGoesDown(t *testing.T, report, serviceDown, bound time.Duration, holder bool) {
 	h := newHarness(t)
-	cfg.TemporalAddress, cfg.TemporalNamespace, cfg.DatabaseURL = h.tmp.Address(), h.tmp.Namespace(), h.dbURL
+	cfg := h.config(testenv.UniqueName(t, "host"))
+	cfg.ReportInterval, cfg.ServiceDownTime = report, serviceDown
 	downTime := cfg.DownTime()
-	t.Cleanup(func() { h.deleteSchedules(cfg.Host) })
+	observer := h.config(testenv.UniqueName(t, "observer"))
+	observer.ReportInterval, observer.ServiceDownTime = report, serviceDown
+	upAndReported := func(host string) func() bool {
+		return func() bool {
+			st, r := h.status(host, downTime)
+			return st == servicegroup.Up && r.ReportCount >= 1
+		}
+	}
 
-	first := startChild(t, cfg)
-	took := eventually(t, 60*time.Second, "the service process to be up", func() bool {
-		up, r := h.up(cfg.Host, downTime)
-		return up && r.ReportCount >= 1
-	})
-	t.Logf("process up %s after exec", took.Round(time.Millisecond))
+	var first *child
+	if holder {
+		first = startChild(t, h, cfg)
+		eventually(t, 60*time.Second, "the service process to run the report run", func() bool {
+			return h.reportHolder() == activities.Identity(h.binary, cfg.Host)
+		})
+	}
+	h.start(observer)
+	if !holder {
+		first = startChild(t, h, cfg)
+	}
+	took := eventually(t, 60*time.Second, "the service process to be up and reported", upAndReported(cfg.Host))
+	t.Logf("process up and reported %s after exec", took.Round(time.Millisecond))
+	eventually(t, 60*time.Second, "the in-process service to be up and reported", upAndReported(observer.Host))
 
-	_, before := h.up(cfg.Host, downTime)
 	killed := time.Now()
 	first.kill()
+	var states []string
+	last := servicegroup.Up
 	took = eventually(t, bound+10*time.Second, "the killed service to be down", func() bool {
-		up, _ := h.up(cfg.Host, downTime)
-		return !up
+		if st, r := h.status(observer.Host, downTime); st != last {
+			states = append(states, fmt.Sprintf("%s at +%s (%s)", st, time.Since(killed).Round(time.Millisecond), describeLiveness(r, killed)))
+			last = st
+			if st == servicegroup.Down {
+				t.Fatalf("the service that stayed showed down: %v", states)
+			}
+		}
+		st, _ := h.status(cfg.Host, downTime)
+		return st == servicegroup.Down
 	})
-	_, after := h.up(cfg.Host, downTime)
-	t.Logf("report_interval %s, effective service_down_time %s: SIGKILLed service down after %s (bound %s)",
-		cfg.ReportInterval, downTime, took.Round(time.Millisecond), bound)
+	_, after := h.status(cfg.Host, downTime)
+	t.Logf("report_interval %s, effective service_down_time %s: SIGKILLed service down after %s (bound %s); the other service: %v",
+		cfg.ReportInterval, downTime, took.Round(time.Millisecond), bound, states)
 	if took > bound {
 		t.Errorf("the killed service showed up for %s, want at most %s", took, bound)
 	}
-	if after.ReportCount != before.ReportCount && after.LastSeenUp.After(killed) {
-		t.Error("a report was written after the service was killed")
+	if after.LastSeenUp.After(killed.Add(250 * time.Millisecond)) {
+		t.Errorf("last_seen_up %s is after the kill (%s)", after.LastSeenUp.Format(time.RFC3339Nano), killed.Format(time.RFC3339Nano))
+	}
+	eventually(t, 2*downTime, "the service that stayed to be up", func() bool {
+		st, _ := h.status(observer.Host, downTime)
+		return st == servicegroup.Up
+	})
+	if got := h.reportHolder(); got != activities.Identity(h.binary, observer.Host) {
+		t.Errorf("the report run is run by %q, want the service that stayed", got)
 	}
 
-	startChild(t, cfg)
+	startChild(t, h, cfg)
 	took = eventually(t, 60*time.Second, "the restarted service to be up", func() bool {
-		up, _ := h.up(cfg.Host, downTime)
-		return up
+		st, _ := h.status(cfg.Host, downTime)
+		return st == servicegroup.Up
 	})
 	t.Logf("restarted service up %s after exec", took.Round(time.Millisecond))
 }
 
+// describeLiveness says what a row's liveness is judged on, in times from
+// since.
+func describeLiveness(r *servicegroup.Record, since time.Time) string {
+	at := func(t *time.Time) string {
+		if t == nil {
+			return "none"
+		}
+		return "+" + t.Sub(since).Round(time.Millisecond).String()
+	}
+	out := fmt.Sprintf("last_seen_up %s, report_count %d", at(r.LastSeenUp), r.ReportCount)
+	if o := r.Observer; o != nil {
+		out += fmt.Sprintf(", observed %s, observing since %s, last before a gap %s", at(&o.ObservedAt), at(&o.ObservingSince), at(o.LastBeforeGap))
+	}
+	return out
+}
+
 func TestKilledServiceGoesDown(t *testing.T) {
 	t.Parallel()
-	cfg := Config{Host: testenv.UniqueName(t, "host"), ReportInterval: time.Second, ServiceDownTime: 2 * time.Second}
-	// Down when the last report is older than 2.5 s; it was at most one
-	// interval old when the process died.
-	killedServiceGoesDown(t, cfg, cfg.DownTime()+cfg.ReportInterval+time.Second)
+	// Down when its last heartbeat is older than 2.5 s; the last one was
+	// sent before the kill.
+	killedServiceGoesDown(t, time.Second, 2*time.Second, 2500*time.Millisecond+time.Second, false)
+}
+
+// TestKilledReportRunnerGoesDown kills the service that runs the topic's
+// report run: the reports stop until its workflow task moves to the other
+// service (Temporal's sticky queue timeout, 5 s), which may show unknown
+// meanwhile, never down; the killed one is down service_down_time after the
+// reports resume, at the latest. Reports every 2 s, so that each sees a
+// heartbeat of each live service that no report counted yet (heartbeats
+// every second).
+func TestKilledReportRunnerGoesDown(t *testing.T) {
+	t.Parallel()
+	killedServiceGoesDown(t, 2*time.Second, 5*time.Second, 20*time.Second, true)
 }
 
 // TestKilledServiceGoesDownWithin30sAtDefaults checks the promise of the
 // defaults (report_interval 10s, service_down_time 25s): `service list` shows
-// a SIGKILLed service down within 30 s. It takes 15 to 25 s.
+// a SIGKILLed service down within 30 s. It takes 20 to 25 s.
 func TestKilledServiceGoesDownWithin30sAtDefaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("takes up to 25 s")
 	}
 	t.Parallel()
-	cfg := Config{Host: testenv.UniqueName(t, "host"), ReportInterval: 10 * time.Second, ServiceDownTime: 25 * time.Second}
-	killedServiceGoesDown(t, cfg, 30*time.Second)
+	killedServiceGoesDown(t, 10*time.Second, 25*time.Second, 30*time.Second, false)
 }
 
 // TestReportsRecoverAfterDatabaseRestart stops the service's PostgreSQL under
@@ -159,7 +222,7 @@ func TestReportsRecoverAfterDatabaseRestart(t *testing.T) {
 	svc := h.start(cfg)
 	own := servicegroup.NewStore(h.pool(pg.URL()))
 	eventually(t, 10*time.Second, "the first report", func() bool {
-		r, err := own.Get(ctx, cfg.Host, testBinary)
+		r, err := own.Get(ctx, cfg.Host, h.binary)
 		return err == nil && r.ReportCount >= 1
 	})
 
@@ -167,8 +230,9 @@ func TestReportsRecoverAfterDatabaseRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	stopped := time.Now()
-	wf := "schedtest.report_state"
-	eventually(t, 20*time.Second, "three failed reports", func() bool { return h.runs(cfg.Host, wf)["Failed"] >= 3 })
+	eventually(t, 20*time.Second, "three failed reports", func() bool {
+		return svc.logs.count("level=ERROR", "status report failed") == 1 && svc.logs.count("level=DEBUG", "status report failed again") >= 2
+	})
 	t.Logf("3 reports failed in the %s after PostgreSQL stopped", time.Since(stopped).Round(time.Millisecond))
 	if !svc.Ready() {
 		t.Fatal("the service stopped with its database")
@@ -179,11 +243,37 @@ func TestReportsRecoverAfterDatabaseRestart(t *testing.T) {
 	}
 	t.Cleanup(func() { pg.Stop() })
 	restarted := time.Now()
+	// From the restart on, the service is unknown (no report for longer than
+	// service_down_time) until a report sees it, then up: never down.
+	var states []string
+	var last servicegroup.State
+	upSince := time.Time{}
 	took := eventually(t, 20*time.Second, "reports to recover", func() bool {
-		r, err := own.Get(ctx, cfg.Host, testBinary)
-		return err == nil && r.LastSeenUp != nil && r.LastSeenUp.After(restarted.Add(-time.Second)) && svc.logs.count("status report recovered") == 1
+		recs, now, err := own.List(ctx, servicegroup.Filter{Host: cfg.Host, Binary: h.binary})
+		if err != nil || len(recs) != 1 {
+			return false // still starting
+		}
+		st := servicegroup.Status(recs[0], now, cfg.DownTime())
+		if st != last {
+			states = append(states, fmt.Sprintf("%s at +%s", st, time.Since(restarted).Round(time.Millisecond)))
+			last = st
+		}
+		if st == servicegroup.Down {
+			t.Fatalf("the service showed down after the database came back: %v", states)
+		}
+		if st != servicegroup.Up {
+			upSince = time.Time{}
+		} else if upSince.IsZero() {
+			upSince = time.Now()
+		}
+		r := recs[0]
+		return r.LastSeenUp != nil && r.LastSeenUp.After(restarted.Add(-time.Second)) && svc.logs.count("status report recovered") == 1 &&
+			!upSince.IsZero() && time.Since(upSince) > 2*cfg.ReportInterval
 	})
-	t.Logf("reports recovered %s after PostgreSQL came back", took.Round(time.Millisecond))
+	t.Logf("reports recovered %s after PostgreSQL came back; states %v", took.Round(time.Millisecond), states)
+	if n := svc.logs.count("level=WARN", "status reports resumed after a gap"); n != 1 {
+		t.Errorf("the gap was logged %d times, want once", n)
+	}
 	if n := svc.logs.count("level=ERROR", "status report failed"); n != 1 {
 		t.Errorf("the database outage was logged %d times at error level, want once", n)
 	}
@@ -193,20 +283,30 @@ func TestReportsRecoverAfterDatabaseRestart(t *testing.T) {
 }
 
 // TestNoFalseDownWhileDatabaseStalls holds a lock on the service's row, so
-// that its reports wait, for less than service_down_time - report_interval:
-// the service must never show down meanwhile, because a report stamps
-// last_seen_up with the time it started (the database's now()), and the last
-// report before the stall is at most one interval old.
+// that its reports wait, for less than service_down_time - report_interval -
+// one heartbeat interval: the service must never show down meanwhile,
+// because a live service's last_seen_up is at most one interval and one
+// heartbeat old after each report.
 func TestNoFalseDownWhileDatabaseStalls(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	cfg := h.config(testenv.UniqueName(t, "host"))
-	cfg.ServiceDownTime = 3 * time.Second // report_interval 1s: a stall of up to 2s is harmless
-	const stall = 1500 * time.Millisecond
+	cfg.ServiceDownTime = 5 * time.Second
+	stall := cfg.DownTime() - cfg.ReportInterval - cfg.workerHeartbeatInterval() - time.Second
 	h.start(cfg)
 	ctx := context.Background()
 	eventually(t, 10*time.Second, "the first reports", func() bool { r := h.record(cfg.Host); return r != nil && r.ReportCount >= 2 })
 
+	notDown := func(during string, d time.Duration) {
+		t.Helper()
+		start := time.Now()
+		for time.Since(start) < d {
+			if st, r := h.status(cfg.Host, cfg.DownTime()); st == servicegroup.Down {
+				t.Fatalf("false down %s %s (last_seen_up %s)", time.Since(start).Round(time.Millisecond), during, r.LastSeenUp)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 	pool := h.pool(h.dbURL)
 	tx, err := pool.Begin(ctx)
 	if err != nil {
@@ -217,26 +317,14 @@ func TestNoFalseDownWhileDatabaseStalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	locked := h.record(cfg.Host).ReportCount
-	start := time.Now()
-	for time.Since(start) < stall {
-		if up, r := h.up(cfg.Host, cfg.DownTime()); !up {
-			t.Fatalf("false down %s into a %s database stall (last_seen_up %s)", time.Since(start).Round(time.Millisecond), stall, r.LastSeenUp)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	notDown(fmt.Sprintf("into a %s database stall", stall), stall)
 	if got := h.record(cfg.Host).ReportCount; got != locked {
 		t.Fatalf("a report got through the lock (report_count %d -> %d)", locked, got)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	released := time.Now()
-	for time.Since(released) < 2*time.Second {
-		if up, _ := h.up(cfg.Host, cfg.DownTime()); !up {
-			t.Fatalf("false down %s after the stall ended", time.Since(released).Round(time.Millisecond))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	notDown("after the stall ended", 2*time.Second)
 	if got := h.record(cfg.Host).ReportCount; got <= locked {
 		t.Errorf("no report after the stall (report_count %d)", got)
 	}

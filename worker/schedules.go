@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
@@ -19,43 +19,55 @@ import (
 	"github.com/novaflow/novaflow/workflows"
 )
 
-// A service's status report and periodic tasks are Temporal Schedules that it
-// owns (docs/schedules.md):
+// The status report and the periodic tasks of a topic are Temporal
+// Schedules that the topic's services share (docs/schedules.md):
 //
-//	report:<binary>:<host>             every report_interval, workflow <topic>.report_state
-//	periodic:<topic>:<host>:<task>     every spacing, workflow <topic>.periodic.<task>
+//	report:<topic>             every report_interval, workflow <topic>.report_state
+//	periodic:<topic>:<task>    every spacing, workflow <topic>.periodic.<task>
 //
-// Their workflows and activities are registered on the host queue
-// <topic>.<host> only, so only the live service runs them. At start (and on
-// SIGHUP) the service reconciles the schedules with its settings; on a
-// graceful stop it pauses them with StoppedNote, and at the next start
-// unpauses those, but never one that someone paused with another note.
+// Their workflows run on the topic's queue; a report reads which services of
+// the topic are alive from their worker heartbeats, and a periodic run runs
+// the task on each up host's queue <topic>.<host>, where only that host's
+// live service takes it. At start (and on SIGHUP) every service reconciles
+// the schedules with its settings; a schedule paused by hand stays paused.
 
 // Notes the service leaves on its schedules. A paused schedule whose note does
-// not start with NotePrefix was paused by hand and stays paused.
+// not start with NotePrefix was paused by hand and stays paused; one that
+// novaflow paused (before schedules were per topic, a stopped service paused
+// its own) is unpaused at start.
 const (
 	NotePrefix  = "novaflow: "
-	StoppedNote = NotePrefix + "service stopped"
 	StartedNote = NotePrefix + "service started"
 )
 
-// scheduleOpTimeout bounds the schedule calls of a graceful stop, which runs
-// without a deadline of its own.
+// scheduleOpTimeout bounds the schedule calls made without a deadline of
+// their own.
 const scheduleOpTimeout = 30 * time.Second
 
-// registerSchedules registers, on the host queue's worker, the status report
-// workflow and local activity and each declared periodic task's workflow and
-// activity, whatever the settings: a later SIGHUP may turn tasks on. Invalid
-// declarations are skipped here and fail reconcileSchedules.
+// registerSchedules registers the workflows and activities of the topic's
+// schedules: on the topic's queue, the status report's workflow and local
+// activity and each declared periodic task's workflow; on the host's queue,
+// each task's activity and the report's activity for servers without worker
+// heartbeats. Everything is registered whatever the settings: a later SIGHUP
+// may turn tasks on. Invalid declarations are skipped here and fail
+// reconcileSchedules.
 func (s *Service) registerSchedules(w sdkworker.Worker, queue string) {
-	if queue != s.HostQueue() {
+	reserved := s.reservedMethod() != nil
+	switch queue {
+	case s.topic:
+		if !reserved {
+			observer := &activities.Observer{Store: s.store, Client: s.client, Namespace: s.cfg.TemporalNamespace,
+				Topic: s.topic, DownTime: s.live.downTime, Logger: s.logger}
+			name := activities.ReportStateName(s.topic)
+			w.RegisterWorkflowWithOptions(workflows.ReportState, workflow.RegisterOptions{Name: name})
+			w.RegisterActivityWithOptions(observer.Report, activity.RegisterOptions{Name: name})
+		}
+	case s.HostQueue():
+		if !reserved {
+			w.RegisterActivityWithOptions(activities.AliveFunc(s.binary, s.host), activity.RegisterOptions{Name: activities.ReportAliveName(s.topic)})
+		}
+	default:
 		return
-	}
-	if s.reservedMethod() == nil {
-		reporter := activities.NewReporter(s.store, s.host, s.binary, s.topic, s.def.Version, s.logger)
-		name := activities.ReportStateName(s.topic)
-		w.RegisterWorkflowWithOptions(workflows.ReportState, workflow.RegisterOptions{Name: name})
-		w.RegisterActivityWithOptions(reporter.Report, activity.RegisterOptions{Name: name})
 	}
 	seen := map[string]bool{}
 	for _, t := range s.mgr.PeriodicTasks() {
@@ -64,8 +76,12 @@ func (s *Service) registerSchedules(w sdkworker.Worker, queue string) {
 		}
 		seen[t.Name] = true
 		name := activities.PeriodicName(s.topic, t.Name)
-		w.RegisterWorkflowWithOptions(workflows.Periodic, workflow.RegisterOptions{Name: name})
-		w.RegisterActivityWithOptions(activities.Periodic(t, s.logger.With("task", t.Name)), activity.RegisterOptions{Name: name})
+		if queue == s.topic {
+			w.RegisterWorkflowWithOptions(workflows.Periodic, workflow.RegisterOptions{Name: name})
+		} else {
+			w.RegisterActivityWithOptions(activities.Periodic(t, s.logger.With("task", t.Name), s.live.periodicGate(t)),
+				activity.RegisterOptions{Name: name})
+		}
 	}
 }
 
@@ -77,62 +93,66 @@ var errReservedMethod = errors.New("the name is reserved for the status report")
 // status report uses.
 func (s *Service) reservedMethod() error {
 	for _, m := range s.mgr.RPCMethods() {
-		if m.Name == activities.ReportStateMethod {
+		if activities.Name(s.topic, m.Name) == activities.ReportStateName(s.topic) ||
+			activities.Name(s.topic, m.Name) == activities.ReportAliveName(s.topic) {
 			return fmt.Errorf("manager %s declares RPC method %s: %w", s.def.Name, m.Name, errReservedMethod)
 		}
 	}
 	return nil
 }
 
-// reconcileSchedules makes the service's schedules what its settings and its
-// manager declare (planSchedules): it creates the missing ones (an existing ID
-// is updated instead), updates those whose interval, jitter or action
-// changed, unpauses those it paused itself when it stopped, deletes those the
-// settings turn off and the periodic schedules of its topic and host that no
-// declared task owns. It is idempotent. At service start it also triggers the
-// status report (the service is up at once, not one interval later) and the
-// run_immediately tasks. A schedule paused by hand is left paused.
+// reconcileSchedules makes the topic's schedules what this service's settings
+// and its manager declare (planSchedules): it creates the missing ones (an
+// existing ID is updated instead), updates those whose interval or action
+// changed, unpauses those that novaflow paused, and deletes the periodic
+// schedules of tasks that are disabled or that no declared task owns, and
+// this service's own schedules of the per-service design before it. It is
+// idempotent. At service start it also runs the run_immediately tasks on
+// this host, after a random part of the fuzzy delay. A schedule paused by
+// hand is left paused.
 //
 // The caller holds s.mu.
 func (s *Service) reconcileSchedules(ctx context.Context) error {
 	if err := s.reservedMethod(); err != nil {
 		return fmt.Errorf("reconcile schedules: %w", err)
 	}
-	plan, err := planSchedules(s.cfg, s.topic, s.binary, s.host, s.mgr.PeriodicTasks())
+	plan, err := planSchedules(s.cfg, s.topic, s.mgr.PeriodicTasks())
 	if err != nil {
 		return fmt.Errorf("reconcile schedules: %w", err)
 	}
 	starting := s.state == created
 	var errs []error
-	keep := map[string]bool{}
 	for _, sp := range plan.want {
-		keep[sp.id] = true
-		if err := s.ensureSchedule(ctx, sp, starting); err != nil {
+		if err := s.ensureSchedule(ctx, sp); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	for _, id := range plan.drop {
-		keep[id] = true // handled here, not as stale
-		deleted, err := deleteSchedule(ctx, s.client, id, false)
-		if err != nil {
-			errs = append(errs, err)
-		} else if deleted {
-			s.logger.Info("schedule deleted: turned off by the settings", "schedule", id)
-		}
-	}
-	ids, err := listScheduleIDs(ctx, s.client, periodicPrefix(s.topic, s.host))
+	drop := append([]string{legacyReportID(s.binary, s.host)}, plan.drop...)
+	ids, err := listScheduleIDs(ctx, s.client, periodicPrefix(s.topic))
 	if err != nil {
 		errs = append(errs, err)
 	}
 	for _, id := range ids {
-		if keep[id] {
-			continue
+		rest := strings.TrimPrefix(id, periodicPrefix(s.topic))
+		if strings.HasPrefix(id, legacyPeriodicPrefix(s.topic, s.host)) || (!strings.Contains(rest, ":") && !plan.tasks[rest]) {
+			drop = append(drop, id)
 		}
+	}
+	for _, id := range drop {
 		deleted, err := deleteSchedule(ctx, s.client, id, false)
 		if err != nil {
 			errs = append(errs, err)
 		} else if deleted {
-			s.logger.Info("schedule deleted: no periodic task of this service owns it", "schedule", id)
+			s.logger.Info("schedule deleted: no declared and enabled task, or this service's schedule before schedules were per topic", "schedule", id)
+		}
+	}
+	if starting {
+		for _, sp := range plan.want {
+			if sp.task != nil && sp.task.RunImmediately && s.live.periodicGate(*sp.task)() == "" {
+				if err := s.runNow(ctx, sp, rand.N(s.cfg.PeriodicFuzzyDelay+1)); err != nil {
+					errs = append(errs, err)
+				}
+			}
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -141,13 +161,37 @@ func (s *Service) reconcileSchedules(ctx context.Context) error {
 	return nil
 }
 
+// runNow starts one run of the periodic task of sp on this host only, after
+// delay: oslo.service runs a run_immediately task at the first round of its
+// loop, which comes after a random part of periodic_fuzzy_delay. A run of
+// this host that is still open is no error.
+func (s *Service) runNow(ctx context.Context, sp scheduleSpec, delay time.Duration) error {
+	req := sp.arg.(activities.PeriodicRequest)
+	req.Hosts, req.Spread = []string{s.host}, ""
+	id := fmt.Sprintf("%s@%s-start", sp.id, s.host)
+	_, err := s.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                    id,
+		TaskQueue:             s.topic,
+		WorkflowRunTimeout:    sp.timeout,
+		StartDelay:            delay,
+		TypedSearchAttributes: searchAttributes(s.topic, s.host, sp.method),
+	}, sp.workflow, req)
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if err != nil && !errors.As(err, &started) {
+		return fmt.Errorf("run periodic task %s at start: %w", sp.method, err)
+	}
+	s.logger.Debug("periodic task runs at start", "task", sp.method, "after", delay.Round(time.Millisecond), "workflow", id)
+	return nil
+}
+
 // ensureSchedule creates sp's schedule, or brings the existing one in line
-// with it, and at start triggers it when sp asks for an immediate run.
-func (s *Service) ensureSchedule(ctx context.Context, sp scheduleSpec, starting bool) error {
+// with it; a schedule whose run should always be going (the report) is
+// triggered when it has none.
+func (s *Service) ensureSchedule(ctx context.Context, sp scheduleSpec) error {
 	sc := s.client.ScheduleClient()
 	_, err := sc.Create(ctx, sp.options())
 	if err == nil {
-		s.logger.Info("schedule created", "schedule", sp.id, "every", sp.every, "jitter", sp.jitter, "triggered", sp.immediate)
+		s.logger.Info("schedule created", "schedule", sp.id, "every", sp.every)
 		return nil
 	}
 	if !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
@@ -193,7 +237,7 @@ func (s *Service) ensureSchedule(ctx context.Context, sp scheduleSpec, starting 
 	}
 	switch {
 	case change != "":
-		s.logger.Info("schedule updated", "schedule", sp.id, "changed", change, "every", sp.every, "jitter", sp.jitter)
+		s.logger.Info("schedule updated", "schedule", sp.id, "changed", change, "every", sp.every)
 	case !unpaused && !handPaused:
 		s.logger.Debug("schedule unchanged", "schedule", sp.id)
 	}
@@ -203,98 +247,39 @@ func (s *Service) ensureSchedule(ctx context.Context, sp scheduleSpec, starting 
 	if handPaused {
 		msg := "schedule paused by hand: left paused (unpause it with `temporal schedule toggle --unpause`)"
 		if sp.method == activities.ReportStateMethod {
-			msg = "status report schedule paused by hand: left paused, so this service will show down until it is unpaused"
+			msg = "status report schedule paused by hand: left paused, so the services of this topic show unknown until it is unpaused"
 		}
 		s.logger.Warn(msg, "schedule", sp.id, "note", handNote)
 		return nil
 	}
-	if starting && sp.immediate {
-		if err := h.Trigger(ctx, client.ScheduleTriggerOptions{}); err != nil {
-			return fmt.Errorf("trigger schedule %s: %w", sp.id, err)
-		}
-	}
-	return nil
-}
-
-// pauseSchedules pauses the service's schedules with note (prefixed with
-// NotePrefix) on a graceful stop, so that a stopped service's schedules start
-// no runs. Schedules that are already paused keep their note: one paused by
-// hand must stay paused when the service starts again.
-//
-// The caller holds s.mu.
-func (s *Service) pauseSchedules(ctx context.Context, note string) error {
-	if s.client == nil || s.mgr == nil {
-		return nil
-	}
-	if !strings.HasPrefix(note, NotePrefix) {
-		note = NotePrefix + note
-	}
-	ctx, cancel := context.WithTimeout(ctx, scheduleOpTimeout)
-	defer cancel()
-	plan, err := planSchedules(s.cfg, s.topic, s.binary, s.host, s.mgr.PeriodicTasks())
-	if err != nil {
-		return fmt.Errorf("pause schedules: %w", err)
-	}
-	var errs []error
-	paused := 0
-	for _, sp := range plan.want {
-		did, err := pauseSchedule(ctx, s.client, sp.id, note)
+	if sp.running {
+		desc, err := h.Describe(ctx)
 		if err != nil {
-			errs = append(errs, err)
-		} else if did {
-			paused++
+			return fmt.Errorf("describe schedule %s: %w", sp.id, err)
+		}
+		if len(desc.Info.RunningWorkflows) == 0 {
+			if err := h.Trigger(ctx, client.ScheduleTriggerOptions{}); err != nil {
+				return fmt.Errorf("trigger schedule %s: %w", sp.id, err)
+			}
+			s.logger.Info("schedule triggered: it had no run going", "schedule", sp.id)
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("pause schedules: %w", err)
-	}
-	s.logger.Info("schedules paused", "paused", paused, "note", note)
 	return nil
 }
 
-// pauseSchedule pauses schedule id with note unless it is paused already or
-// gone; it reports whether it paused it. The pause is conditional on the
-// schedule not having changed since it was read.
-func pauseSchedule(ctx context.Context, c client.Client, id, note string) (bool, error) {
-	did := false
-	err := c.ScheduleClient().GetHandle(ctx, id).Update(ctx, client.ScheduleUpdateOptions{
-		DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
-			cur := in.Description.Schedule
-			if cur.State != nil && cur.State.Paused {
-				did = false
-				return nil, temporal.ErrSkipScheduleUpdate
-			}
-			state := client.ScheduleState{}
-			if cur.State != nil {
-				state = *cur.State
-			}
-			state.Paused, state.Note, did = true, note, true
-			cur.State = &state
-			return &client.ScheduleUpdate{Schedule: &cur}, nil
-		},
-	})
-	var notFound *serviceerror.NotFound
-	if errors.As(err, &notFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("pause schedule %s: %w", id, err)
-	}
-	return did, nil
-}
-
-// DeleteSchedules deletes the schedules of the service binary of topic on
-// host (its status report and all its periodic tasks) and terminates the runs
-// they started that are still open: with the service gone, nothing would
-// take them. It is what nova's kill and `novaflow service delete` do to
-// timers; schedules that do not exist are no error.
+// DeleteSchedules deletes the schedules that the service binary of topic on
+// host owned before schedules were per topic (its report:<binary>:<host>
+// and periodic:<topic>:<host>:* schedules), and terminates the runs they
+// started that are still open. The topic's own schedules stay: the topic's
+// other services share them. It is what nova's kill and `novaflow service
+// delete` do to timers; schedules that do not exist are no error.
 func DeleteSchedules(ctx context.Context, c client.Client, topic, binary, host string) error {
-	ids, err := listScheduleIDs(ctx, c, periodicPrefix(topic, host))
+	ids, err := listScheduleIDs(ctx, c, legacyPeriodicPrefix(topic, host))
 	if err != nil {
 		return fmt.Errorf("delete schedules of %s on %s: %w", binary, host, err)
 	}
 	var errs []error
-	for _, id := range append([]string{ReportScheduleID(binary, host)}, ids...) {
+	for _, id := range append([]string{legacyReportID(binary, host)}, ids...) {
 		if _, err := deleteSchedule(ctx, c, id, true); err != nil {
 			errs = append(errs, err)
 		}
@@ -382,45 +367,56 @@ func listScheduleQuery(ctx context.Context, c client.Client, query, prefix strin
 	return out, nil
 }
 
-// TriggeredSchedule is a periodic schedule TriggerPeriodic triggered.
+// TriggeredSchedule is a periodic task's run that TriggerPeriodic started.
 type TriggeredSchedule struct {
+	// ID is the schedule's ID (every host), or the run's workflow ID (one
+	// host).
 	ID string
 	// Paused says the schedule is paused: the run still happens, once.
 	Paused bool
 }
 
 // TriggerPeriodic runs the periodic tasks of topic now, as nova's
-// Service.periodic_tasks: it triggers the schedules of every host of the topic,
-// or of host only, and of every task or of task only. A task that is running
-// runs again once it finishes (overlap policy buffer one). It fails when no
-// schedule matches.
+// Service.periodic_tasks: on every up host of the topic (it triggers the
+// tasks' schedules) or on host only (it starts a run for that host), for
+// every task or for task only. A host whose previous run of a task is still
+// going skips it. It fails when no schedule matches.
 func TriggerPeriodic(ctx context.Context, c client.Client, topic, host, task string) ([]TriggeredSchedule, error) {
-	entries, err := listSchedules(ctx, c, periodicPrefix(topic, host))
+	entries, err := listSchedules(ctx, c, periodicPrefix(topic))
 	if err != nil {
 		return nil, fmt.Errorf("run periodic tasks: %w", err)
 	}
 	var out []TriggeredSchedule
 	for _, e := range entries {
-		if task != "" && e.ID[strings.LastIndexByte(e.ID, ':')+1:] != task {
+		name := strings.TrimPrefix(e.ID, periodicPrefix(topic))
+		if strings.Contains(name, ":") || (task != "" && name != task) {
 			continue
 		}
-		err = c.ScheduleClient().GetHandle(ctx, e.ID).Trigger(ctx, client.ScheduleTriggerOptions{
-			Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_BUFFER_ONE,
-		})
-		if err != nil {
-			return out, fmt.Errorf("run periodic tasks: trigger schedule %s: %w", e.ID, err)
+		if host == "" {
+			if err := c.ScheduleClient().GetHandle(ctx, e.ID).Trigger(ctx, client.ScheduleTriggerOptions{}); err != nil {
+				return out, fmt.Errorf("run periodic tasks: trigger schedule %s: %w", e.ID, err)
+			}
+			out = append(out, TriggeredSchedule{ID: e.ID, Paused: e.Paused})
+			continue
 		}
-		out = append(out, TriggeredSchedule{ID: e.ID, Paused: e.Paused})
+		id := fmt.Sprintf("%s@%s-%s", e.ID, host, time.Now().UTC().Format("2006-01-02T15:04:05.000Z"))
+		_, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+			ID:                    id,
+			TaskQueue:             topic,
+			WorkflowRunTimeout:    workflows.PeriodicTaskTimeout + time.Minute,
+			TypedSearchAttributes: searchAttributes(topic, host, name),
+		}, activities.PeriodicName(topic, name), activities.PeriodicRequest{Topic: topic, Task: name, Hosts: []string{host}})
+		if err != nil {
+			return out, fmt.Errorf("run periodic tasks: start %s: %w", id, err)
+		}
+		out = append(out, TriggeredSchedule{ID: id, Paused: e.Paused})
 	}
 	if len(out) == 0 {
 		what := "topic " + topic
-		if host != "" {
-			what += " on host " + host
-		}
 		if task != "" {
 			what = "task " + task + " of " + what
 		}
-		return nil, fmt.Errorf("no periodic schedule for %s (is the service running, and the task enabled?)", what)
+		return nil, fmt.Errorf("no periodic schedule for %s (is a service of the topic running, and the task enabled?)", what)
 	}
 	return out, nil
 }

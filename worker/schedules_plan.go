@@ -3,7 +3,6 @@ package worker
 import (
 	"bytes"
 	"fmt"
-	"hash/fnv"
 	"regexp"
 	"time"
 
@@ -24,157 +23,173 @@ const minScheduleInterval = time.Second
 // report_interval below it, a report still has this long to be written.
 const minReportTimeout = 5 * time.Second
 
-// ReportScheduleID is the ID of the status report schedule of the service
-// binary on host: report:<binary>:<host>.
-func ReportScheduleID(binary, host string) string { return "report:" + binary + ":" + host }
+// ReportRunLength is how long one run of a topic's status report reports
+// (every report_interval) before the schedule starts the next: the Web UI
+// shows one report run per topic per ReportRunLength.
+const ReportRunLength = 10 * time.Minute
 
-// PeriodicScheduleID is the ID of the schedule of a periodic task of topic on
-// host: periodic:<topic>:<host>:<task>.
-func PeriodicScheduleID(topic, host, task string) string {
-	return periodicPrefix(topic, host) + task
-}
+// ReportScheduleID is the ID of the status report schedule of topic:
+// report:<topic>.
+func ReportScheduleID(topic string) string { return "report:" + topic }
 
-// periodicPrefix is the common start of the periodic schedule IDs of topic on
-// host (all hosts when host is empty).
-func periodicPrefix(topic, host string) string {
-	if host == "" {
-		return "periodic:" + topic + ":"
-	}
-	return "periodic:" + topic + ":" + host + ":"
-}
+// PeriodicScheduleID is the ID of the schedule of a periodic task of topic:
+// periodic:<topic>:<task>.
+func PeriodicScheduleID(topic, task string) string { return periodicPrefix(topic) + task }
+
+// periodicPrefix is the common start of the periodic schedule IDs of topic.
+func periodicPrefix(topic string) string { return "periodic:" + topic + ":" }
+
+// legacyReportID and legacyPeriodicPrefix name the schedules of one service
+// that novaflow made before liveness was observed per topic
+// (report:<binary>:<host>, periodic:<topic>:<host>:<task>). A service
+// deletes its own at start; `novaflow service delete` deletes them too.
+func legacyReportID(binary, host string) string { return "report:" + binary + ":" + host }
+
+func legacyPeriodicPrefix(topic, host string) string { return periodicPrefix(topic) + host + ":" }
 
 // scheduleSpec is one schedule a service wants: what reconciliation creates,
 // or updates an existing schedule to.
 type scheduleSpec struct {
-	id        string
-	method    string // report_state or the task's name
-	every     time.Duration
-	offset    time.Duration
-	jitter    time.Duration
-	workflow  string
-	queue     string
-	timeout   time.Duration // workflow run timeout
-	arg       any
-	immediate bool // trigger at creation and at service start
-	attrs     temporal.SearchAttributes
+	id       string
+	method   string // report_state or the task's name
+	every    time.Duration
+	offset   time.Duration
+	overlap  enumspb.ScheduleOverlapPolicy
+	workflow string
+	queue    string
+	timeout  time.Duration // workflow run timeout
+	arg      any
+	attrs    temporal.SearchAttributes
+	task     *managers.PeriodicTask // the periodic task, nil for the report
+	// running says a run should be running at all times: the schedule is
+	// triggered at creation, and at a service's start when it has no run.
+	running bool
 }
 
-// schedulePlan is what a service's schedules should be: want exists (created
-// or updated), drop is deleted if it exists, and any other periodic schedule
-// of the service's topic and host is stale and deleted.
+// schedulePlan is what the schedules of a service's topic should be: want
+// exists (created or updated), drop is deleted if it exists, and any other
+// periodic schedule of the topic that no declared task owns is stale and
+// deleted.
 type schedulePlan struct {
 	want []scheduleSpec
 	drop []string
+	// tasks are the names of the declared tasks, wanted or not.
+	tasks map[string]bool
 }
 
 var taskName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 
-// planSchedules computes the schedules of a service from its settings and its
-// manager's periodic tasks:
-//   - the status report, every ReportInterval (0: none, and an existing one is
-//     dropped), with a fixed phase derived from its ID so that the reports of
-//     many services spread over the interval instead of hitting the database
-//     at once;
-//   - one schedule per periodic task, unless periodic tasks are off, the task
-//     is disabled, or it is external_process_ok and this service does not run
-//     external tasks (then it is dropped). Interval = the task's spacing capped
-//     by PeriodicIntervalMax; jitter = PeriodicFuzzyDelay, at most half the
-//     interval so that runs keep roughly their spacing; phase from the ID.
-func planSchedules(cfg Config, topic, binary, host string, tasks []managers.PeriodicTask) (schedulePlan, error) {
-	var p schedulePlan
-	queue := HostQueue(topic, host)
-	reportID := ReportScheduleID(binary, host)
+// planSchedules computes the schedules of a service's topic from its settings
+// and its manager's periodic tasks. They are the topic's, not the service's:
+// every service of the topic plans the same ones, and the last to start (or
+// to be reset) sets their intervals.
+//   - The status report, on the topic's queue: a run every ReportRunLength
+//     that reports every ReportInterval, overlap buffer-one so that the next
+//     run starts as soon as one ends, and triggered when no run is going. A
+//     service with ReportInterval 0 leaves it as it is.
+//   - One schedule per periodic task, every Spacing (0: 60 s), on the topic's
+//     queue, overlap allow-all: each host skips a run while its previous one
+//     still runs, so a slow host delays only itself. A task that is Disabled
+//     or has a negative Spacing is dropped. periodic_interval_max never
+//     shortens a spacing (in oslo.service it only caps how long the loop
+//     sleeps). A service with periodic tasks off leaves them as they are;
+//     its own host skips them (activities.Periodic's gate). Each host waits
+//     a fixed part of min(PeriodicFuzzyDelay, interval / 2) before it runs
+//     the task, so the hosts of a topic do not all run it at once.
+func planSchedules(cfg Config, topic string, tasks []managers.PeriodicTask) (schedulePlan, error) {
+	p := schedulePlan{tasks: map[string]bool{}}
+	reportID := ReportScheduleID(topic)
 	switch {
 	case cfg.ReportInterval == 0:
-		p.drop = append(p.drop, reportID)
 	case cfg.ReportInterval < minScheduleInterval:
 		return p, &ConfigError{Setting: EnvPrefix + "_REPORT_INTERVAL",
 			Err: fmt.Errorf("%s is below the %s resolution of Temporal Schedules", cfg.ReportInterval, minScheduleInterval)}
 	default:
+		length := max(ReportRunLength, cfg.ReportInterval)
 		p.want = append(p.want, scheduleSpec{
-			id:        reportID,
-			method:    activities.ReportStateMethod,
-			every:     cfg.ReportInterval,
-			offset:    phase(reportID, cfg.ReportInterval),
-			workflow:  activities.ReportStateName(topic),
-			queue:     queue,
-			timeout:   max(cfg.ReportInterval, minReportTimeout),
-			arg:       activities.ReportRequest{Host: host, Binary: binary, Topic: topic},
-			immediate: true,
-			attrs:     searchAttributes(topic, host, activities.ReportStateMethod),
+			id:       reportID,
+			method:   activities.ReportStateMethod,
+			every:    length,
+			offset:   phase(reportID, length),
+			overlap:  enumspb.SCHEDULE_OVERLAP_POLICY_BUFFER_ONE,
+			workflow: activities.ReportStateName(topic),
+			queue:    topic,
+			timeout:  length + 2*max(cfg.ReportInterval, minReportTimeout),
+			arg:      activities.ReportRequest{Topic: topic, Every: cfg.ReportInterval.String(), For: length.String()},
+			attrs:    searchAttributes(topic, "", activities.ReportStateMethod),
+			running:  true,
 		})
 	}
 
-	seen := map[string]bool{}
-	for _, t := range tasks {
+	for i, t := range tasks {
 		if !taskName.MatchString(t.Name) {
 			return p, fmt.Errorf("periodic task %q: name is not snake_case", t.Name)
 		}
-		if seen[t.Name] {
+		if p.tasks[t.Name] {
 			return p, fmt.Errorf("periodic task %q is declared twice", t.Name)
 		}
-		seen[t.Name] = true
+		p.tasks[t.Name] = true
 		if t.Run == nil {
 			return p, fmt.Errorf("periodic task %q has a nil Run", t.Name)
 		}
-		id := PeriodicScheduleID(topic, host, t.Name)
-		if !cfg.PeriodicEnable || t.Disabled || (t.ExternalProcessOK && !cfg.RunExternalPeriodicTasks) {
+		id := PeriodicScheduleID(topic, t.Name)
+		if t.Disabled || t.Spacing < 0 {
 			p.drop = append(p.drop, id)
 			continue
 		}
-		every := t.Interval(cfg.PeriodicIntervalMax)
+		if !cfg.PeriodicEnable {
+			continue
+		}
+		every := t.Interval(0)
 		if every < minScheduleInterval {
 			return p, fmt.Errorf("periodic task %q: interval %s is below the %s resolution of Temporal Schedules", t.Name, every, minScheduleInterval)
 		}
 		p.want = append(p.want, scheduleSpec{
-			id:        id,
-			method:    t.Name,
-			every:     every,
-			offset:    phase(id, every),
-			jitter:    min(cfg.PeriodicFuzzyDelay, every/2),
-			workflow:  activities.PeriodicName(topic, t.Name),
-			queue:     queue,
-			timeout:   every + workflows.PeriodicTaskTimeout,
-			arg:       activities.PeriodicRequest{Topic: topic, Host: host, Task: t.Name},
-			immediate: t.RunImmediately,
-			attrs:     searchAttributes(topic, host, t.Name),
+			id:       id,
+			method:   t.Name,
+			every:    every,
+			offset:   phase(id, every),
+			overlap:  enumspb.SCHEDULE_OVERLAP_POLICY_ALLOW_ALL,
+			workflow: activities.PeriodicName(topic, t.Name),
+			queue:    topic,
+			timeout:  workflows.PeriodicTaskTimeout + every,
+			arg:      activities.PeriodicRequest{Topic: topic, Task: t.Name, Spread: spread(cfg, every).String()},
+			attrs:    searchAttributes(topic, "", t.Name),
+			task:     &tasks[i],
 		})
 	}
 	return p, nil
 }
 
-// phase is a fixed offset in [0, every) derived from id, in whole
-// milliseconds: the same service always runs at the same point of the
-// interval, and different services at different points.
-func phase(id string, every time.Duration) time.Duration {
-	h := fnv.New64a()
-	h.Write([]byte(id))
-	ms := every.Milliseconds()
-	if ms <= 0 {
-		return 0
-	}
-	return time.Duration(h.Sum64()%uint64(ms)) * time.Millisecond
+// spread is how far the hosts' runs of a task every interval are spread:
+// min(PeriodicFuzzyDelay, interval / 2).
+func spread(cfg Config, every time.Duration) time.Duration {
+	return min(cfg.PeriodicFuzzyDelay, every/2)
 }
 
+// phase is a fixed offset in [0, every) derived from id: the same schedule
+// always runs at the same point of its interval, and different schedules at
+// different points.
+func phase(id string, every time.Duration) time.Duration { return activities.Phase(id, every) }
+
+// searchAttributes tags a schedule and its runs with the topic, the method
+// (report_state or the task's name) and, for a run of one host, the host.
 func searchAttributes(topic, host, method string) temporal.SearchAttributes {
-	return temporal.NewSearchAttributes(
-		workflows.TopicKey.ValueSet(topic),
-		workflows.HostKey.ValueSet(host),
-		workflows.MethodKey.ValueSet(method),
-	)
+	updates := []temporal.SearchAttributeUpdate{workflows.TopicKey.ValueSet(topic), workflows.MethodKey.ValueSet(method)}
+	if host != "" {
+		updates = append(updates, workflows.HostKey.ValueSet(host))
+	}
+	return temporal.NewSearchAttributes(updates...)
 }
 
 // spec is the schedule's spec.
 func (s scheduleSpec) spec() client.ScheduleSpec {
-	return client.ScheduleSpec{
-		Intervals: []client.ScheduleIntervalSpec{{Every: s.every, Offset: s.offset}},
-		Jitter:    s.jitter,
-	}
+	return client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: s.every, Offset: s.offset}}}
 }
 
-// action is the schedule's action: start the workflow on the host queue,
-// tagged with the service's topic and host and the method, so that the Web UI
-// and `temporal workflow list --query` find its runs.
+// action is the schedule's action: start the workflow on the topic's queue,
+// tagged with the topic and the method, so that the Web UI and `temporal
+// workflow list --query` find its runs.
 func (s scheduleSpec) action() *client.ScheduleWorkflowAction {
 	return &client.ScheduleWorkflowAction{
 		ID:                    s.id,
@@ -187,7 +202,7 @@ func (s scheduleSpec) action() *client.ScheduleWorkflowAction {
 }
 
 func (s scheduleSpec) policy() *client.SchedulePolicies {
-	return &client.SchedulePolicies{Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP}
+	return &client.SchedulePolicies{Overlap: s.overlap}
 }
 
 // options are the options that create the schedule, unpaused.
@@ -196,8 +211,8 @@ func (s scheduleSpec) options() client.ScheduleOptions {
 		ID:                    s.id,
 		Spec:                  s.spec(),
 		Action:                s.action(),
-		Overlap:               enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
-		TriggerImmediately:    s.immediate,
+		Overlap:               s.overlap,
+		TriggerImmediately:    s.running,
 		TypedSearchAttributes: s.attrs,
 	}
 }
@@ -212,10 +227,10 @@ func (s scheduleSpec) differs(cur client.Schedule) (string, error) {
 	if iv := cur.Spec.Intervals[0]; iv.Every != s.every || iv.Offset != s.offset {
 		return "interval", nil
 	}
-	if cur.Spec.Jitter != s.jitter {
+	if cur.Spec.Jitter != 0 {
 		return "jitter", nil
 	}
-	if cur.Policy == nil || cur.Policy.Overlap != enumspb.SCHEDULE_OVERLAP_POLICY_SKIP || cur.Policy.PauseOnFailure {
+	if cur.Policy == nil || cur.Policy.Overlap != s.overlap || cur.Policy.PauseOnFailure {
 		return "policy", nil
 	}
 	a, ok := cur.Action.(*client.ScheduleWorkflowAction)

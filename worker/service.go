@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 
+	"github.com/novaflow/novaflow/activities"
 	"github.com/novaflow/novaflow/managers"
 	"github.com/novaflow/novaflow/rpc"
 	"github.com/novaflow/novaflow/servicegroup"
@@ -75,8 +76,9 @@ type Service struct {
 // reads when it uses them (RPC clients, workflows, activities), so that a
 // SIGHUP (Reset) changes them without a restart.
 type liveSettings struct {
-	response, cast, down atomic.Int64 // time.Duration
-	levels               atomic.Pointer[map[string]string]
+	response, cast, down         atomic.Int64 // time.Duration
+	levels                       atomic.Pointer[map[string]string]
+	periodicEnable, runExternals atomic.Bool
 }
 
 func (l *liveSettings) upgradeLevels() map[string]string {
@@ -90,6 +92,23 @@ func (l *liveSettings) set(c Config) {
 	l.response.Store(int64(c.RPCResponseTimeout))
 	l.cast.Store(int64(c.CastTimeout))
 	l.down.Store(int64(c.DownTime()))
+	l.periodicEnable.Store(c.PeriodicEnable)
+	l.runExternals.Store(c.RunExternalPeriodicTasks)
+}
+
+// periodicGate says why task may not run on this host now ("" when it may):
+// periodic tasks off, or an external_process_ok task on a host that runs
+// none.
+func (l *liveSettings) periodicGate(task managers.PeriodicTask) func() string {
+	return func() string {
+		switch {
+		case !l.periodicEnable.Load():
+			return activities.SkippedDisabled
+		case task.ExternalProcessOK && !l.runExternals.Load():
+			return activities.SkippedExternal
+		}
+		return ""
+	}
 }
 
 func (l *liveSettings) rpcTimeouts() (response, cast time.Duration) {
@@ -283,8 +302,11 @@ func (s *Service) newManager() (managers.Manager, error) {
 }
 
 // Stop stops the service gracefully: it stops polling, lets in-flight
-// activities finish within the graceful shutdown timeout, pauses its
-// schedules, then calls CleanupHost. Errors are logged; Stop always finishes.
+// activities finish within the graceful shutdown timeout, then calls
+// CleanupHost. Errors are logged; Stop always finishes. The topic's schedules
+// keep running for the topic's other services; this one's last worker
+// heartbeat says it stopped, so it shows down once service_down_time has
+// passed (a periodic run until then counts its host unreachable).
 func (s *Service) Stop(ctx context.Context) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -294,8 +316,8 @@ func (s *Service) Stop(ctx context.Context) {
 	}
 }
 
-// Kill stops the service, then deletes its schedules and its record (nova's
-// kill).
+// Kill stops the service, then deletes its record (nova's kill), and the
+// schedules it owned before schedules were per topic.
 func (s *Service) Kill(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -321,11 +343,6 @@ func (s *Service) stopLocked(ctx context.Context) bool {
 	}
 	s.state = stopped
 	s.logger.Info("service stopping", "graceful_timeout", s.cfg.GracefulShutdownTimeout)
-	// Pause first, so that no report or periodic run is started for a
-	// service that no longer polls; then let in-flight work finish.
-	if err := s.pauseSchedules(ctx, "service stopped"); err != nil {
-		s.logger.Error("pause schedules", "error", err)
-	}
 	s.stopWorkers()
 	if err := s.mgr.CleanupHost(ctx); err != nil {
 		s.logger.Error("cleanup host", "error", err)

@@ -171,9 +171,11 @@ func TestCreateManagerOverride(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `NOVAFLOW_LIFECYCLE_MANAGER: unknown manager "nope"`) {
 		t.Fatalf("err = %v", err)
 	}
-	t.Setenv("NOVAFLOW_LIFECYCLE_MANAGER", testTopic) // registered, but for another topic
+	other := testenv.UniqueName(t, "other")
+	registerTestTopic(other)
+	t.Setenv("NOVAFLOW_LIFECYCLE_MANAGER", other) // registered, but for another topic
 	_, err = Create(cfg, Options{Topic: lifecycleTopic})
-	if err == nil || !strings.Contains(err.Error(), `serves topic "schedtest", not "lifecycle"`) {
+	if err == nil || !strings.Contains(err.Error(), `serves topic "`+other+`", not "lifecycle"`) {
 		t.Fatalf("err = %v", err)
 	}
 }

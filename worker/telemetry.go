@@ -14,7 +14,7 @@ import (
 const servicesTTL = 5 * time.Second
 
 // observeServices publishes telemetry.MetricServices for the process: the
-// services of every topic, up or down by nova's is_up, as the first
+// services of every topic, up, down or unknown (servicegroup.Status), as the first
 // service's database shows them with its service_down_time. The returned
 // function stops it.
 func observeServices(services []*Service, logger *slog.Logger) (stop func()) {
@@ -47,7 +47,7 @@ func countServices(store *servicegroup.Store, downTime time.Duration) telemetry.
 		out := make([]telemetry.ServiceCount, 0, len(rows))
 		for _, r := range rows {
 			out = append(out, telemetry.ServiceCount{
-				Topic: r.Topic, Up: servicegroup.IsUp(r, now, downTime), Disabled: r.Disabled, Count: 1,
+				Topic: r.Topic, State: string(servicegroup.Status(r, now, downTime)), Disabled: r.Disabled, Count: 1,
 			})
 		}
 		return out, nil

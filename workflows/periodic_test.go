@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -15,18 +18,20 @@ import (
 	"github.com/novaflow/novaflow/managers"
 )
 
+// A run runs the task once on each host, on that host's queue, and counts the
+// outcomes; a failure with raise_on_error fails the run, naming the host.
 func TestPeriodic(t *testing.T) {
 	boom := errors.New("boom")
 	tests := []struct {
-		name       string
-		run        error
-		raise      bool
-		wantErr    bool
-		wantResult string
+		name    string
+		failOn  string // host whose run fails
+		raise   bool
+		wantErr bool
+		want    PeriodicRunResult
 	}{
-		{name: "success", run: nil},
-		{name: "failure logged", run: boom, wantResult: "boom"},
-		{name: "failure raised", run: boom, raise: true, wantErr: true},
+		{name: "success", want: PeriodicRunResult{Hosts: 3, Ran: 3}},
+		{name: "failure logged", failOn: "h2", want: PeriodicRunResult{Hosts: 3, Ran: 2, Failed: 1}},
+		{name: "failure raised", failOn: "h2", raise: true, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -36,42 +41,107 @@ func TestPeriodic(t *testing.T) {
 			if name != "compute.periodic.sync_power_states" {
 				t.Fatalf("PeriodicName = %q", name)
 			}
-			calls := 0
+			var mu sync.Mutex
+			queues := map[string]int{}
 			task := managers.PeriodicTask{
 				Name:         "sync_power_states",
 				RaiseOnError: tt.raise,
 				Run: func(ctx context.Context) error {
-					calls++
-					if activity.GetInfo(ctx).HeartbeatTimeout != PeriodicHeartbeatTimeout {
-						t.Errorf("heartbeat timeout = %s", activity.GetInfo(ctx).HeartbeatTimeout)
+					q := activity.GetInfo(ctx).TaskQueue
+					mu.Lock()
+					queues[q]++
+					mu.Unlock()
+					if q == "compute."+tt.failOn {
+						return boom
 					}
-					return tt.run
+					return nil
 				},
 			}
 			env.RegisterWorkflowWithOptions(Periodic, workflow.RegisterOptions{Name: name})
-			env.RegisterActivityWithOptions(activities.Periodic(task, slog.New(slog.DiscardHandler)), activity.RegisterOptions{Name: name})
-			env.ExecuteWorkflow(name, activities.PeriodicRequest{Topic: "compute", Host: "h1", Task: "sync_power_states"})
-			if calls != 1 {
-				t.Errorf("task ran %d times, want 1", calls)
+			// One activity per host, as each host's worker registers its own:
+			// the skip-if-running guard is per host.
+			env.RegisterActivityWithOptions(func(ctx context.Context, req activities.PeriodicRequest) (activities.PeriodicResult, error) {
+				if q := activity.GetInfo(ctx).TaskQueue; q != "compute."+req.Host {
+					t.Errorf("the part of host %s ran on queue %s", req.Host, q)
+				}
+				return activities.Periodic(task, slog.New(slog.DiscardHandler), nil)(ctx, req)
+			}, activity.RegisterOptions{Name: name})
+			env.ExecuteWorkflow(name, activities.PeriodicRequest{Topic: "compute", Task: "sync_power_states", Hosts: []string{"h1", "h2", "h3"}})
+			for _, h := range []string{"h1", "h2", "h3"} {
+				if queues["compute."+h] != 1 {
+					t.Errorf("task ran %d times on %s, want 1 (runs: %v)", queues["compute."+h], h, queues)
+				}
 			}
 			err := env.GetWorkflowError()
 			if tt.wantErr {
 				var appErr *temporal.ApplicationError
-				if !errors.As(err, &appErr) || appErr.Type() != activities.PeriodicFailedType {
-					t.Fatalf("workflow error = %v, want a %s application error", err, activities.PeriodicFailedType)
+				if !errors.As(err, &appErr) || appErr.Type() != activities.PeriodicFailedType || !strings.Contains(appErr.Error(), "h2") {
+					t.Fatalf("workflow error = %v, want a %s application error naming h2", err, activities.PeriodicFailedType)
 				}
 				return
 			}
 			if err != nil {
 				t.Fatalf("workflow failed: %v", err)
 			}
-			var res activities.PeriodicResult
+			var res PeriodicRunResult
 			if err := env.GetWorkflowResult(&res); err != nil {
 				t.Fatal(err)
 			}
-			if res.Error != tt.wantResult || res.Duration == "" {
-				t.Errorf("result = %+v, want error %q", res, tt.wantResult)
+			if res.Hosts != tt.want.Hosts || res.Ran != tt.want.Ran || res.Failed != tt.want.Failed || res.Skipped != 0 || res.Unreachable != 0 {
+				t.Errorf("result = %+v, want %+v", res, tt.want)
+			}
+			if tt.failOn != "" && (len(res.Failures) != 1 || !strings.Contains(res.Failures[0].Message, tt.failOn+": boom")) {
+				t.Errorf("failures = %+v, want %s: boom", res.Failures, tt.failOn)
 			}
 		})
+	}
+}
+
+// With no hosts given, a run lists the topic's up hosts, disabled ones
+// included, through the local activity novaflow.up_hosts.
+func TestPeriodicListsUpHostsWithDisabled(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	name := activities.PeriodicName("compute", "tick")
+	env.RegisterWorkflowWithOptions(Periodic, workflow.RegisterOptions{Name: name})
+	env.RegisterActivityWithOptions(func(ctx context.Context, req activities.UpHostsRequest) (activities.UpHostsResult, error) {
+		if !activity.GetInfo(ctx).IsLocalActivity || !req.IncludeDisabled || req.Topic != "compute" {
+			t.Errorf("up hosts asked as %+v (local %t), want a local activity including disabled hosts", req, activity.GetInfo(ctx).IsLocalActivity)
+		}
+		return activities.UpHostsResult{Hosts: []string{"a", "b"}}, nil
+	}, activity.RegisterOptions{Name: activities.UpHostsName})
+	env.RegisterActivityWithOptions(func(ctx context.Context, req activities.PeriodicRequest) (activities.PeriodicResult, error) {
+		return activities.PeriodicResult{Duration: "1ms"}, nil
+	}, activity.RegisterOptions{Name: name})
+	env.ExecuteWorkflow(name, activities.PeriodicRequest{Topic: "compute", Task: "tick"})
+	var res PeriodicRunResult
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.GetWorkflowResult(&res); err != nil || res.Hosts != 2 || res.Ran != 2 {
+		t.Fatalf("result = %+v, %v; want 2 hosts ran", res, err)
+	}
+}
+
+// A host that does not take its part within PeriodicStartTimeout is counted
+// unreachable; the run succeeds.
+func TestPeriodicCountsUnreachableHosts(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	name := activities.PeriodicName("compute", "tick")
+	env.RegisterWorkflowWithOptions(Periodic, workflow.RegisterOptions{Name: name})
+	env.RegisterActivityWithOptions(func(ctx context.Context, req activities.PeriodicRequest) (activities.PeriodicResult, error) {
+		if req.Host == "dead" {
+			return activities.PeriodicResult{}, temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START, nil)
+		}
+		return activities.PeriodicResult{Skipped: activities.SkippedRunning}, nil
+	}, activity.RegisterOptions{Name: name})
+	env.ExecuteWorkflow(name, activities.PeriodicRequest{Topic: "compute", Task: "tick", Hosts: []string{"busy", "dead"}})
+	var res PeriodicRunResult
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.GetWorkflowResult(&res); err != nil || res.Skipped != 1 || res.Unreachable != 1 || len(res.UnreachableHosts) != 1 || res.UnreachableHosts[0] != "dead" {
+		t.Fatalf("result = %+v, %v; want busy skipped and dead unreachable", res, err)
 	}
 }

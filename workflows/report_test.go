@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -23,33 +24,105 @@ func TestReportStateRunsItsLocalActivity(t *testing.T) {
 		t.Fatalf("ReportStateName = %q", name)
 	}
 	env.RegisterWorkflowWithOptions(ReportState, workflow.RegisterOptions{Name: name})
-	want := activities.ReportRequest{Host: "h1", Binary: "novaflow-compute", Topic: "compute"}
-	seen := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	want := activities.ReportRequest{Topic: "compute"}
 	var gotTimeout time.Duration
 	env.RegisterActivityWithOptions(func(ctx context.Context, req activities.ReportRequest) (activities.ReportResult, error) {
-		if req != want {
+		if req.Topic != want.Topic || req.Asked {
 			t.Errorf("report request = %+v, want %+v", req, want)
 		}
 		if !activity.GetInfo(ctx).IsLocalActivity {
 			t.Error("the report is not a local activity")
 		}
 		gotTimeout = activity.GetInfo(ctx).ScheduleToCloseTimeout
-		return activities.ReportResult{ReportCount: 7, LastSeenUp: seen}, nil
+		return activities.ReportResult{Source: "heartbeats", Seen: 3, Reported: 3}, nil
 	}, activity.RegisterOptions{Name: name})
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{WorkflowRunTimeout: 3 * time.Second})
 	env.ExecuteWorkflow(name, want)
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatalf("workflow failed: %v", err)
 	}
-	var res activities.ReportResult
+	var res ReportRunResult
 	if err := env.GetWorkflowResult(&res); err != nil {
 		t.Fatal(err)
 	}
-	if res.ReportCount != 7 || !res.LastSeenUp.Equal(seen) {
-		t.Errorf("result = %+v", res)
+	if res.Reports != 1 || res.Last.Seen != 3 || res.Last.Reported != 3 {
+		t.Errorf("result = %+v, want one report that saw 3", res)
 	}
 	if gotTimeout != 3*time.Second {
 		t.Errorf("local activity timeout = %s, want the run timeout 3s", gotTimeout)
+	}
+}
+
+// Without worker heartbeats the local activity names the hosts to ask; the
+// workflow asks each on its host queue and writes those that answered.
+func TestReportStateAsksEachHostWithoutHeartbeats(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	name := activities.ReportStateName("compute")
+	env.RegisterWorkflowWithOptions(ReportState, workflow.RegisterOptions{Name: name})
+	var second activities.ReportRequest
+	env.RegisterActivityWithOptions(func(ctx context.Context, req activities.ReportRequest) (activities.ReportResult, error) {
+		if !req.Asked {
+			return activities.ReportResult{Source: "activities", AskHosts: []string{"h1", "h2", "dead"}}, nil
+		}
+		second = req
+		return activities.ReportResult{Source: "activities", Seen: len(req.Alive), Reported: len(req.Alive)}, nil
+	}, activity.RegisterOptions{Name: name})
+	env.RegisterActivityWithOptions(func(ctx context.Context) (activities.Alive, error) {
+		q := activity.GetInfo(ctx).TaskQueue
+		if q == "compute.dead" {
+			return activities.Alive{}, temporal.NewTimeoutError(0, nil)
+		}
+		return activities.Alive{Host: q[len("compute."):], Binary: "novaflow-compute"}, nil
+	}, activity.RegisterOptions{Name: activities.ReportAliveName("compute")})
+	env.ExecuteWorkflow(name, activities.ReportRequest{Topic: "compute"})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatalf("workflow failed: %v", err)
+	}
+	var hosts []string
+	for _, a := range second.Alive {
+		hosts = append(hosts, a.Host)
+	}
+	slices.Sort(hosts)
+	if !second.Asked || !slices.Equal(hosts, []string{"h1", "h2"}) {
+		t.Fatalf("second report = %+v, want h1 and h2 alive", second)
+	}
+}
+
+// A scheduled run reports every Every until For has passed; a failed report
+// is counted, and the next one is its retry.
+func TestReportStateReportsEveryIntervalOfItsRun(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	name := activities.ReportStateName("compute")
+	env.RegisterWorkflowWithOptions(ReportState, workflow.RegisterOptions{Name: name})
+	var at []time.Duration
+	var start time.Time
+	env.RegisterActivityWithOptions(func(ctx context.Context, req activities.ReportRequest) (activities.ReportResult, error) {
+		now := env.Now()
+		if start.IsZero() {
+			start = now
+		}
+		at = append(at, now.Sub(start))
+		if len(at) == 2 {
+			return activities.ReportResult{}, errors.New("database restarting")
+		}
+		return activities.ReportResult{Seen: 1, Reported: 1}, nil
+	}, activity.RegisterOptions{Name: name})
+	env.ExecuteWorkflow(name, activities.ReportRequest{Topic: "compute", Every: "10s", For: "1m"})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatalf("workflow failed: %v", err)
+	}
+	var res ReportRunResult
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	want := []time.Duration{0, 10 * time.Second, 20 * time.Second, 30 * time.Second, 40 * time.Second, 50 * time.Second}
+	if !slices.Equal(at, want) {
+		t.Errorf("reports at %v, want %v", at, want)
+	}
+	if res.Reports != 6 || res.Failed != 1 || res.LastError == "" || res.Last.Seen != 1 {
+		t.Errorf("result = %+v, want 6 reports, 1 failed", res)
 	}
 }
 
@@ -63,7 +136,7 @@ func TestReportStateFailsOnceWithoutRetry(t *testing.T) {
 		calls++
 		return activities.ReportResult{}, errors.New("connection refused")
 	}, activity.RegisterOptions{Name: name})
-	env.ExecuteWorkflow(name, activities.ReportRequest{Host: "h1", Binary: "novaflow-compute", Topic: "compute"})
+	env.ExecuteWorkflow(name, activities.ReportRequest{Topic: "compute"})
 	err := env.GetWorkflowError()
 	var appErr *temporal.ApplicationError
 	if !errors.As(err, &appErr) {

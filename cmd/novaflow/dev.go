@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 
@@ -146,13 +147,20 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) error {
 		return err
 	}
 	defer stopTelemetry()
-	// The services share a client with the telemetry interceptors.
+	// The services share a client with the telemetry interceptors, and one
+	// database pool: simulated hosts would otherwise each open their own,
+	// and a hundred of them exceed PostgreSQL's max_connections.
 	tc, err := worker.Dial(ctx, cfg, procLogger)
 	if err != nil {
 		return err
 	}
 	defer tc.Close()
-	services, err := devServices(cfg, o, dir, logger, tc)
+	pool, err := db.Open(ctx, databaseURL)
+	if err != nil {
+		return fmt.Errorf("NOVAFLOW_DATABASE_URL: %w", err)
+	}
+	defer pool.Close()
+	services, err := devServices(cfg, o, dir, logger, tc, pool)
 	if err != nil {
 		return err
 	}
@@ -172,10 +180,10 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) error {
 // devServices is one service of every registered topic on this host, the
 // compute one with the process driver unless NOVAFLOW_COMPUTE_DRIVER is set,
 // plus o.fakeHosts simulated compute hosts with the fake driver.
-func devServices(cfg worker.Config, o devOptions, dir string, logger *slog.Logger, c client.Client) ([]*worker.Service, error) {
+func devServices(cfg worker.Config, o devOptions, dir string, logger *slog.Logger, c client.Client, pool *pgxpool.Pool) ([]*worker.Service, error) {
 	var services []*worker.Service
 	add := func(cfg worker.Config, topic string, managerConfig any) error {
-		svc, err := worker.Create(cfg, worker.Options{Topic: topic, Logger: logger, Temporal: c, ManagerConfig: managerConfig})
+		svc, err := worker.Create(cfg, worker.Options{Topic: topic, Logger: logger, Temporal: c, DB: pool, ManagerConfig: managerConfig})
 		if err != nil {
 			return err
 		}

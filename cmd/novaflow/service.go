@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -11,9 +10,9 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
+	"github.com/novaflow/novaflow/activities"
 	"github.com/novaflow/novaflow/internal/db"
 	"github.com/novaflow/novaflow/servicegroup"
 	"github.com/novaflow/novaflow/worker"
@@ -71,10 +70,14 @@ func newServiceListCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "list",
-		Short: "List services with their status (enabled/disabled) and state (up/down)",
+		Short: "List services with their status (enabled/disabled) and state (up/down/unknown)",
 		Long: `List the live services. State is nova's is_up rule: down when forced down,
-else up when the last report is no older than the effective service down time
-(NOVAFLOW_SERVICE_DOWN_TIME, raised to 2.5 x NOVAFLOW_REPORT_INTERVAL).`,
+else up when the service was last seen alive no longer than the effective
+service down time ago (NOVAFLOW_SERVICE_DOWN_TIME, raised to 2.5 x
+NOVAFLOW_REPORT_INTERVAL). Services are seen by their topic's status report;
+when it has not run for longer than the down time (Temporal unreachable, or
+its schedule paused), the services that were up show unknown, not down, and a
+line under the table says since when the topic is not seen.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -92,19 +95,16 @@ else up when the last report is no older than the effective service down time
 			}
 			views := make([]serviceView, 0, len(recs))
 			for _, r := range recs {
-				v := serviceView{Record: r, Status: "enabled", State: "down"}
+				v := serviceView{Record: r, Status: "enabled", State: string(servicegroup.Status(r, now, a.cfg.DownTime()))}
 				if r.Disabled {
 					v.Status = "disabled"
-				}
-				if servicegroup.IsUp(r, now, a.cfg.DownTime()) {
-					v.State = "up"
 				}
 				views = append(views, v)
 			}
 			if asJSON {
 				return writeJSON(cmd.OutOrStdout(), views)
 			}
-			printServices(cmd.OutOrStdout(), views, now)
+			printServices(cmd.OutOrStdout(), views, now, a.cfg.DownTime())
 			return nil
 		},
 	}
@@ -115,7 +115,7 @@ else up when the last report is no older than the effective service down time
 	return cmd
 }
 
-func printServices(out io.Writer, views []serviceView, now time.Time) {
+func printServices(out io.Writer, views []serviceView, now time.Time, downTime time.Duration) {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tBINARY\tHOST\tTOPIC\tSTATUS\tSTATE\tFORCED DOWN\tLAST SEEN UP\tVERSION\tDISABLED REASON")
 	for _, v := range views {
@@ -127,6 +127,20 @@ func printServices(out io.Writer, views []serviceView, now time.Time) {
 			v.ForcedDown, seen, v.Version, v.DisabledReason)
 	}
 	tw.Flush()
+	blind := map[string]bool{}
+	for _, v := range views {
+		if v.State == string(servicegroup.Unknown) && v.Observer != nil && !blind[v.Topic] {
+			blind[v.Topic] = true
+			o := v.Observer
+			if now.Sub(o.ObservedAt) > downTime {
+				fmt.Fprintf(out, "\ntopic %s: not seen since %s (%s ago): its status report does not run (Temporal unreachable, or schedule %s paused);\nits services show unknown, not down, until it runs again\n",
+					v.Topic, o.ObservedAt.UTC().Format(time.RFC3339), now.Sub(o.ObservedAt).Round(time.Second), worker.ReportScheduleID(v.Topic))
+			} else {
+				fmt.Fprintf(out, "\ntopic %s: status reports resumed at %s after a gap; services not seen again yet show unknown\n",
+					v.Topic, o.ObservingSince.UTC().Format(time.RFC3339))
+			}
+		}
+	}
 }
 
 // hostBinaryCmd builds a `service <verb> HOST BINARY` command.
@@ -180,28 +194,27 @@ func newServiceForceDownCmd() *cobra.Command {
 	return cmd
 }
 
-// checkStopped refuses to delete a service that still runs: one that is up
-// and whose status report is not paused (a graceful stop pauses it), since
-// its next report would record it again.
+// checkStopped refuses to delete a service that still runs: one that is not
+// down and whose last worker heartbeat does not say it stopped, since its
+// topic's next status report would record it again.
 func checkStopped(ctx context.Context, a *admin, c client.Client, host, binary string) error {
 	recs, now, err := a.store.List(ctx, servicegroup.Filter{Host: host, Binary: binary})
 	if err != nil {
 		return err
 	}
-	if len(recs) != 1 || !servicegroup.IsUp(recs[0], now, a.cfg.DownTime()) {
+	if len(recs) != 1 || servicegroup.Status(recs[0], now, a.cfg.DownTime()) == servicegroup.Down {
 		return nil
 	}
-	d, err := c.ScheduleClient().GetHandle(ctx, worker.ReportScheduleID(binary, host)).Describe(ctx)
-	var notFound *serviceerror.NotFound
+	stopped, known, err := activities.Stopped(ctx, c, a.cfg.TemporalNamespace, recs[0].Topic, binary, host)
 	switch {
-	case errors.As(err, &notFound):
-		return nil
 	case err != nil:
-		return fmt.Errorf("describe the status report of %s on %s: %w", binary, host, err)
-	case d.Schedule.State.Paused:
+		return fmt.Errorf("read the worker heartbeats of %s on %s: %w", binary, host, err)
+	case stopped:
 		return nil
+	case !known:
+		return fmt.Errorf("%s on %s is not down yet: stop it and wait until it shows down (service_down_time), or use --force", binary, host)
 	}
-	return fmt.Errorf("%s on %s is up: stop it first (its next report would record it again), or use --force", binary, host)
+	return fmt.Errorf("%s on %s is up: stop it first (its topic's next status report would record it again), or use --force", binary, host)
 }
 
 func newServiceDeleteCmd() *cobra.Command {

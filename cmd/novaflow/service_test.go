@@ -9,12 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/novaflow/novaflow/internal/db"
 	"github.com/novaflow/novaflow/servicegroup"
 	"github.com/novaflow/novaflow/testenv"
-	"github.com/novaflow/novaflow/worker"
 )
 
 func TestMain(m *testing.M) {
@@ -57,8 +58,8 @@ func adminEnv(t *testing.T) *servicegroup.Store {
 			t.Fatal(err)
 		}
 	}
-	// h1's rows look a minute old, so they are down by the 25 s rule.
-	if _, err := pool.Exec(ctx, `UPDATE services SET created_at = now() - interval '1 minute' WHERE host = 'h1'`); err != nil {
+	// h1's rows look a minute old and never seen, so they are down by the 25 s rule.
+	if _, err := pool.Exec(ctx, `UPDATE services SET created_at = now() - interval '1 minute', last_seen_up = NULL WHERE host = 'h1'`); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := store.Report(ctx, "h2", "novaflow-compute", "compute", 3); err != nil {
@@ -139,30 +140,42 @@ func TestServiceCommands(t *testing.T) {
 		t.Fatalf("after force-down --unset: %+v", r)
 	}
 
-	// A running service (up, its status report not paused) is not deleted
-	// without --force: its next report would record it again. Once a
-	// graceful stop has paused its report, it is.
-	sc := testenv.Temporal(t).Client(t).ScheduleClient()
-	report, err := sc.Create(context.Background(), client.ScheduleOptions{
-		ID:     worker.ReportScheduleID("novaflow-compute", "h2"),
-		Spec:   client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: time.Hour}}},
-		Action: &client.ScheduleWorkflowAction{Workflow: "compute.report_state", TaskQueue: "compute.h2"},
-	})
+	// A running service (up, its worker heartbeats say running) is not
+	// deleted without --force: its topic's next report would record it
+	// again. Once it has stopped gracefully (its last heartbeat says so), it
+	// is.
+	srv := testenv.Temporal(t)
+	hc, err := client.Dial(client.Options{HostPort: srv.Address(), Namespace: srv.Namespace(), WorkerHeartbeatInterval: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, _, errOut := run(t, "service", "delete", "h2", "compute")
-	if code != 1 || !strings.Contains(errOut, "is up: stop it first") {
-		t.Fatalf("delete of a running service: exit %d: %s", code, errOut)
-	}
-	if err := report.Pause(context.Background(), client.SchedulePauseOptions{Note: "novaflow: service stopped"}); err != nil {
+	defer hc.Close()
+	w := sdkworker.New(hc, "compute", sdkworker.Options{Identity: "novaflow-compute@h2"})
+	w.RegisterActivityWithOptions(func(context.Context) error { return nil }, activity.RegisterOptions{Name: "compute.noop"})
+	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
-	if code, _, errOut := run(t, "service", "delete", "h2", "compute"); code != 0 {
-		t.Fatalf("delete of a stopped service: %s", errOut)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		code, _, errOut := run(t, "service", "delete", "h2", "compute")
+		if code == 1 && strings.Contains(errOut, "is up: stop it first") {
+			break
+		}
+		if code == 0 || time.Now().After(deadline) {
+			t.Fatalf("delete of a running service: exit %d: %s", code, errOut)
+		}
+		time.Sleep(200 * time.Millisecond) // its first heartbeat is on its way
 	}
-	if _, err := report.Describe(context.Background()); err == nil {
-		t.Fatal("delete left the service's report schedule")
+	w.Stop()
+	for {
+		code, _, errOut := run(t, "service", "delete", "h2", "compute")
+		if code == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("delete of a stopped service: exit %d: %s", code, errOut)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	if code, _, errOut := run(t, "service", "delete", "h1", "compute"); code != 0 {
 		t.Fatalf("delete: %s", errOut)
@@ -171,7 +184,7 @@ func TestServiceCommands(t *testing.T) {
 		t.Fatal("deleted service still listed")
 	}
 
-	code, _, errOut = run(t, "service", "enable", "nohost", "compute")
+	code, _, errOut := run(t, "service", "enable", "nohost", "compute")
 	if code != 1 || !strings.Contains(errOut, "service not found") {
 		t.Fatalf("enable of an unknown service: exit %d: %s", code, errOut)
 	}

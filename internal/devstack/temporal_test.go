@@ -30,6 +30,8 @@ func TestTemporalServerArgs(t *testing.T) {
 			"--dynamic-config-value", "matching.numTaskqueueWritePartitions=1",
 			"--dynamic-config-value", "worker.schedulerNamespaceStartWorkflowRPS=10000",
 			"--dynamic-config-value", "frontend.namespaceCount=10000",
+			"--dynamic-config-value", "frontend.WorkerHeartbeatsEnabled=true",
+			"--dynamic-config-value", "frontend.ListWorkersEnabled=true",
 		}},
 		{true, []string{
 			"--dynamic-config-value", "history.transferProcessorMaxPollRPS=10000",
@@ -37,6 +39,8 @@ func TestTemporalServerArgs(t *testing.T) {
 			"--dynamic-config-value", "matching.numTaskqueueWritePartitions=1",
 			"--dynamic-config-value", "worker.schedulerNamespaceStartWorkflowRPS=10000",
 			"--dynamic-config-value", "frontend.namespaceCount=10000",
+			"--dynamic-config-value", "frontend.WorkerHeartbeatsEnabled=true",
+			"--dynamic-config-value", "frontend.ListWorkersEnabled=true",
 			"--sqlite-pragma", "journal_mode=WAL",
 			"--sqlite-pragma", "synchronous=NORMAL",
 		}},

@@ -45,6 +45,8 @@ const temporalSQLReadyTimeout = 2 * time.Minute
 // PostgreSQL gets (StartTemporalSQL): the values TemporalServerArgs gives the
 // dev server (they only take effect at server start), plus
 //   - frontend.enableServerVersionCheck=false: no call home;
+//   - frontend.WorkerHeartbeatsEnabled and frontend.ListWorkersEnabled: the
+//     worker heartbeats that status reports read (as TemporalServerArgs);
 //   - system.forceSearchAttributesCacheRefreshOnRead=true: search attributes
 //     added at start are usable at once (a development setting: it reads the
 //     database on every use).
@@ -55,6 +57,8 @@ func TemporalDynamicConfig() map[string]any {
 		"matching.numTaskqueueWritePartitions":           1,
 		"worker.schedulerNamespaceStartWorkflowRPS":      10000,
 		"frontend.namespaceCount":                        10000,
+		"frontend.WorkerHeartbeatsEnabled":               true,
+		"frontend.ListWorkersEnabled":                    true,
 		"frontend.enableServerVersionCheck":              false,
 		"system.forceSearchAttributesCacheRefreshOnRead": true,
 	}

@@ -15,8 +15,8 @@ import (
 type Settings struct {
 	Strategy        string        `envconfig:"SCHEDULER_STRATEGY" default:"spread" desc:"scheduler strategy by name: spread (most free memory first) or pack (least free memory first)"`
 	MaxAttempts     int           `envconfig:"SCHEDULER_MAX_ATTEMPTS" default:"3" desc:"attempts to build an instance: the selected host plus up to max_attempts-1 alternates (nova's scheduler.max_attempts)"`
-	ReportInterval  time.Duration `envconfig:"REPORT_INTERVAL" default:"10s" desc:"interval of the status report that keeps the service up; 0 turns reports off (mutable)"`
-	ServiceDownTime time.Duration `envconfig:"SERVICE_DOWN_TIME" default:"25s" desc:"a service with no report for this long is down; raised to 2.5 x report_interval when lower (mutable)"`
+	ReportInterval  time.Duration `envconfig:"REPORT_INTERVAL" default:"10s" desc:"interval of the status report of the service's topic, which sees its services alive by their worker heartbeats; 0 leaves the topic's report schedule to the other services (mutable)"`
+	ServiceDownTime time.Duration `envconfig:"SERVICE_DOWN_TIME" default:"25s" desc:"a service not seen alive for this long is down; raised to 2.5 x report_interval when lower (mutable)"`
 }
 
 // DefaultSettings are the settings with every default applied.

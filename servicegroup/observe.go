@@ -67,6 +67,10 @@ const (
 //     downTime), a service not seen since it resumed is Unknown if it was up
 //     before the gap, else down.
 //
+//   - a service older than downTime that the last report saw at most
+//     downTime / 2.5 (one report interval at nova's rule) old is Unknown
+//     too: reports stopped before any could judge it.
+//
 // So an outage of Temporal, or a paused report schedule, never shows live
 // services down: they show unknown, and up again at the first report after
 // it.
@@ -99,6 +103,12 @@ func Status(r Record, now time.Time, downTime time.Duration) State {
 	}
 	if upAt(now) {
 		return Up
+	}
+	// Older than downTime, but the last report saw it at most one report
+	// interval old (downTime / 2.5 at nova's rule): reports stopped before
+	// any could judge it; unknown until the topic counts as not seen.
+	if o != nil && o.ObservedAt.Sub(last) <= downTime*2/5 {
+		return Unknown
 	}
 	return Down
 }

@@ -51,6 +51,13 @@ func TestStatus(t *testing.T) {
 		{name: "fresh observer: seen 10 s ago", created: time.Hour, last: ago(down), obs: fresh, want: servicegroup.Up},
 		{name: "fresh observer: seen 11 s ago", created: time.Hour, last: ago(11 * time.Second), obs: fresh, want: servicegroup.Down},
 		{name: "fresh observer: last_seen_up ahead of now", created: time.Hour, last: ago(-5 * time.Second), obs: fresh, want: servicegroup.Up},
+		// The last report, 8 s ago, did not see a new heartbeat of a service
+		// last seen 3 s before it; then reports stopped. No report has judged
+		// it since it passed service_down_time: unknown, not down.
+		{name: "late report: seen 3 s before the last report, 11 s ago", created: time.Hour, last: ago(11 * time.Second),
+			obs: &servicegroup.Observer{ObservedAt: *ago(8 * time.Second), ObservingSince: *ago(time.Hour)}, want: servicegroup.Unknown},
+		{name: "late report: seen 5 s before the last report, 11 s ago", created: time.Hour, last: ago(11 * time.Second),
+			obs: &servicegroup.Observer{ObservedAt: *ago(6 * time.Second), ObservingSince: *ago(time.Hour)}, want: servicegroup.Down},
 
 		{name: "stale observer: up at its last report", created: time.Hour, last: ago(32 * time.Second), obs: stale, want: servicegroup.Unknown},
 		{name: "stale observer: already down at its last report", created: time.Hour, last: ago(50 * time.Second), obs: stale, want: servicegroup.Down},

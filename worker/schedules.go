@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"time"
 
 	"go.temporal.io/api/serviceerror"
@@ -188,6 +189,35 @@ func (s *Service) runNow(ctx context.Context, sp scheduleSpec, delay time.Durati
 // with it; a schedule whose run should always be going (the report) is
 // triggered when it has none.
 func (s *Service) ensureSchedule(ctx context.Context, sp scheduleSpec) error {
+	// The services of a topic in one process (novaflow dev --fake-hosts)
+	// share a client and want the same schedules: once one of them has
+	// brought a schedule in line, the others need not ask the server again
+	// (Options.OneReconcilePerProcess). A thousand services asking at once
+	// made the schedule's own workflow the bottleneck, and starts timed out.
+	key := fmt.Sprintf("%p %s", s.client, sp.id)
+	want := sp.fingerprint()
+	if done, ok := ensured.Load(key); ok && done == want && s.oncePerProcess {
+		return nil
+	}
+	if err := s.ensureScheduleOnServer(ctx, sp); err != nil {
+		return err
+	}
+	ensured.Store(key, want)
+	return nil
+}
+
+// ensured remembers, per client and schedule ID, the fingerprint of the
+// spec a service of this process last brought the schedule in line with.
+var ensured sync.Map
+
+// fingerprint is what ensureSchedule compares to skip a schedule another
+// service of the process has just ensured.
+func (sp scheduleSpec) fingerprint() string {
+	return fmt.Sprintf("%s %s %s %s %s %s %s %v %v", sp.id, sp.every, sp.offset, sp.overlap, sp.workflow, sp.queue, sp.timeout, sp.arg, sp.running)
+}
+
+// ensureScheduleOnServer is ensureSchedule's work on the server.
+func (s *Service) ensureScheduleOnServer(ctx context.Context, sp scheduleSpec) error {
 	sc := s.client.ScheduleClient()
 	_, err := sc.Create(ctx, sp.options())
 	if err == nil {

@@ -45,6 +45,11 @@ type Options struct {
 	// DB is a pool to share between services of one process; when nil the
 	// service opens its own at Start and closes it at Stop.
 	DB *pgxpool.Pool
+	// OneReconcilePerProcess, for the services of one process that share
+	// Temporal (simulated hosts), lets a service skip the topic's schedules
+	// that another service of the process has just brought in line with the
+	// same settings, instead of asking the server for each again.
+	OneReconcilePerProcess bool
 	// ManagerConfig, when set, is the manager's settings (a pointer of the
 	// type of its Definition.Config), used instead of reading them from the
 	// environment: for services of one process that differ, such as the
@@ -57,6 +62,7 @@ type Service struct {
 	host, binary, topic string
 	def                 managers.Definition
 	managerConfig       any
+	oncePerProcess      bool
 	logger              *slog.Logger
 
 	mu      sync.Mutex // guards cfg, and the fields Start sets up
@@ -153,7 +159,7 @@ func Create(cfg Config, opts Options) (*Service, error) {
 	}
 	logger = logger.With("service", binary, "host", cfg.Host, "topic", topic)
 	s := &Service{
-		host: cfg.Host, binary: binary, topic: topic, def: def, managerConfig: opts.ManagerConfig, logger: logger,
+		host: cfg.Host, binary: binary, topic: topic, def: def, managerConfig: opts.ManagerConfig, oncePerProcess: opts.OneReconcilePerProcess, logger: logger,
 		cfg: cfg, client: opts.Temporal, pool: opts.DB,
 	}
 	s.live.set(cfg)

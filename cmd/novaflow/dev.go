@@ -183,7 +183,7 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) error {
 func devServices(cfg worker.Config, o devOptions, dir string, logger *slog.Logger, c client.Client, pool *pgxpool.Pool) ([]*worker.Service, error) {
 	var services []*worker.Service
 	add := func(cfg worker.Config, topic string, managerConfig any) error {
-		svc, err := worker.Create(cfg, worker.Options{Topic: topic, Logger: logger, Temporal: c, DB: pool, ManagerConfig: managerConfig})
+		svc, err := worker.Create(cfg, worker.Options{Topic: topic, Logger: logger, Temporal: c, DB: pool, ManagerConfig: managerConfig, OneReconcilePerProcess: true})
 		if err != nil {
 			return err
 		}

@@ -34,10 +34,12 @@ var commands = []command{
 	{"rpc", "Call/Cast latency and throughput against the raw SDK; the local path", runRPC},
 	{"floor", "latency floor of one call under each server setting (before/after)", runFloor},
 	{"scale", "N simulated compute hosts with reports and periodic tasks: on time?", runScale},
+	{"housekeeping", "what an idle compute host costs Temporal and PostgreSQL, per design, in one run", runHousekeeping},
 	{"builds", "builds per second end to end against the raw-SDK ceiling", runBuilds},
 	{"liveness", "time from SIGKILL of a service to down", runLiveness},
 	{"footprint", "RSS of an idle service and time from exec to polling", runFootprint},
 	{"breakdown", "where a call's time goes, from its history; what each addition costs", runBreakdown},
+	{"pgbouncer", "PostgreSQL connections of N service processes through PgBouncer (transaction mode) and direct", runPgBouncer},
 }
 
 func main() {

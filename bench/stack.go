@@ -50,6 +50,8 @@ type serverOptions struct {
 	// compression is the gRPC compression of every client the bench
 	// dials, novaflow's and the raw SDK's alike: none (as novaflow dev) or gzip.
 	compression string
+	// dropKeys are dynamic config keys of the profile to leave out.
+	dropKeys []string
 }
 
 func (o *serverOptions) register(fs *flag.FlagSet) {
@@ -84,6 +86,14 @@ func (o serverOptions) serverArgs() ([]string, error) {
 	case profileDefault:
 	default:
 		return nil, fmt.Errorf("-server %q: want %s or %s", o.profile, profileDev, profileDefault)
+	}
+	for _, key := range o.dropKeys {
+		for i := 0; i+1 < len(args); i++ {
+			if args[i] == "--dynamic-config-value" && strings.HasPrefix(args[i+1], key+"=") {
+				args = slices.Delete(args, i, i+2)
+				i--
+			}
+		}
 	}
 	for _, kv := range o.dc {
 		if !strings.Contains(kv, "=") {
@@ -339,7 +349,31 @@ func startServerAndPostgres(ctx context.Context, o serverOptions) (_ *server, _ 
 	return srv, pg, func() { pg.stop(); srv.stop() }, nil
 }
 
+// startServerPostgresClient is startServerAndPostgres with a plain client of
+// the server.
+func startServerPostgresClient(ctx context.Context, o serverOptions) (*server, *postgres, client.Client, error) {
+	srv, pg, stop, err := startServerAndPostgres(ctx, o)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	tc, err := srv.dial(ctx, nil)
+	if err != nil {
+		stop()
+		return nil, nil, nil, err
+	}
+	return srv, pg, tc, nil
+}
+
 func startPostgres(ctx context.Context) (*postgres, error) {
+	// Every service process holds a pool of its own: hundreds of them need
+	// more than PostgreSQL's default 100 connections.
+	return startPostgresWith(ctx, "max_connections=2000")
+}
+
+// startPostgresWith is startPostgres with the given server settings
+// (name=value) instead of max_connections=2000: none leaves PostgreSQL's
+// defaults (max_connections=100).
+func startPostgresWith(ctx context.Context, settings ...string) (*postgres, error) {
 	progress("starting PostgreSQL")
 	if u := os.Getenv("NOVAFLOW_DATABASE_URL"); u != "" {
 		return &postgres{url: u}, nil
@@ -351,7 +385,7 @@ func startPostgres(ctx context.Context) (*postgres, error) {
 	if err := os.Chmod(dir, 0o755); err != nil { // as root, postgres runs as user postgres
 		return nil, err
 	}
-	pg, err := devstack.StartPostgres(ctx, devstack.PostgresOptions{DataDir: filepath.Join(dir, "pg")})
+	pg, err := devstack.StartPostgres(ctx, devstack.PostgresOptions{DataDir: filepath.Join(dir, "pg"), Settings: settings})
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("start PostgreSQL: %w", err)

@@ -50,6 +50,8 @@ type PostgresOptions struct {
 	// Log receives the output of initdb and postgres; nil means the file
 	// postgres.log in DataDir.
 	Log io.Writer
+	// Settings are extra server settings, name=value (max_connections=1000).
+	Settings []string
 }
 
 // Postgres is a running PostgreSQL server started by StartPostgres.
@@ -128,6 +130,9 @@ func StartPostgres(ctx context.Context, opts PostgresOptions) (_ *Postgres, err 
 	}
 	if !opts.Durable {
 		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+	}
+	for _, kv := range opts.Settings {
+		args = append(args, "-c", kv)
 	}
 	cmd := exec.Command(filepath.Join(opts.BinDir, exe("postgres")), args...)
 	cmd.Dir = opts.DataDir

@@ -155,8 +155,8 @@ func (o *Observer) report(ctx context.Context, req ReportRequest) (ReportResult,
 // heartbeats lists the services of the topic whose workers are running, from
 // the worker heartbeats the Temporal SDK sends (ListWorkers): each service's
 // worker on the topic's queue, named <binary>@<host>. A heartbeat older than
-// downTime by this clock is left out (a worker long dead that the server still
-// lists).
+// downTime plus the worker's heartbeat cadence by this clock is left out (a
+// worker long dead that the server still lists).
 func (o *Observer) heartbeats(ctx context.Context, downTime time.Duration) ([]servicegroup.Sighting, error) {
 	now := time.Now()
 	latest := map[[2]string]servicegroup.Sighting{}
@@ -183,12 +183,18 @@ func (o *Observer) heartbeats(ctx context.Context, downTime time.Duration) ([]se
 			}
 			at := hb.GetHeartbeatTime().AsTime()
 			age := now.Sub(at)
-			if age > downTime {
+			// How often it heartbeats: the gap before its last heartbeat
+			// (unknown for a first one).
+			var cadence time.Duration
+			if e := hb.GetElapsedSinceLastHeartbeat(); e != nil {
+				cadence = e.AsDuration()
+			}
+			if age > downTime+cadence {
 				continue
 			}
 			key := [2]string{host, binary}
 			if cur, ok := latest[key]; !ok || at.After(cur.Heartbeat) {
-				latest[key] = servicegroup.Sighting{Host: host, Binary: binary, Heartbeat: at, Age: age}
+				latest[key] = servicegroup.Sighting{Host: host, Binary: binary, Heartbeat: at, Age: age, Cadence: cadence}
 			}
 		}
 		token = resp.GetNextPageToken()

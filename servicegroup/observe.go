@@ -59,10 +59,13 @@ const (
 // Status is nova's is_up rule with one difference: a service is judged down
 // only by a status report that is running. A forced-down service is down.
 // Otherwise, with last the service's last_seen_up (or its creation):
+//
 //   - while the topic's report runs (its last run no older than downTime), the
 //     service is up when last is no older than downTime, as in nova;
+//
 //   - when the report has not run for longer than downTime, the service is
 //     Unknown if it was up at the report's last run, else down;
+//
 //   - when the report has just resumed after such a gap (for less than
 //     downTime), a service not seen since it resumed is Unknown if it was up
 //     before the gap, else down.
@@ -133,6 +136,13 @@ type Sighting struct {
 	// reporter's clock. The store caps it at the time since the previous
 	// report, so a skewed clock moves last_seen_up by at most one interval.
 	Age time.Duration
+	// Cadence is how often the service sends heartbeats (0: unknown). A
+	// heartbeat already counted is still proof of life while it is younger
+	// than that: the service is then seen alive at its heartbeat plus the
+	// cadence, capped at now. So a client that heartbeats rarely (the SDK's
+	// default is 60 s) is never shown down between two heartbeats; its death
+	// is seen up to one cadence later.
+	Cadence time.Duration
 }
 
 // Observation is what one status report of a topic saw.
@@ -175,8 +185,10 @@ func (s *Store) Observe(ctx context.Context, o Observation) (ObserveResult, erro
 	binaries := make([]string, len(o.Seen))
 	beats := make([]*time.Time, len(o.Seen))
 	ages := make([]int64, len(o.Seen))
+	cadences := make([]int64, len(o.Seen))
 	for i, sg := range o.Seen {
 		hosts[i], binaries[i], ages[i] = sg.Host, sg.Binary, max(sg.Age, 0).Microseconds()
+		cadences[i] = max(sg.Cadence, 0).Microseconds()
 		if !sg.Heartbeat.IsZero() {
 			hb := sg.Heartbeat
 			beats[i] = &hb
@@ -208,15 +220,17 @@ func (s *Store) Observe(ctx context.Context, o Observation) (ObserveResult, erro
 		}
 		rows, err := tx.Query(ctx, `
 			WITH seen AS (
-				SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bigint[]) AS v(host, bin, hb, age_us)
+				SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bigint[], $7::bigint[]) AS v(host, bin, hb, age_us, cadence_us)
 			)
 			UPDATE services s SET report_count = s.report_count + 1,
-				last_seen_up = greatest(s.last_seen_up, now() - least(v.age_us, $5::bigint) * interval '1 microsecond'),
+				last_seen_up = greatest(s.last_seen_up, now() - least(
+					CASE WHEN v.hb IS NULL OR s.heartbeat_at IS DISTINCT FROM v.hb THEN v.age_us
+					     ELSE greatest(v.age_us - v.cadence_us, 0) END, $5::bigint) * interval '1 microsecond'),
 				heartbeat_at = v.hb, updated_at = now()
 			FROM seen v
 			WHERE s.host = v.host AND s."binary" = v.bin AND NOT s.deleted AND s.topic = $6
-			  AND (v.hb IS NULL OR s.heartbeat_at IS DISTINCT FROM v.hb)
-			RETURNING s.last_seen_up`, hosts, binaries, beats, ages, maxAge, o.Topic)
+			  AND (v.hb IS NULL OR s.heartbeat_at IS DISTINCT FROM v.hb OR v.age_us <= v.cadence_us)
+			RETURNING s.last_seen_up`, hosts, binaries, beats, ages, maxAge, o.Topic, cadences)
 		if err != nil {
 			return fmt.Errorf("report: %w", err)
 		}

@@ -366,3 +366,37 @@ func TestNoFalseDownWhenReportsStop(t *testing.T) {
 		}
 	}
 }
+
+// A heartbeat already counted still proves life while it is younger than the
+// service's heartbeat cadence (a client that heartbeats every minute): the
+// report moves last_seen_up to the heartbeat plus the cadence, capped at now;
+// once older than that, it moves nothing.
+func TestObserveSlowHeartbeats(t *testing.T) {
+	t.Parallel()
+	s := observeStore(t)
+	ctx := context.Background()
+	if _, err := s.Register(ctx, "slow", "novaflow-compute", "compute", 1); err != nil {
+		t.Fatal(err)
+	}
+	const down = 25 * time.Second
+	observe(t, s, servicegroup.Observation{Topic: "compute", Source: servicegroup.SourceHeartbeats, DownTime: down})
+	hb := time.Now().Add(-40 * time.Second) // counted by no report yet
+	seen := func(age time.Duration) servicegroup.Observation {
+		return servicegroup.Observation{Topic: "compute", Source: servicegroup.SourceHeartbeats, DownTime: down,
+			Seen: []servicegroup.Sighting{{Host: "slow", Binary: "novaflow-compute", Heartbeat: hb, Age: age, Cadence: time.Minute}}}
+	}
+	observe(t, s, seen(40*time.Second))
+	time.Sleep(200 * time.Millisecond)
+	before := time.Now()
+	// The same heartbeat, 40 s old, within its 60 s cadence: seen alive now.
+	if res := observe(t, s, seen(40*time.Second)); res.Reported != 1 {
+		t.Fatalf("a counted heartbeat within its cadence: %+v, want 1 reported", res)
+	}
+	if r := get(t, s, "slow", "novaflow-compute"); r.LastSeenUp.Before(before.Add(-100 * time.Millisecond)) {
+		t.Errorf("last_seen_up %s, want about now (%s)", r.LastSeenUp, before)
+	}
+	// Older than its cadence: it proves nothing any more.
+	if res := observe(t, s, seen(61*time.Second)); res.Reported != 0 {
+		t.Fatalf("a heartbeat older than its cadence: %+v, want nothing reported", res)
+	}
+}

@@ -45,7 +45,8 @@ func (s *TemporalServer) Address() string { return s.address }
 func (s *TemporalServer) Namespace() string { return s.namespace }
 
 // Client returns a new client of the namespace, closed when the test ends. The
-// SDK's warnings and errors go to the test log.
+// SDK's warnings and errors go to the test log. It sends worker heartbeats
+// every second, as services' status reports need (worker.Options.Temporal).
 func (s *TemporalServer) Client(t testing.TB) client.Client {
 	t.Helper()
 	w := &testLogWriter{t: t}
@@ -53,6 +54,8 @@ func (s *TemporalServer) Client(t testing.TB) client.Client {
 		HostPort:  s.address,
 		Namespace: s.namespace,
 		Logger:    log.NewStructuredLogger(slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))),
+		// The quickest the SDK takes: services of tests report every 1-2 s.
+		WorkerHeartbeatInterval: time.Second,
 	})
 	if err != nil {
 		t.Fatalf("testenv: connecting to Temporal at %s: %v", s.address, err)

@@ -40,7 +40,11 @@ type Options struct {
 	// Logger is the process logger; default: slog.Default().
 	Logger *slog.Logger
 	// Temporal is a client to share between services of one process; when nil
-	// the service dials its own at Start and closes it at Stop.
+	// the service dials its own at Start and closes it at Stop. A client of
+	// your own must send worker heartbeats at least every quarter of
+	// NOVAFLOW_REPORT_INTERVAL (client.Options.WorkerHeartbeatInterval; Dial
+	// sets it): status reports see services alive by them, and with the SDK's
+	// default of 60 s a service shows down between two heartbeats.
 	Temporal client.Client
 	// DB is a pool to share between services of one process; when nil the
 	// service opens its own at Start and closes it at Stop.

@@ -47,24 +47,23 @@ type pgbPhase struct {
 	prefix      string // of the phase's host names
 	pooled      bool   // the services connect through PgBouncer
 
-	maxConnections     int
-	hosts, up, exited  int
-	others             string // the conductor's and scheduler's states
-	steady, peak       int    // the services' PostgreSQL connections: at steady state, most seen
-	byApp              map[string]int
-	clients, sv        int           // PgBouncer: client connections, server connections (SHOW POOLS)
-	maxWaiting         int           // PgBouncer: most clients waiting for a server in a sample
-	maxWait            time.Duration // PgBouncer: longest wait seen (SHOW POOLS maxwait)
-	steadyStats        pgbStats      // PgBouncer: over the steady window
-	loadStats          pgbStats      // PgBouncer: over the queries, builds and calls
-	builds, calls      latencies
-	actionsPerCall     float64
-	sqlstates          map[string]int
-	firstSQLErr        string
-	errorLines         int // level=ERROR lines in the services' logs
-	exitLines          []string
-	queryLat           map[string]*latencies // phase 1: a query, direct and through PgBouncer
-	startedAt, endedAt time.Time
+	maxConnections    int
+	hosts, up, exited int
+	others            string // the conductor's and scheduler's states
+	steady, peak      int    // the services' PostgreSQL connections: at steady state, most seen
+	byApp             map[string]int
+	clients, sv       int           // PgBouncer: client connections, server connections (SHOW POOLS)
+	maxWaiting        int           // PgBouncer: most clients waiting for a server in a sample
+	maxWait           time.Duration // PgBouncer: longest wait seen (SHOW POOLS maxwait)
+	steadyStats       pgbStats      // PgBouncer: over the steady window
+	loadStats         pgbStats      // PgBouncer: over the queries, builds and calls
+	builds, calls     latencies
+	actionsPerCall    float64
+	sqlstates         map[string]int
+	firstSQLErr       string
+	errorLines        int // level=ERROR lines in the services' logs
+	exitLines         []string
+	queryLat          map[string]*latencies // phase 1: a query, direct and through PgBouncer
 }
 
 func runPgBouncer(ctx context.Context, args []string) error {
@@ -76,7 +75,7 @@ func runPgBouncer(ctx context.Context, args []string) error {
 	mode := fs.String("exec-mode", "exec", "pgx default_query_exec_mode of the services' URL through PgBouncer: exec, simple_protocol, cache_describe, describe_exec or cache_statement (pgx's default)")
 	steady := fs.Duration("steady", 60*time.Second, "wait once every host is up before reading the connections (covers one update_available_resource)")
 	nBuilds := fs.Int("builds", 10, "conductor.build_instances run one after another in each phase")
-	nCalls := fs.Int("calls", 100, "compute get_instance_info calls (each reads the instance's row on the host) one after another in each phase")
+	nCalls := fs.Int("calls", 200, "compute get_instance_info calls (each reads the instance's row on the host) one after another in each phase")
 	nQueries := fs.Int("queries", 500, "the same one-row SELECT run by the bench, per way of connecting, in phase pgbouncer")
 	probe := fs.Int("migrate-probe", 8, "concurrent `novaflow migrate` run through PgBouncer against an empty database (0: skip)")
 	direct2000 := fs.Bool("direct-2000", true, "also run the direct phase on a PostgreSQL with max_connections=2000: how many connections the services hold unhindered")
@@ -120,7 +119,7 @@ func runPgBouncer(ctx context.Context, args []string) error {
 	if st.pg, err = startPostgresWith(ctx); err != nil {
 		return err
 	}
-	defer st.pg.stop()
+	defer func() { st.pg.stop() }() // the one of the last phase
 	if err := migrateDirect(ctx, st); err != nil {
 		return err
 	}
@@ -156,7 +155,7 @@ func runPgBouncer(ctx context.Context, args []string) error {
 	cfg := pgbConfig{st: st, caller: caller, hosts: *hosts, steady: *steady, builds: *nBuilds, calls: *nCalls, queries: *nQueries}
 	var phases []*pgbPhase
 	p1 := &pgbPhase{name: "pgbouncer", prefix: "pgb-", pooled: true,
-		about: fmt.Sprintf("every service through PgBouncer (transaction mode, %d server connections), default_query_exec_mode=%s; PostgreSQL max_connections=100", *poolSize, *mode)}
+		about: fmt.Sprintf("every service through PgBouncer (transaction mode, %d server connections), default_query_exec_mode=%s", *poolSize, *mode)}
 	if err := runPgbPhase(ctx, cfg, p1, mon, pgb.url(st.pg.url, *mode), pgb); err != nil {
 		return fmt.Errorf("phase %s: %w", p1.name, err)
 	}
@@ -265,7 +264,7 @@ type pgbConfig struct {
 // they are up and steady, measures, and stops them.
 func runPgbPhase(ctx context.Context, cfg pgbConfig, p *pgbPhase, mon *pgxpool.Pool, serviceURL string, pgb *pgbouncer) error {
 	st := cfg.st
-	p.hosts, p.startedAt = cfg.hosts, time.Now()
+	p.hosts = cfg.hosts
 	if err := mon.QueryRow(ctx, `SELECT current_setting('max_connections')::int`).Scan(&p.maxConnections); err != nil {
 		return err
 	}
@@ -551,7 +550,6 @@ func runPgbPhase(ctx context.Context, cfg pgbConfig, p *pgbPhase, mon *pgxpool.P
 		default:
 		}
 	}
-	p.endedAt = time.Now()
 	return nil
 }
 

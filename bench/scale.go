@@ -267,14 +267,17 @@ func runScale(ctx context.Context, args []string) error {
 	if cfg.kill {
 		hostsLine += fmt.Sprintf(", plus one `novaflow run compute` process (%s) SIGKILLed in the middle of the window", killedHost)
 	}
-	lines := []string{"server: " + cfg.so.describe(), hostsLine}
+	lines := []string{"server: " + cfg.so.describe()}
+	if *topic {
+		lines = append(lines, hostsLine,
+			fmt.Sprintf("settings: report_interval %s, service_down_time %s (effective %s), update_available_resource %s, sync_power_states %s, reap_deleted_instances %s, periodic_fuzzy_delay %s",
+				cfg.report, cfg.downTime, cfg.effectiveDownTime(), cfg.settings.UpdateResourcesInterval, cfg.settings.SyncPowerStateInterval, cfg.settings.ReapDeletedInterval, cfg.fuzzy),
+			fmt.Sprintf("window %s per N (unless N:window) after %s of warm-up; PostgreSQL in test mode", cfg.window, cfg.warmup))
+	}
 	if *before != "" {
 		lines = append(lines, fmt.Sprintf("design per-host (%s): that revision's `go run ./bench scale -hosts N -window %s` in a git worktree, with its own defaults otherwise (30 s warm-up; its periodic spacings; its own dev server profile), its summary read from its report", *before, *beforeWindow))
 	}
-	header(out, "Scale: simulated compute hosts, a Schedule per topic", append(lines,
-		fmt.Sprintf("settings: report_interval %s, service_down_time %s (effective %s), update_available_resource %s, sync_power_states %s, reap_deleted_instances %s, periodic_fuzzy_delay %s",
-			cfg.report, cfg.downTime, cfg.effectiveDownTime(), cfg.settings.UpdateResourcesInterval, cfg.settings.SyncPowerStateInterval, cfg.settings.ReapDeletedInterval, cfg.fuzzy),
-		fmt.Sprintf("window %s per N after %s of warm-up; PostgreSQL in test mode", cfg.window, cfg.warmup))...)
+	header(out, "Scale: simulated compute hosts, a Schedule per topic", lines...)
 	printScaleTable(out, rows)
 	fmt.Fprintf(out, "CSV: %s\n", *csvPath)
 	if *doPlot {

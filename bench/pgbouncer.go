@@ -78,6 +78,7 @@ func runPgBouncer(ctx context.Context, args []string) error {
 	nCalls := fs.Int("calls", 200, "compute get_instance_info calls (each reads the instance's row on the host) one after another in each phase")
 	nQueries := fs.Int("queries", 500, "the same one-row SELECT run by the bench, per way of connecting, in phase pgbouncer")
 	probe := fs.Int("migrate-probe", 8, "concurrent `novaflow migrate` run through PgBouncer against an empty database (0: skip)")
+	startPar := fs.Int("start-concurrency", 8, "compute processes starting at once: the next one starts when one has logged \"service started\" (or exited)")
 	direct2000 := fs.Bool("direct-2000", true, "also run the direct phase on a PostgreSQL with max_connections=2000: how many connections the services hold unhindered")
 	fs.Parse(args)
 
@@ -139,8 +140,8 @@ func runPgBouncer(ctx context.Context, args []string) error {
 	out := os.Stdout
 	header(out, "PostgreSQL connections: PgBouncer in transaction mode against direct connections",
 		"server: "+so.describe(),
-		fmt.Sprintf("per phase: %d `novaflow run compute` (fake driver), one `novaflow run scheduler`, one `novaflow run conductor`, each its own process with pgx's default pool (max(4, CPUs) = %d connections at most), NOVAFLOW_MIGRATE_ON_START=false; the schema migrated before by `novaflow migrate` straight to PostgreSQL",
-			*hosts, max(4, runtime.NumCPU())),
+		fmt.Sprintf("per phase: %d `novaflow run compute` (fake driver), one `novaflow run scheduler`, one `novaflow run conductor`, each its own process with pgx's default pool (max(4, CPUs) = %d connections at most), NOVAFLOW_MIGRATE_ON_START=false; the schema migrated before by `novaflow migrate` straight to PostgreSQL; the conductor and the scheduler started first, then the hosts, %d starting at once",
+			*hosts, max(4, runtime.NumCPU()), max(1, *startPar)),
 		fmt.Sprintf("PgBouncer %s, pool_mode=transaction, default_pool_size=max_db_connections=%d, auth trust, on loopback", pgb.version, *poolSize),
 		fmt.Sprintf("connections: the services' client backends in pg_stat_activity (the bench's own left out), read every 2 s; steady: after every host was up and %s more", *steady),
 		fmt.Sprintf("builds: %d conductor.build_instances of one instance, one after another; calls: %d `Call(compute, get_instance_info, ToHost(h))`, each reads one instances row on the host; actions per call: the server's action counter over the calls less its rate in the 10 s before", *nBuilds, *nCalls))
@@ -152,7 +153,7 @@ func runPgBouncer(ctx context.Context, args []string) error {
 		progress("migration probe: %s", probeReport)
 	}
 
-	cfg := pgbConfig{st: st, caller: caller, hosts: *hosts, steady: *steady, builds: *nBuilds, calls: *nCalls, queries: *nQueries}
+	cfg := pgbConfig{st: st, caller: caller, hosts: *hosts, steady: *steady, builds: *nBuilds, calls: *nCalls, queries: *nQueries, startPar: max(1, *startPar)}
 	var phases []*pgbPhase
 	p1 := &pgbPhase{name: "pgbouncer", prefix: "pgb-", pooled: true,
 		about: fmt.Sprintf("every service through PgBouncer (transaction mode, %d server connections), default_query_exec_mode=%s", *poolSize, *mode)}
@@ -258,6 +259,7 @@ type pgbConfig struct {
 	hosts                  int
 	steady                 time.Duration
 	builds, calls, queries int
+	startPar               int
 }
 
 // runPgbPhase starts the services of phase p on serviceURL, waits until
@@ -313,7 +315,18 @@ func runPgbPhase(ctx context.Context, cfg pgbConfig, p *pgbPhase, mon *pgxpool.P
 
 	run := func(topic, host string) (*service, error) {
 		return st.run(topic, host, "DATABASE_URL="+withParams(serviceURL, "application_name", "novaflow-"+topic+"/"+host),
-			"MIGRATE_ON_START=false", "LOG_LEVEL=warn")
+			"MIGRATE_ON_START=false", "LOG_LEVEL=info")
+	}
+	// started waits until s has logged that it started, or exited.
+	started := func(s *service) {
+		_ = waitEvery(ctx, 90*time.Second, 50*time.Millisecond, func() bool {
+			select {
+			case <-s.done:
+				return true
+			default:
+			}
+			return s.lineAt("service started") >= 0
+		})
 	}
 	var procs []*service
 	defer func() {
@@ -324,17 +337,21 @@ func runPgbPhase(ctx context.Context, cfg pgbConfig, p *pgbPhase, mon *pgxpool.P
 		}
 		wg.Wait()
 	}()
+	// The conductor and the scheduler first, then the hosts, at most
+	// cfg.startPar starting at once: a fleet's hosts do not all start in the
+	// same second.
 	for _, topic := range []string{"conductor", "scheduler"} {
 		s, err := run(topic, p.prefix+topic)
 		if err != nil {
 			return err
 		}
 		procs = append(procs, s)
+		started(s)
 	}
 	computes := make([]*service, cfg.hosts)
 	var wg sync.WaitGroup
 	var firstErr error
-	sem := make(chan struct{}, 8)
+	sem := make(chan struct{}, cfg.startPar)
 	for i := range computes {
 		wg.Add(1)
 		sem <- struct{}{}
@@ -343,11 +360,14 @@ func runPgbPhase(ctx context.Context, cfg pgbConfig, p *pgbPhase, mon *pgxpool.P
 			defer func() { <-sem }()
 			s, err := run("compute", fmt.Sprintf("%s%04d", p.prefix, i+1))
 			mu.Lock()
-			defer mu.Unlock()
 			if err != nil && firstErr == nil {
 				firstErr = err
 			}
 			computes[i] = s
+			mu.Unlock()
+			if s != nil {
+				started(s)
+			}
 		}()
 	}
 	wg.Wait()
@@ -392,8 +412,8 @@ func runPgbPhase(ctx context.Context, cfg pgbConfig, p *pgbPhase, mon *pgxpool.P
 		}
 		return n
 	}
-	wait := 2*time.Minute + time.Duration(cfg.hosts)*time.Second
-	progress("%s: waiting up to %s for every host to be up", p.name, wait)
+	wait := 2 * time.Minute
+	progress("%s: all started; waiting up to %s for every host to be up", p.name, wait)
 	_ = waitEvery(ctx, wait, 2*time.Second, func() bool {
 		up, other := states()
 		ex := exited(computes)

@@ -99,7 +99,7 @@ func Periodic(ctx workflow.Context, req activities.PeriodicRequest) (PeriodicRun
 	for i, host := range hosts {
 		hreq := req
 		hreq.Hosts, hreq.Host = nil, host
-		futures[i] = workflow.ExecuteActivity(workflow.WithTaskQueue(actx, req.Topic+"."+host), name, hreq)
+		futures[i] = workflow.ExecuteActivity(workflow.WithTaskQueue(actx, Target{Topic: req.Topic, Host: host}.Queue()), name, hreq)
 	}
 	res := PeriodicRunResult{Hosts: len(hosts)}
 	var raised []string

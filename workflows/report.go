@@ -100,7 +100,7 @@ func reportOnce(ctx workflow.Context, name string, req activities.ReportRequest,
 	})
 	futures := make([]workflow.Future, len(res.AskHosts))
 	for i, host := range res.AskHosts {
-		hctx := workflow.WithTaskQueue(actx, req.Topic+"."+host)
+		hctx := workflow.WithTaskQueue(actx, Target{Topic: req.Topic, Host: host}.Queue())
 		futures[i] = workflow.ExecuteActivity(hctx, activities.ReportAliveName(req.Topic))
 	}
 	req.Asked, req.Alive = true, nil

@@ -17,6 +17,7 @@ import (
 
 	_ "github.com/novaflow/novaflow/drivers/compute/fake"
 	"github.com/novaflow/novaflow/internal/db"
+	"github.com/novaflow/novaflow/managers"
 	computemgr "github.com/novaflow/novaflow/managers/compute"
 	_ "github.com/novaflow/novaflow/managers/conductor"
 	_ "github.com/novaflow/novaflow/managers/scheduler"
@@ -117,7 +118,7 @@ func runBuilds(ctx context.Context, args []string) error {
 		return err
 	}
 	for i := range *hosts {
-		s := computemgr.DefaultSettings()
+		s := managers.Defaults[computemgr.Settings]()
 		s.Driver = "fake"
 		s.DriverOptions = map[string]string{"vcpus": "1000000", "memory_mb": "1000000000", "disk_gb": "100000000"}
 		if err := start("compute", fmt.Sprintf("build-%02d", i+1), &s); err != nil {

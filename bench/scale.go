@@ -31,6 +31,7 @@ import (
 	"github.com/novaflow/novaflow/activities"
 	_ "github.com/novaflow/novaflow/drivers/compute/fake"
 	"github.com/novaflow/novaflow/internal/db"
+	"github.com/novaflow/novaflow/managers"
 	computemgr "github.com/novaflow/novaflow/managers/compute"
 	"github.com/novaflow/novaflow/servicegroup"
 	"github.com/novaflow/novaflow/worker"
@@ -173,7 +174,7 @@ func runScale(ctx context.Context, args []string) error {
 	fs.DurationVar(&cfg.report, "report-interval", 10*time.Second, "NOVAFLOW_REPORT_INTERVAL of every host")
 	fs.DurationVar(&cfg.downTime, "service-down-time", servicegroup.DefaultServiceDownTime, "NOVAFLOW_SERVICE_DOWN_TIME of every host")
 	fs.DurationVar(&cfg.fuzzy, "fuzzy-delay", 60*time.Second, "NOVAFLOW_PERIODIC_FUZZY_DELAY of every host")
-	cfg.settings = computemgr.DefaultSettings()
+	cfg.settings = managers.Defaults[computemgr.Settings]()
 	cfg.settings.Driver = "fake"
 	fs.DurationVar(&cfg.settings.UpdateResourcesInterval, "update-resources-interval", cfg.settings.UpdateResourcesInterval, "NOVAFLOW_COMPUTE_UPDATE_RESOURCES_INTERVAL of every host (update_available_resource)")
 	fs.DurationVar(&cfg.settings.SyncPowerStateInterval, "sync-power-state-interval", cfg.settings.SyncPowerStateInterval, "NOVAFLOW_COMPUTE_SYNC_POWER_STATE_INTERVAL of every host")

@@ -69,7 +69,13 @@ type Deps struct {
 	Logger *slog.Logger
 	// Config is the manager's settings: a pointer of the same type as
 	// Definition.Config, filled from the environment; nil when it has none.
+	// ConfigOf reads it, with the tags' defaults when it is nil.
 	Config any
+	// DownTime, when set, returns the effective service_down_time now
+	// (NOVAFLOW_SERVICE_DOWN_TIME, raised to 2.5 x NOVAFLOW_REPORT_INTERVAL:
+	// servicegroup.DownTime), which follows SIGHUP. A manager that judges
+	// services up or down reads it through CurrentDownTime at each judgement.
+	DownTime func() time.Duration
 	// Temporal is the process's Temporal client, for calls to other
 	// services: build an RPC client with rpc.ForManager(deps). nil when the
 	// manager is built without the runtime, as in a unit test.

@@ -46,7 +46,8 @@ var (
 
 // Register makes a manager available by name. It panics if the name is taken,
 // the topic or name is not lower-case, New is nil, or Config is not a pointer
-// to a struct: all programming errors, found when the binary starts.
+// to a struct whose default tags parse: all programming errors, found when
+// the binary starts.
 func Register(def Definition) {
 	mu.Lock()
 	defer mu.Unlock()
@@ -61,6 +62,7 @@ func Register(def Definition) {
 		reflect.TypeOf(def.Config).Elem().Kind() != reflect.Struct):
 		panic(fmt.Sprintf("managers: Register: manager %s: Config must be a pointer to a struct", def.Name))
 	}
+	checkDefaults(def.Name, def.Config)
 	if _, dup := definitions[def.Name]; dup {
 		panic(fmt.Sprintf("managers: Register called twice for manager %q", def.Name))
 	}

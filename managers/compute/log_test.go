@@ -21,7 +21,7 @@ import (
 func TestLogLinesCarryTheCallsTrace(t *testing.T) {
 	e := newEnv(t, nil)
 	var buf testenv.Buffer
-	cfg := computemgr.DefaultSettings()
+	cfg := managers.Defaults[computemgr.Settings]()
 	cfg.Driver = registerDriver(keepOpen{e.fake})
 	m, err := computemgr.New(managers.Deps{
 		Host: e.host, Binary: "novaflow-compute", Topic: "compute", DB: e.pool,

@@ -77,7 +77,7 @@ func newEnv(t *testing.T, opts map[string]string) *env {
 // manager returns a compute manager of host on e's database and driver.
 func (e *env) manager(t *testing.T, host string) *computemgr.Manager {
 	t.Helper()
-	cfg := computemgr.DefaultSettings()
+	cfg := managers.Defaults[computemgr.Settings]()
 	cfg.Driver = registerDriver(keepOpen{e.fake})
 	m, err := computemgr.New(managers.Deps{
 		Host: host, Binary: "novaflow-compute", Topic: "compute", DB: e.pool,

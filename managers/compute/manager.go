@@ -50,17 +50,13 @@ type Manager struct {
 }
 
 // New opens the compute driver named by the settings in deps.Config (a
-// *Settings; DefaultSettings when nil) and returns the manager of deps.Host.
-// An unknown driver name fails, naming NOVAFLOW_COMPUTE_DRIVER and the
-// registered drivers.
+// *Settings; the tags' defaults when nil: managers.ConfigOf) and returns the
+// manager of deps.Host. An unknown driver name fails, naming
+// NOVAFLOW_COMPUTE_DRIVER and the registered drivers.
 func New(deps managers.Deps) (*Manager, error) {
-	cfg := DefaultSettings()
-	if deps.Config != nil {
-		s, ok := deps.Config.(*Settings)
-		if !ok {
-			return nil, fmt.Errorf("compute manager: settings of type %T, want *compute.Settings", deps.Config)
-		}
-		cfg = *s
+	cfg, err := managers.ConfigOf[Settings](deps)
+	if err != nil {
+		return nil, fmt.Errorf("compute manager: %w", err)
 	}
 	if deps.DB == nil {
 		return nil, errors.New("compute manager: no database")

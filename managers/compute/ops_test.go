@@ -7,8 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/kelseyhightower/envconfig"
+	"time"
 
 	"github.com/novaflow/novaflow/drivers/compute"
 	"github.com/novaflow/novaflow/drivers/compute/fake"
@@ -228,19 +227,20 @@ func TestGetInstanceInfo(t *testing.T) {
 	}
 }
 
-func TestDefaultSettingsMatchTheirTags(t *testing.T) {
-	var s computemgr.Settings
-	if err := envconfig.Process("NOVAFLOW_DEFAULTS_TEST", &s); err != nil {
-		t.Fatal(err)
+// TestDefaultSettings keeps the defaults users know (docs/configuration.md).
+func TestDefaultSettings(t *testing.T) {
+	want := computemgr.Settings{
+		Driver: "fake", ShutdownTimeout: 60 * time.Second, UpdateResourcesInterval: 60 * time.Second,
+		SyncPowerStateInterval: 600 * time.Second, ReapDeletedInterval: 1800 * time.Second,
 	}
-	if want := computemgr.DefaultSettings(); !reflect.DeepEqual(s, want) {
-		t.Errorf("settings from an empty environment = %+v, DefaultSettings = %+v", s, want)
+	if got := managers.Defaults[computemgr.Settings](); !reflect.DeepEqual(got, want) {
+		t.Errorf("Defaults = %+v, want %+v", got, want)
 	}
 }
 
 func TestUnknownDriverNamesTheSetting(t *testing.T) {
 	e := newEnv(t, nil)
-	cfg := computemgr.DefaultSettings()
+	cfg := managers.Defaults[computemgr.Settings]()
 	cfg.Driver = "no-such-driver"
 	_, err := computemgr.New(managers.Deps{Host: "h", DB: e.pool, Config: &cfg})
 	if err == nil || !strings.HasPrefix(err.Error(), `NOVAFLOW_COMPUTE_DRIVER: unknown compute driver "no-such-driver" (forgotten import?); registered: `) {

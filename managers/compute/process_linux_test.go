@@ -17,7 +17,7 @@ import (
 // processManager opens a compute manager with the process driver on dir.
 func processManager(t *testing.T, e *env, dir string) *computemgr.Manager {
 	t.Helper()
-	cfg := computemgr.DefaultSettings()
+	cfg := managers.Defaults[computemgr.Settings]()
 	cfg.Driver, cfg.StateDir, cfg.ShutdownTimeout = "process", dir, 5*time.Second
 	cfg.AllowRelativeCommands = true // the instances run "sleep"
 	m, err := computemgr.New(managers.Deps{Host: e.host, DB: e.pool, Logger: slog.New(slog.DiscardHandler), Config: &cfg})

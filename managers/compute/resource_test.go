@@ -135,7 +135,7 @@ func TestIdleUpdateAvailableResourceWritesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := computemgr.DefaultSettings()
+	cfg := managers.Defaults[computemgr.Settings]()
 	cfg.Driver = registerDriver(keepOpen{bigger})
 	restarted, err := computemgr.New(managers.Deps{
 		Host: e.host, Binary: "novaflow-compute", Topic: "compute", DB: e.pool,
@@ -195,7 +195,7 @@ func TestPeriodicTaskDefaults(t *testing.T) {
 		"sync_power_states":         600 * time.Second,
 		"reap_deleted_instances":    1800 * time.Second,
 	}
-	got := tasks(computemgr.DefaultSettings())
+	got := tasks(managers.Defaults[computemgr.Settings]())
 	if len(got) != len(want) {
 		t.Fatalf("periodic tasks = %v, want %v", got, want)
 	}
@@ -205,7 +205,7 @@ func TestPeriodicTaskDefaults(t *testing.T) {
 		}
 	}
 
-	zero := computemgr.DefaultSettings()
+	zero := managers.Defaults[computemgr.Settings]()
 	zero.UpdateResourcesInterval, zero.SyncPowerStateInterval, zero.ReapDeletedInterval = 0, 0, 0
 	for name, p := range tasks(zero) {
 		if p.Disabled || p.Interval(0) != managers.DefaultSpacing {
@@ -213,7 +213,7 @@ func TestPeriodicTaskDefaults(t *testing.T) {
 		}
 	}
 
-	off := computemgr.DefaultSettings()
+	off := managers.Defaults[computemgr.Settings]()
 	off.UpdateResourcesInterval, off.SyncPowerStateInterval, off.ReapDeletedInterval = -1, -time.Second, -time.Hour
 	for name, p := range tasks(off) {
 		if !p.Disabled {

@@ -7,7 +7,8 @@ import (
 )
 
 // Settings are the compute manager's settings, read by the runtime from
-// NOVAFLOW_* variables and handed to New in managers.Deps.Config.
+// NOVAFLOW_* variables and handed to New in managers.Deps.Config
+// (managers.Defaults gives them with every default applied).
 type Settings struct {
 	Driver                  string            `envconfig:"COMPUTE_DRIVER" default:"fake" desc:"compute driver by registered name: fake (in memory) or process (instances are OS processes)"`
 	StateDir                string            `envconfig:"COMPUTE_STATE_DIR" desc:"directory of the compute driver's state (process: one directory per instance with its logs); default: novaflow-compute-<host> in the temp dir"`
@@ -17,18 +18,6 @@ type Settings struct {
 	SyncPowerStateInterval  time.Duration     `envconfig:"COMPUTE_SYNC_POWER_STATE_INTERVAL" default:"600s" desc:"interval of sync_power_states; negative disables it (nova's sync_power_state_interval, same default)"`
 	ReapDeletedInterval     time.Duration     `envconfig:"COMPUTE_REAP_DELETED_INTERVAL" default:"1800s" desc:"interval of reap_deleted_instances, which destroys what the driver still runs of deleted instances; negative disables it (nova's running_deleted_instance_poll_interval, same default)"`
 	AllowRelativeCommands   bool              `envconfig:"COMPUTE_ALLOW_RELATIVE_COMMANDS" default:"false" desc:"let the process driver look an image's command[0] without a slash up in the instance's PATH; false: command[0] must be an absolute path (novaflow dev sets it to true when unset)"`
-}
-
-// DefaultSettings are the settings with every default applied, as the
-// runtime fills them from an empty environment.
-func DefaultSettings() Settings {
-	return Settings{
-		Driver:                  "fake",
-		ShutdownTimeout:         60 * time.Second,
-		UpdateResourcesInterval: 60 * time.Second,
-		SyncPowerStateInterval:  600 * time.Second,
-		ReapDeletedInterval:     1800 * time.Second,
-	}
 }
 
 // stateDir is the driver's state directory for host.

@@ -7,18 +7,13 @@ import (
 )
 
 // Settings are the volume manager's settings, read by the runtime from
-// NOVAFLOW_VOLUME_* variables and handed to New in managers.Deps.Config.
+// NOVAFLOW_VOLUME_* variables and handed to New in managers.Deps.Config
+// (managers.Defaults gives them with every default applied).
 type Settings struct {
 	Driver        string            `envconfig:"VOLUME_DRIVER" default:"file" desc:"volume driver by registered name: file (sparse files on this host) or fake (in memory)"`
 	DataDir       string            `envconfig:"VOLUME_DATA_DIR" desc:"directory of the volume driver's data (file: one sparse file per volume); default: novaflow-volume-<host> in the temp dir"`
 	DriverOptions map[string]string `envconfig:"VOLUME_DRIVER_OPTIONS" desc:"driver options as key:value pairs separated by commas (file: mount_root:/srv/novaflow; fake: capacity_gb:1024)"`
 	UsageInterval time.Duration     `envconfig:"VOLUME_USAGE_INTERVAL" default:"60s" desc:"interval of report_usage, which records the host's volume usage in volume_usage; negative disables it"`
-}
-
-// DefaultSettings are the settings with every default applied, as the
-// runtime fills them from an empty environment.
-func DefaultSettings() Settings {
-	return Settings{Driver: "file", UsageInterval: 60 * time.Second}
 }
 
 // dataDir is the driver's data directory for host.

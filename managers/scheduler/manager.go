@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/novaflow/novaflow/managers"
 	"github.com/novaflow/novaflow/managers/compute/store"
@@ -43,6 +44,7 @@ type Manager struct {
 	managers.Base
 
 	cfg      Settings
+	downTime func() time.Duration // the effective service_down_time now
 	strategy Strategy
 	logger   *slog.Logger
 	services *servicegroup.Store
@@ -50,16 +52,12 @@ type Manager struct {
 }
 
 // New returns the scheduler with the settings in deps.Config (a *Settings;
-// DefaultSettings when nil). An unknown strategy fails, naming
-// NOVAFLOW_SCHEDULER_STRATEGY and the registered ones.
+// the tags' defaults when nil: managers.ConfigOf). An unknown strategy
+// fails, naming NOVAFLOW_SCHEDULER_STRATEGY and the registered ones.
 func New(deps managers.Deps) (*Manager, error) {
-	cfg := DefaultSettings()
-	if deps.Config != nil {
-		s, ok := deps.Config.(*Settings)
-		if !ok {
-			return nil, fmt.Errorf("scheduler manager: settings of type %T, want *scheduler.Settings", deps.Config)
-		}
-		cfg = *s
+	cfg, err := managers.ConfigOf[Settings](deps)
+	if err != nil {
+		return nil, fmt.Errorf("scheduler manager: %w", err)
 	}
 	if deps.DB == nil {
 		return nil, errors.New("scheduler manager: no database")
@@ -77,6 +75,7 @@ func New(deps managers.Deps) (*Manager, error) {
 	}
 	return &Manager{
 		cfg:      cfg,
+		downTime: deps.CurrentDownTime,
 		strategy: strategy,
 		logger:   logger,
 		services: servicegroup.NewStore(deps.DB),
@@ -105,7 +104,7 @@ func (m *Manager) hostStates(ctx context.Context) ([]HostState, error) {
 	if err != nil {
 		return nil, err
 	}
-	downTime := m.cfg.DownTime()
+	downTime := m.downTime()
 	hosts := make([]HostState, 0, len(nodes))
 	for _, n := range nodes {
 		svc := byHost[n.Host]

@@ -9,11 +9,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/kelseyhightower/envconfig"
 
 	"github.com/novaflow/novaflow/drivers/compute"
 	"github.com/novaflow/novaflow/internal/db"
@@ -22,11 +20,13 @@ import (
 	"github.com/novaflow/novaflow/managers/scheduler"
 	"github.com/novaflow/novaflow/servicegroup"
 	"github.com/novaflow/novaflow/testenv"
+	"github.com/novaflow/novaflow/worker"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
 type env struct {
+	url      string
 	pool     *pgxpool.Pool
 	store    *store.Store
 	services *servicegroup.Store
@@ -35,7 +35,8 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
-	pool, err := db.Open(ctx, testenv.Postgres(t))
+	url := testenv.Postgres(t)
+	pool, err := db.Open(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +44,7 @@ func newEnv(t *testing.T) *env {
 	if err := db.Migrate(ctx, pool, nil, db.Core()); err != nil {
 		t.Fatal(err)
 	}
-	return &env{pool: pool, store: store.New(pool), services: servicegroup.NewStore(pool)}
+	return &env{url: url, pool: pool, store: store.New(pool), services: servicegroup.NewStore(pool)}
 }
 
 // addHost registers a compute service on host that is up, with a node of
@@ -64,7 +65,7 @@ func (e *env) addHost(t *testing.T, host string, vcpus, memoryMB, diskGB int) {
 
 func (e *env) scheduler(t *testing.T, strategy string) *scheduler.Manager {
 	t.Helper()
-	cfg := scheduler.DefaultSettings()
+	cfg := managers.Defaults[scheduler.Settings]()
 	cfg.Strategy = strategy
 	m, err := scheduler.New(managers.Deps{Host: "sched", Topic: "scheduler", DB: e.pool,
 		Logger: slog.New(slog.DiscardHandler), Config: &cfg})
@@ -332,19 +333,54 @@ func TestNewRejectsBadSettings(t *testing.T) {
 	}
 }
 
-func TestDefaultSettingsMatchTheirTags(t *testing.T) {
-	var s scheduler.Settings
-	if err := envconfig.Process("NOVAFLOW_DEFAULTS_TEST", &s); err != nil {
+// TestDefaultSettings keeps the defaults users know (docs/configuration.md).
+func TestDefaultSettings(t *testing.T) {
+	if got, want := managers.Defaults[scheduler.Settings](), (scheduler.Settings{Strategy: "spread", MaxAttempts: 3}); got != want {
+		t.Errorf("Defaults = %+v, want %+v", got, want)
+	}
+}
+
+// TestDownTimeFollowsReset: the scheduler judges compute services with the
+// runtime's effective service_down_time (managers.Deps.DownTime), so that
+// after a Service.Reset (SIGHUP) with a new NOVAFLOW_SERVICE_DOWN_TIME its
+// up or down judgement is the runtime's new one.
+func TestDownTimeFollowsReset(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.addHost(t, "h1", 8, 4096, 100)
+	// Last seen 40 s ago: down with the default 25 s, up with 60 s.
+	if _, err := e.pool.Exec(ctx, `UPDATE services SET last_seen_up = now() - interval '40 seconds' WHERE host = 'h1'`); err != nil {
 		t.Fatal(err)
 	}
-	if want := scheduler.DefaultSettings(); s != want {
-		t.Errorf("settings from an empty environment = %+v, DefaultSettings = %+v", s, want)
+	srv := testenv.Temporal(t)
+	cfg := worker.DefaultConfig()
+	cfg.Host, cfg.TemporalAddress, cfg.TemporalNamespace, cfg.DatabaseURL = testenv.UniqueName(t, "sched"), srv.Address(), srv.Namespace(), e.url
+	cfg.ReportInterval, cfg.PeriodicEnable, cfg.LogLevel = 0, false, "warn"
+	env := worker.Env{"NOVAFLOW_REPORT_INTERVAL": "0s", "NOVAFLOW_PERIODIC_ENABLE": "false"}
+	svc, err := worker.Create(cfg, worker.Options{
+		Topic: scheduler.Topic, Temporal: srv.Client(t), DB: e.pool, Logger: slog.New(slog.DiscardHandler),
+		Reload: func() (worker.Env, error) { return env, nil },
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got := s.DownTime(); got != 25*time.Second {
-		t.Errorf("DownTime = %s, want 25s", got)
+	if err := svc.Start(ctx); err != nil {
+		t.Fatal(err)
 	}
-	s.ReportInterval = time.Minute
-	if got := s.DownTime(); got != 150*time.Second {
-		t.Errorf("DownTime with a 1m report interval = %s, want 2m30s", got)
+	t.Cleanup(func() { svc.Stop(context.Background()) })
+	m := svc.Manager().(*scheduler.Manager)
+	req := `{"flavor":{"vcpus":1,"memory_mb":64,"disk_gb":1}}`
+
+	_, err = selectJSON(t, m, req)
+	if me, ok := managers.AsError(err); !ok || me.Type != scheduler.NoValidHostType {
+		t.Fatalf("with service_down_time 25s, a host last seen 40 s ago: %v, want NoValidHost (down)", err)
+	}
+	env = env.With("NOVAFLOW_SERVICE_DOWN_TIME=60s")
+	if err := svc.Reset(ctx); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := selectJSON(t, m, req)
+	if got := hostsOf(resp); err != nil || len(got) != 1 || !strings.HasPrefix(got[0], "h1+") {
+		t.Fatalf("after a reset to service_down_time 60s: %v, %v; want h1 (up)", got, err)
 	}
 }

@@ -9,7 +9,9 @@ import (
 	"github.com/novaflow/novaflow/workflows"
 )
 
-// Defaults of the settings, as worker.Config has them.
+// Defaults of the settings: what a zero timeout in ClientOptions or
+// managers.RPCSettings falls back to, and the values worker.DefaultConfig
+// takes for NOVAFLOW_RPC_RESPONSE_TIMEOUT and NOVAFLOW_CAST_TIMEOUT.
 const (
 	// DefaultResponseTimeout is how long a call waits for its result
 	// (NOVAFLOW_RPC_RESPONSE_TIMEOUT).

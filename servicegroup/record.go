@@ -52,7 +52,8 @@ func (e *TooOldError) Error() string {
 // DefaultServiceDownTime is how long a service may go without a report before
 // it counts as down. nova uses 60 s; novaflow 25 s, which with the default
 // 10 s report interval shows a killed service down within 25 s while a report
-// may still be missed twice (a slow database) without a false "down".
+// may still be missed twice (a slow database) without a false "down". It is
+// the default of NOVAFLOW_SERVICE_DOWN_TIME (worker.DefaultConfig takes it).
 const DefaultServiceDownTime = 25 * time.Second
 
 // DownTime is nova's effective service_down_time: the configured value, raised

@@ -9,8 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kelseyhightower/envconfig"
-
+	"github.com/novaflow/novaflow/rpc"
 	"github.com/novaflow/novaflow/servicegroup"
 )
 
@@ -61,14 +60,37 @@ type ConfigError struct {
 func (e *ConfigError) Error() string { return e.Setting + ": " + e.Err.Error() }
 func (e *ConfigError) Unwrap() error { return e.Err }
 
-// LoadConfig reads Config from the environment and NOVAFLOW_CONFIG_FILE and
-// validates it. A bad value is a *ConfigError naming the variable.
-func LoadConfig() (Config, error) {
-	if err := applyConfigFile(os.Getenv(EnvPrefix + "_CONFIG_FILE")); err != nil {
-		return Config{}, err
+// DefaultConfig returns Config with every default: the values of its
+// default tags, which LoadConfig applies to unset variables and
+// docs/configuration.md lists (tests keep the three equal). Host is empty:
+// LoadConfig makes it the machine's hostname. A test or tool starts from
+// it and sets only what it needs.
+func DefaultConfig() Config {
+	return Config{
+		TemporalAddress:          "127.0.0.1:7233",
+		TemporalNamespace:        "default",
+		TemporalGRPCCompression:  "gzip",
+		MigrateOnStart:           true,
+		ReportInterval:           10 * time.Second,
+		ServiceDownTime:          servicegroup.DefaultServiceDownTime,
+		PeriodicEnable:           true,
+		PeriodicFuzzyDelay:       60 * time.Second,
+		RunExternalPeriodicTasks: true,
+		GracefulShutdownTimeout:  60 * time.Second,
+		RPCResponseTimeout:       rpc.DefaultResponseTimeout,
+		CastTimeout:              rpc.DefaultCastTimeout,
+		LogFormat:                "text",
+		LogLevel:                 "info",
+		Versioning:               VersioningAuto,
 	}
+}
+
+// LoadConfig reads Config from env (LoadEnv: the process's environment and
+// NOVAFLOW_CONFIG_FILE) and validates it. A bad value is a *ConfigError
+// naming the variable.
+func LoadConfig(env Env) (Config, error) {
 	var c Config
-	if err := Process(&c); err != nil {
+	if err := env.Decode(&c); err != nil {
 		return Config{}, err
 	}
 	if err := readSecretFile("TEMPORAL_API_KEY", c.TemporalAPIKeyFile, &c.TemporalAPIKey); err != nil {
@@ -78,7 +100,7 @@ func LoadConfig() (Config, error) {
 		return Config{}, err
 	}
 	if c.DatabaseURL == "" {
-		c.DatabaseURL = os.Getenv("DATABASE_URL")
+		c.DatabaseURL = env.Get("DATABASE_URL")
 	}
 	if c.Host == "" {
 		h, err := os.Hostname()
@@ -88,20 +110,6 @@ func LoadConfig() (Config, error) {
 		c.Host = h
 	}
 	return c, c.Validate()
-}
-
-// Process fills spec (a pointer to a settings struct with envconfig tags) from
-// NOVAFLOW_* variables, turning envconfig's errors into *ConfigError.
-func Process(spec any) error {
-	err := envconfig.Process(EnvPrefix, spec)
-	var pe *envconfig.ParseError
-	if errors.As(err, &pe) {
-		return &ConfigError{Setting: pe.KeyName, Err: fmt.Errorf("cannot parse %q as %s", pe.Value, pe.TypeName)}
-	}
-	if err != nil {
-		return fmt.Errorf("read settings: %w", err)
-	}
-	return nil
 }
 
 // Validate checks values that parse but make no sense.
@@ -256,29 +264,6 @@ func validHost(h string) bool {
 		}
 	}
 	return true
-}
-
-// applyConfigFile sets the NOVAFLOW_* variables of a KEY=VALUE file (systemd
-// EnvironmentFile syntax: # comments, optional quotes) in the environment.
-func applyConfigFile(path string) error {
-	if path == "" {
-		return nil
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return &ConfigError{Setting: "NOVAFLOW_CONFIG_FILE", Err: err}
-	}
-	defer f.Close()
-	vars, err := parseConfigFile(f, path)
-	if err != nil {
-		return err
-	}
-	for _, kv := range vars {
-		if err := os.Setenv(kv[0], kv[1]); err != nil {
-			return &ConfigError{Setting: kv[0], Err: err}
-		}
-	}
-	return nil
 }
 
 // parseConfigFile parses the content of NOVAFLOW_CONFIG_FILE (read from r,

@@ -76,13 +76,18 @@ func TestMain(m *testing.M) {
 // runHelperService runs a service of topic as `novaflow run <topic>` does.
 func runHelperService(topic string) int {
 	registerTestTopic(topic)
-	cfg, err := LoadConfig()
+	env, err := LoadEnv(os.Environ())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "helper service:", err)
 		return 1
 	}
-	logger := NewLogger(os.Stderr, cfg)
-	svc, err := Create(cfg, Options{Topic: topic, Logger: logger})
+	cfg, err := LoadConfig(env)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "helper service:", err)
+		return 1
+	}
+	logger := NewLogger(os.Stderr, cfg, nil)
+	svc, err := Create(cfg, Options{Topic: topic, Logger: logger, Env: env})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "helper service:", err)
 		return 1
@@ -141,12 +146,11 @@ func (h *harness) pool(url string) *pgxpool.Pool {
 // config is the settings of a test service on host: reports every second,
 // heartbeats every second, down after 2.5 s, periodic tasks not spread.
 func (h *harness) config(host string) Config {
-	return Config{
-		Host: host, TemporalAddress: h.tmp.Address(), TemporalNamespace: h.tmp.Namespace(), DatabaseURL: h.dbURL,
-		MigrateOnStart: true, ReportInterval: time.Second, ServiceDownTime: 2 * time.Second,
-		PeriodicEnable: true, RunExternalPeriodicTasks: true, GracefulShutdownTimeout: 5 * time.Second,
-		RPCResponseTimeout: time.Minute, CastTimeout: time.Hour, LogFormat: "text", LogLevel: "debug",
-	}
+	cfg := DefaultConfig()
+	cfg.Host, cfg.TemporalAddress, cfg.TemporalNamespace, cfg.DatabaseURL = host, h.tmp.Address(), h.tmp.Namespace(), h.dbURL
+	cfg.ReportInterval, cfg.ServiceDownTime, cfg.PeriodicFuzzyDelay = time.Second, 2*time.Second, 0
+	cfg.GracefulShutdownTimeout, cfg.LogLevel = 5*time.Second, "debug"
+	return cfg
 }
 
 // testService is a service started by a test, with its log.
@@ -159,12 +163,12 @@ type testService struct {
 // Temporal client of its own. When the test ends it is stopped.
 func (h *harness) start(cfg Config, tasks ...managers.PeriodicTask) *testService {
 	h.t.Helper()
-	return h.startWith(cfg, nil, tasks...)
+	return h.startWith(cfg, Options{}, tasks...)
 }
 
-// startWith starts a service like start, on the Temporal client c when it is
-// not nil (services of one process share one).
-func (h *harness) startWith(cfg Config, c client.Client, tasks ...managers.PeriodicTask) *testService {
+// startWith starts a service like start, with opts (on the Temporal client
+// opts.Temporal when it is not nil: services of one process share one).
+func (h *harness) startWith(cfg Config, opts Options, tasks ...managers.PeriodicTask) *testService {
 	h.t.Helper()
 	testTasks.Store(cfg.Host, tasks)
 	h.mu.Lock()
@@ -173,8 +177,11 @@ func (h *harness) startWith(cfg Config, c client.Client, tasks ...managers.Perio
 	}
 	h.mu.Unlock()
 	logs := newLogBuffer(h.t)
-	svc, err := Create(cfg, Options{Topic: h.topic, Temporal: c,
-		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	opts.Topic = h.topic
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	svc, err := Create(cfg, opts)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -111,8 +111,8 @@ func TestLivenessOfTwoServices(t *testing.T) {
 	a.ServiceDownTime, b.ServiceDownTime = 3*time.Second, 3*time.Second
 	down := a.DownTime()
 	c := h.dial(a)
-	svcA := h.startWith(a, c)
-	svcB := h.startWith(b, c)
+	svcA := h.startWith(a, Options{Temporal: c})
+	svcB := h.startWith(b, Options{Temporal: c})
 
 	eventually(t, 15*time.Second, "reports of both services", func() bool {
 		ra, rb := h.record(a.Host), h.record(b.Host)
@@ -859,7 +859,7 @@ func TestDeleteSchedules(t *testing.T) {
 }
 
 // TestReconcileAfterSettingsChange changes the settings in the environment
-// and sends the service SIGHUP's Reset, so it does not run in parallel.
+// the service reloads and sends it SIGHUP's Reset.
 func TestReconcileAfterSettingsChange(t *testing.T) {
 	h := newHarness(t)
 	cfg := h.config(testenv.UniqueName(t, "host"))
@@ -869,7 +869,8 @@ func TestReconcileAfterSettingsChange(t *testing.T) {
 	a := ranA.task("a", time.Hour, nil)
 	b := ranB.task("b", 30*time.Second, nil)
 	b.ExternalProcessOK = true
-	svc := h.start(cfg, a, b)
+	var env Env // what the service's Reload returns
+	svc := h.startWith(cfg, Options{Reload: func() (Env, error) { return env, nil }}, a, b)
 	idA, idB := PeriodicScheduleID(h.topic, "a"), PeriodicScheduleID(h.topic, "b")
 	report := ReportScheduleID(h.topic)
 	// every is a schedule's interval, the report's interval of reports.
@@ -916,8 +917,9 @@ func TestReconcileAfterSettingsChange(t *testing.T) {
 		for k, v := range settings {
 			base[k] = v
 		}
+		env = Env{}
 		for k, v := range base {
-			t.Setenv(EnvPrefix+"_"+k, v)
+			env[EnvPrefix+"_"+k] = v
 		}
 	}
 	changes := func() int {

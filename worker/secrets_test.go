@@ -26,10 +26,8 @@ func TestSecretFiles(t *testing.T) {
 		return p
 	}
 	urlFile, keyFile := file("url", url+"\n"), file("key", key+"\r\n")
-	t.Setenv("NOVAFLOW_HOST", "h1")
-	t.Setenv("NOVAFLOW_DATABASE_URL_FILE", urlFile)
-	t.Setenv("NOVAFLOW_TEMPORAL_API_KEY_FILE", keyFile)
-	cfg, err := LoadConfig()
+	env := Env{"NOVAFLOW_HOST": "h1", "NOVAFLOW_DATABASE_URL_FILE": urlFile, "NOVAFLOW_TEMPORAL_API_KEY_FILE": keyFile}
+	cfg, err := LoadConfig(env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,8 +54,7 @@ func TestSecretFiles(t *testing.T) {
 		{"key in the environment too", "NOVAFLOW_TEMPORAL_API_KEY", "a-key", "NOVAFLOW_TEMPORAL_API_KEY_FILE"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			t.Setenv(c.env, c.value)
-			_, err := LoadConfig()
+			_, err := LoadConfig(env.With(c.env + "=" + c.value))
 			var ce *ConfigError
 			if !errors.As(err, &ce) || ce.Setting != c.setting {
 				t.Fatalf("error %v, want one naming %s", err, c.setting)

@@ -34,9 +34,21 @@ type Options struct {
 	Binary string
 	// Topic is the service's topic; default: Binary without "novaflow-".
 	Topic string
-	// Manager names the manager to run; default: NOVAFLOW_<TOPIC>_MANAGER,
-	// else the topic's registered default.
+	// Manager names the manager to run; default: NOVAFLOW_<TOPIC>_MANAGER
+	// of Env, else the topic's registered default.
 	Manager string
+	// Env is the environment (LoadEnv) the service reads what Config does
+	// not hold from: NOVAFLOW_<TOPIC>_MANAGER, its manager's settings and
+	// NOVAFLOW_UPGRADE_LEVELS_<TOPIC>. nil: none is set (every default).
+	Env Env
+	// Reload, when set, returns the environment as it is now (cmd: the
+	// process's variables and NOVAFLOW_CONFIG_FILE read again): Reset
+	// (SIGHUP) reads the mutable settings from it. When nil, Reset keeps the
+	// settings the service has.
+	Reload func() (Env, error)
+	// LogLevel, when set, is the level of Logger (NewLogger): Reset sets it
+	// to NOVAFLOW_LOG_LEVEL, so a SIGHUP changes what the process logs.
+	LogLevel *slog.LevelVar
 	// Logger is the process logger; default: slog.Default().
 	Logger *slog.Logger
 	// Temporal is a client to share between services of one process; when nil
@@ -68,9 +80,12 @@ type Service struct {
 	managerConfig       any
 	oncePerProcess      bool
 	logger              *slog.Logger
+	reload              func() (Env, error)
+	logLevel            *slog.LevelVar
 
-	mu      sync.Mutex // guards cfg, and the fields Start sets up
+	mu      sync.Mutex // guards cfg, env, and the fields Start sets up
 	cfg     Config
+	env     Env
 	mgr     managers.Manager
 	client  client.Client
 	pool    *pgxpool.Pool
@@ -148,7 +163,7 @@ func Create(cfg Config, opts Options) (*Service, error) {
 	}
 	override := opts.Manager
 	if override == "" {
-		override = os.Getenv(EnvPrefix + "_" + managers.EnvName(topic) + "_MANAGER")
+		override = opts.Env.Get(EnvPrefix + "_" + managers.EnvName(topic) + "_MANAGER")
 	}
 	def, err := managers.ForTopic(topic, override)
 	if err != nil {
@@ -164,7 +179,8 @@ func Create(cfg Config, opts Options) (*Service, error) {
 	logger = logger.With("service", binary, "host", cfg.Host, "topic", topic)
 	s := &Service{
 		host: cfg.Host, binary: binary, topic: topic, def: def, managerConfig: opts.ManagerConfig, oncePerProcess: opts.OneReconcilePerProcess, logger: logger,
-		cfg: cfg, client: opts.Temporal, pool: opts.DB,
+		reload: opts.Reload, logLevel: opts.LogLevel,
+		cfg: cfg, env: opts.Env, client: opts.Temporal, pool: opts.DB,
 	}
 	s.live.set(cfg)
 	return s, nil
@@ -287,19 +303,19 @@ func (s *Service) newManager() (managers.Manager, error) {
 	cfg := s.managerConfig
 	if cfg == nil && s.def.Config != nil {
 		cfg = reflect.New(reflect.TypeOf(s.def.Config).Elem()).Interface()
-		if err := Process(cfg); err != nil {
+		if err := s.env.Decode(cfg); err != nil {
 			return nil, err
 		}
 	}
 	// What the manager needs to call other services (rpc.ForManager).
-	levels, err := rpc.LoadUpgradeLevels(os.Getenv, managers.Topics()...)
+	levels, err := rpc.LoadUpgradeLevels(s.env.Get, managers.Topics()...)
 	if err != nil {
 		return nil, err
 	}
 	s.live.levels.Store(&levels)
 	mgr, err := s.def.New(managers.Deps{
 		Host: s.host, Binary: s.binary, Topic: s.topic, DB: s.pool, Logger: s.logger, Config: cfg,
-		Temporal: s.client,
+		Temporal: s.client, DownTime: s.live.downTime,
 		RPC: managers.RPCSettings{
 			ResponseTimeout: s.cfg.RPCResponseTimeout, CastTimeout: s.cfg.CastTimeout, UpgradeLevels: levels,
 			Timeouts: s.live.rpcTimeouts, CurrentUpgradeLevels: s.live.upgradeLevels,
@@ -360,16 +376,23 @@ func (s *Service) stopLocked(ctx context.Context) bool {
 	return true
 }
 
-// Reset re-reads the mutable settings, reconciles the schedules with them and
-// calls the manager's Reset (SIGHUP); the service keeps running.
+// Reset re-reads the mutable settings (Options.Reload), reconciles the
+// schedules with them and calls the manager's Reset (SIGHUP); the service
+// keeps running.
 func (s *Service) Reset(ctx context.Context) error {
-	cfg, err := LoadConfig()
-	if err != nil {
-		return fmt.Errorf("reset: %w", err)
-	}
-	levels, err := rpc.LoadUpgradeLevels(os.Getenv, managers.Topics()...)
-	if err != nil {
-		return fmt.Errorf("reset: %w", err)
+	var cfg Config
+	var levels map[string]string
+	if s.reload != nil {
+		env, err := s.reload()
+		if err != nil {
+			return fmt.Errorf("reset: %w", err)
+		}
+		if cfg, err = LoadConfig(env); err != nil {
+			return fmt.Errorf("reset: %w", err)
+		}
+		if levels, err = rpc.LoadUpgradeLevels(env.Get, managers.Topics()...); err != nil {
+			return fmt.Errorf("reset: %w", err)
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -377,13 +400,22 @@ func (s *Service) Reset(ctx context.Context) error {
 		return errors.New("reset: service is not running")
 	}
 	prev := s.cfg
-	s.cfg = mergeMutable(s.cfg, cfg, s.logger)
+	if s.reload != nil {
+		s.cfg = mergeMutable(s.cfg, cfg, s.logger)
+	}
 	if err := s.reconcileSchedules(ctx); err != nil {
 		s.cfg = prev // the schedules still follow the previous settings
 		return fmt.Errorf("reset: %w", err)
 	}
 	s.live.set(s.cfg)
-	s.live.levels.Store(&levels)
+	if s.reload != nil {
+		s.live.levels.Store(&levels)
+	}
+	if s.logLevel != nil {
+		if level, err := parseLevel(s.cfg.LogLevel); err == nil { // Validate passed
+			s.logLevel.Set(level)
+		}
+	}
 	if err := s.mgr.Reset(ctx); err != nil {
 		return fmt.Errorf("reset: manager: %w", err)
 	}

@@ -144,8 +144,8 @@ func TestCreateDefaults(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.argv0+"/"+c.topic, func(t *testing.T) {
 			os.Args = []string{c.argv0}
-			cfg := Config{Host: "h1", TemporalAddress: "x:1", TemporalNamespace: "default", RPCResponseTimeout: time.Second,
-				CastTimeout: time.Second, LogFormat: "text", LogLevel: "info"}
+			cfg := DefaultConfig()
+			cfg.Host = "h1"
 			svc, err := Create(cfg, Options{Topic: c.topic})
 			if c.err != "" {
 				if err == nil || !strings.Contains(err.Error(), c.err) {
@@ -164,28 +164,23 @@ func TestCreateDefaults(t *testing.T) {
 }
 
 func TestCreateManagerOverride(t *testing.T) {
-	cfg := Config{Host: "h1", TemporalAddress: "x:1", TemporalNamespace: "default", RPCResponseTimeout: time.Second,
-		CastTimeout: time.Second, LogFormat: "text", LogLevel: "info"}
-	t.Setenv("NOVAFLOW_LIFECYCLE_MANAGER", "nope")
-	_, err := Create(cfg, Options{Topic: lifecycleTopic})
+	cfg := DefaultConfig()
+	cfg.Host = "h1"
+	_, err := Create(cfg, Options{Topic: lifecycleTopic, Env: Env{"NOVAFLOW_LIFECYCLE_MANAGER": "nope"}})
 	if err == nil || !strings.Contains(err.Error(), `NOVAFLOW_LIFECYCLE_MANAGER: unknown manager "nope"`) {
 		t.Fatalf("err = %v", err)
 	}
 	other := testenv.UniqueName(t, "other")
 	registerTestTopic(other)
-	t.Setenv("NOVAFLOW_LIFECYCLE_MANAGER", other) // registered, but for another topic
-	_, err = Create(cfg, Options{Topic: lifecycleTopic})
+	// Registered, but for another topic.
+	_, err = Create(cfg, Options{Topic: lifecycleTopic, Env: Env{"NOVAFLOW_LIFECYCLE_MANAGER": other}})
 	if err == nil || !strings.Contains(err.Error(), `serves topic "`+other+`", not "lifecycle"`) {
 		t.Fatalf("err = %v", err)
 	}
 }
 
 func TestLoadConfig(t *testing.T) {
-	for _, k := range []string{"HOST", "REPORT_INTERVAL", "LOG_FORMAT", "CONFIG_FILE"} {
-		t.Setenv("NOVAFLOW_"+k, "")
-		os.Unsetenv("NOVAFLOW_" + k)
-	}
-	cfg, err := LoadConfig()
+	cfg, err := LoadConfig(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,8 +202,10 @@ func TestLoadConfig(t *testing.T) {
 	}
 	for _, b := range bad {
 		t.Run(b.key+"="+b.value, func(t *testing.T) {
-			t.Setenv(b.key, b.value)
-			_, err := LoadConfig()
+			env, err := LoadEnv([]string{b.key + "=" + b.value})
+			if err == nil {
+				_, err = LoadConfig(env)
+			}
 			var ce *ConfigError
 			if !errors.As(err, &ce) || !strings.Contains(err.Error(), b.want) {
 				t.Fatalf("err = %v, want a *ConfigError containing %q", err, b.want)

@@ -24,17 +24,16 @@ redacted. --markdown prints the table of docs/configuration.md.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out := cmd.OutOrStdout()
 			if markdown {
-				fmt.Fprint(out, worker.MarkdownTable(allSettings(nil)))
+				fmt.Fprint(out, worker.MarkdownTable(allSettings(nil, nil)))
 				return nil
 			}
-			useDevStack()
-			cfg, err := worker.LoadConfig()
+			env, cfg, err := useDevStack().settings()
 			if err != nil {
 				return err
 			}
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "SETTING\tVALUE\tDEFAULT")
-			for _, s := range allSettings(&cfg) {
+			for _, s := range allSettings(&cfg, env) {
 				fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Name, s.Value, s.Default)
 			}
 			return tw.Flush()
@@ -45,8 +44,9 @@ redacted. --markdown prints the table of docs/configuration.md.`,
 }
 
 // allSettings lists the runtime's settings (with cfg's values when given),
-// then each registered manager's, then the per-topic and per-kind patterns.
-func allSettings(cfg *worker.Config) []worker.Setting {
+// then each registered manager's (with their values in env), then the
+// per-topic and per-kind patterns.
+func allSettings(cfg *worker.Config, env worker.Env) []worker.Setting {
 	if cfg == nil {
 		cfg = &worker.Config{}
 	}
@@ -64,7 +64,7 @@ func allSettings(cfg *worker.Config) []worker.Setting {
 		}
 		spec := reflect.New(reflect.TypeOf(def.Config).Elem()).Interface()
 		if cfg.Host != "" { // effective values wanted
-			if err := worker.Process(spec); err != nil {
+			if err := env.Decode(spec); err != nil {
 				continue
 			}
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -26,7 +27,7 @@ func TestConfigurationDocs(t *testing.T) {
 	if i < 0 || j < i {
 		t.Fatalf("%s: markers %q and %q not found", path, begin, end)
 	}
-	want := worker.MarkdownTable(allSettings(nil))
+	want := worker.MarkdownTable(allSettings(nil, nil))
 	got := doc[i+len(begin) : j]
 	if got == want {
 		return
@@ -38,4 +39,40 @@ func TestConfigurationDocs(t *testing.T) {
 		return
 	}
 	t.Errorf("%s is out of date with the settings structs; run: go test ./cmd/novaflow -run TestConfigurationDocs -update\nwant:\n%s\ngot:\n%s", path, want, got)
+}
+
+// TestConfigurationDocsDefaults reads the default column of
+// docs/configuration.md for the runtime's settings: with those values and
+// nothing else, the settings are worker.DefaultConfig() (whose test in
+// package worker ties it to the default tags).
+func TestConfigurationDocsDefaults(t *testing.T) {
+	b, err := os.ReadFile("../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime := map[string]bool{}
+	for _, s := range worker.Settings(&worker.Config{}) {
+		runtime[s.Name] = true
+	}
+	env := worker.Env{}
+	for _, line := range strings.Split(string(b), "\n") {
+		cells := strings.Split(line, " | ")
+		if len(cells) < 3 {
+			continue
+		}
+		name := strings.Trim(strings.TrimPrefix(cells[0], "| "), "`")
+		if def := cells[1]; runtime[name] && def != "(none)" {
+			env[name] = strings.Trim(def, "`")
+		}
+	}
+	if len(env) < 10 {
+		t.Fatalf("found %d defaults of runtime settings in the docs' table", len(env))
+	}
+	var got worker.Config
+	if err := env.Decode(&got); err != nil {
+		t.Fatal(err)
+	}
+	if want := worker.DefaultConfig(); !reflect.DeepEqual(got, want) {
+		t.Errorf("settings with the docs' defaults:\n%+v\nworker.DefaultConfig():\n%+v", got, want)
+	}
 }

@@ -114,19 +114,22 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) error {
 		_ = tmp.Stop()
 	}()
 
-	// The services read their settings like any other: point the unset ones
-	// at the stack, then load.
-	os.Setenv("NOVAFLOW_TEMPORAL_ADDRESS", tmp.Address())
-	os.Setenv("NOVAFLOW_TEMPORAL_NAMESPACE", tmp.Namespace())
-	os.Setenv("NOVAFLOW_DATABASE_URL", databaseURL)
+	// The services read their settings like any other: the stack's
+	// addresses over the process's environment, some unset ones given dev
+	// values, NOVAFLOW_CONFIG_FILE over all (at start and on SIGHUP).
+	penv := processEnv{extra: []string{
+		"NOVAFLOW_TEMPORAL_ADDRESS=" + tmp.Address(),
+		"NOVAFLOW_TEMPORAL_NAMESPACE=" + tmp.Namespace(),
+		"NOVAFLOW_DATABASE_URL=" + databaseURL,
+	}}
 	if _, set := os.LookupEnv("NOVAFLOW_HEALTH_ADDRESS"); !set && o.healthAddress != "" {
-		os.Setenv("NOVAFLOW_HEALTH_ADDRESS", o.healthAddress)
+		penv.extra = append(penv.extra, "NOVAFLOW_HEALTH_ADDRESS="+o.healthAddress)
 	}
 	// Temporal is on loopback: gzip would only cost CPU and latency.
 	if _, set := os.LookupEnv("NOVAFLOW_TEMPORAL_GRPC_COMPRESSION"); !set {
-		os.Setenv("NOVAFLOW_TEMPORAL_GRPC_COMPRESSION", "none")
+		penv.extra = append(penv.extra, "NOVAFLOW_TEMPORAL_GRPC_COMPRESSION=none")
 	}
-	cfg, err := worker.LoadConfig()
+	env, cfg, err := penv.settings()
 	if err != nil {
 		return err
 	}
@@ -139,7 +142,8 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) error {
 	}
 	defer os.Remove(stackPath(filepath.Dir(dir)))
 
-	logger := worker.NewLogger(logFile(filepath.Join(dir, "services.log")), cfg)
+	level := new(slog.LevelVar)
+	logger := worker.NewLogger(logFile(filepath.Join(dir, "services.log")), cfg, level)
 	// The process's own lines (telemetry, the shared client's) name the host.
 	procLogger := logger.With("host", cfg.Host)
 	tel, stopTelemetry, err := startTelemetry(ctx, cfg, "novaflow", procLogger)
@@ -160,7 +164,9 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) error {
 		return fmt.Errorf("NOVAFLOW_DATABASE_URL: %w", err)
 	}
 	defer pool.Close()
-	services, err := devServices(cfg, o, dir, logger, tc, pool)
+	services, err := devServices(cfg, o, dir, tc, pool, worker.Options{
+		Logger: logger, LogLevel: level, Env: env, Reload: penv.load,
+	})
 	if err != nil {
 		return err
 	}
@@ -179,11 +185,15 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) error {
 
 // devServices is one service of every registered topic on this host, the
 // compute one with the process driver unless NOVAFLOW_COMPUTE_DRIVER is set,
-// plus o.fakeHosts simulated compute hosts with the fake driver.
-func devServices(cfg worker.Config, o devOptions, dir string, logger *slog.Logger, c client.Client, pool *pgxpool.Pool) ([]*worker.Service, error) {
+// plus o.fakeHosts simulated compute hosts with the fake driver. opts holds
+// what every service shares: logger, log level and environment.
+func devServices(cfg worker.Config, o devOptions, dir string, c client.Client, pool *pgxpool.Pool, opts worker.Options) ([]*worker.Service, error) {
 	var services []*worker.Service
+	env := opts.Env
 	add := func(cfg worker.Config, topic string, managerConfig any) error {
-		svc, err := worker.Create(cfg, worker.Options{Topic: topic, Logger: logger, Temporal: c, DB: pool, ManagerConfig: managerConfig, OneReconcilePerProcess: true})
+		svcOpts := opts
+		svcOpts.Topic, svcOpts.Temporal, svcOpts.DB, svcOpts.ManagerConfig, svcOpts.OneReconcilePerProcess = topic, c, pool, managerConfig, true
+		svc, err := worker.Create(cfg, svcOpts)
 		if err != nil {
 			return err
 		}
@@ -192,10 +202,10 @@ func devServices(cfg worker.Config, o devOptions, dir string, logger *slog.Logge
 	}
 	computeSettings := func(driver, host string) (*computemgr.Settings, error) {
 		s := &computemgr.Settings{}
-		if err := worker.Process(s); err != nil {
+		if err := env.Decode(s); err != nil {
 			return nil, err
 		}
-		if _, set := os.LookupEnv("NOVAFLOW_COMPUTE_DRIVER"); !set || driver == "fake" {
+		if _, set := env.Lookup("NOVAFLOW_COMPUTE_DRIVER"); !set || driver == "fake" {
 			s.Driver = driver
 		}
 		if s.StateDir == "" {
@@ -203,7 +213,7 @@ func devServices(cfg worker.Config, o devOptions, dir string, logger *slog.Logge
 		}
 		// On a developer's machine, `"command": ["sleep", "3600"]` should
 		// just work; production hosts keep the default (absolute paths only).
-		if _, set := os.LookupEnv("NOVAFLOW_COMPUTE_ALLOW_RELATIVE_COMMANDS"); !set {
+		if _, set := env.Lookup("NOVAFLOW_COMPUTE_ALLOW_RELATIVE_COMMANDS"); !set {
 			s.AllowRelativeCommands = true
 		}
 		return s, nil
@@ -221,7 +231,7 @@ func devServices(cfg worker.Config, o devOptions, dir string, logger *slog.Logge
 			// Volumes live beside the rest of the dev stack's data, not in
 			// the temp dir where cleaners may remove them.
 			s := &volumemgr.Settings{}
-			if err := worker.Process(s); err != nil {
+			if err := env.Decode(s); err != nil {
 				return nil, err
 			}
 			if s.DataDir == "" {

@@ -22,8 +22,7 @@ registered manager that brings tables of its own. Safe to run while services
 start: each schema migrates under a PostgreSQL advisory lock.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			useDevStack()
-			cfg, err := worker.LoadConfig()
+			_, cfg, err := useDevStack().settings()
 			if err != nil {
 				return err
 			}

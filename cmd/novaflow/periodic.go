@@ -20,8 +20,7 @@ every task (or --task). Each triggered run shows in the Web UI as workflow
 finishes; a paused schedule still runs once. Disabled tasks have no schedule.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			useDevStack()
-			cfg, err := worker.LoadConfig()
+			_, cfg, err := useDevStack().settings()
 			if err != nil {
 				return err
 			}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -23,13 +24,14 @@ SIGINT exits at once. Beside a running 'novaflow dev' it needs no settings:
 NOVAFLOW_HOST=node2 novaflow run compute adds a compute host to it.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			useDevStack()
-			cfg, err := worker.LoadConfig()
+			penv := useDevStack()
+			env, cfg, err := penv.settings()
 			if err != nil {
 				return err
 			}
-			logger := worker.NewLogger(os.Stderr, cfg)
-			svc, err := worker.Create(cfg, worker.Options{Topic: args[0], Logger: logger})
+			level := new(slog.LevelVar)
+			logger := worker.NewLogger(os.Stderr, cfg, level)
+			svc, err := worker.Create(cfg, worker.Options{Topic: args[0], Logger: logger, LogLevel: level, Env: env, Reload: penv.load})
 			if err != nil {
 				return err
 			}

@@ -26,8 +26,7 @@ type admin struct {
 }
 
 func openAdmin(ctx context.Context) (*admin, error) {
-	useDevStack()
-	cfg, err := worker.LoadConfig()
+	_, cfg, err := useDevStack().settings()
 	if err != nil {
 		return nil, err
 	}

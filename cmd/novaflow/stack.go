@@ -45,29 +45,30 @@ func findStack() (*stackFile, string, bool) {
 	}
 }
 
-// useDevStack points the settings that are unset at a running dev stack, so
-// that `novaflow service list` and `novaflow run compute` work beside
-// `novaflow dev` with no settings at all.
-func useDevStack() {
+// useDevStack returns the environment of the command: the process's, with
+// the settings that are unset pointed at a running dev stack, so that
+// `novaflow service list` and `novaflow run compute` work beside `novaflow
+// dev` with no settings at all.
+func useDevStack() processEnv {
+	var p processEnv
 	st, dir, ok := findStack()
 	if !ok {
-		return
+		return p
 	}
-	set := func(key, value string) bool {
-		if _, has := os.LookupEnv(key); has || value == "" {
-			return false
+	set := func(key, value string) {
+		if _, has := os.LookupEnv(key); !has && value != "" {
+			p.extra = append(p.extra, key+"="+value)
 		}
-		os.Setenv(key, value)
-		return true
 	}
-	used := set("NOVAFLOW_TEMPORAL_ADDRESS", st.TemporalAddress)
-	used = set("NOVAFLOW_TEMPORAL_NAMESPACE", st.TemporalNamespace) || used
+	set("NOVAFLOW_TEMPORAL_ADDRESS", st.TemporalAddress)
+	set("NOVAFLOW_TEMPORAL_NAMESPACE", st.TemporalNamespace)
 	if os.Getenv("DATABASE_URL") == "" {
-		used = set("NOVAFLOW_DATABASE_URL", st.DatabaseURL) || used
+		set("NOVAFLOW_DATABASE_URL", st.DatabaseURL)
 	}
-	if used {
+	if len(p.extra) > 0 {
 		fmt.Fprintf(os.Stderr, "novaflow: using the dev stack of %s (pid %d)\n", filepath.Join(dir, stackDir), st.PID)
 	}
+	return p
 }
 
 func writeStack(dir string, st stackFile) error {

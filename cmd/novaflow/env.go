@@ -1,0 +1,34 @@
+package main
+
+import (
+	"os"
+
+	"github.com/novaflow/novaflow/worker"
+)
+
+// processEnv is where the command reads the process's environment, the only
+// place in novaflow that does: the variables of os.Environ, then extra
+// (KEY=value, e.g. a dev stack's addresses), then NOVAFLOW_CONFIG_FILE's
+// lines over them (worker.LoadEnv). What it reads is passed down.
+type processEnv struct {
+	extra []string
+}
+
+// load reads the environment as it is now: at start, and again on SIGHUP
+// (worker.Options.Reload), when the config file may have changed.
+func (p processEnv) load() (worker.Env, error) {
+	return worker.LoadEnv(append(os.Environ(), p.extra...))
+}
+
+// settings loads the environment and the runtime's settings from it.
+func (p processEnv) settings() (worker.Env, worker.Config, error) {
+	env, err := p.load()
+	if err != nil {
+		return nil, worker.Config{}, err
+	}
+	cfg, err := worker.LoadConfig(env)
+	if err != nil {
+		return nil, worker.Config{}, err
+	}
+	return env, cfg, nil
+}

@@ -145,13 +145,11 @@ func (b *rpcBench) close() {
 // serviceConfig is the settings of a bench service on host: reports and
 // periodic tasks off (the rpc benchmark measures calls only), unversioned.
 func serviceConfig(temporalAddr, dbURL, host string) worker.Config {
-	return worker.Config{
-		Host: host, TemporalAddress: temporalAddr, TemporalNamespace: "default", DatabaseURL: dbURL,
-		MigrateOnStart: true, ReportInterval: 0, ServiceDownTime: 25 * time.Second,
-		PeriodicEnable: false, PeriodicFuzzyDelay: 0, RunExternalPeriodicTasks: true,
-		GracefulShutdownTimeout: 5 * time.Second, RPCResponseTimeout: time.Minute, CastTimeout: time.Hour,
-		LogFormat: "text", LogLevel: "error", Versioning: worker.VersioningOff,
-	}
+	cfg := worker.DefaultConfig()
+	cfg.Host, cfg.TemporalAddress, cfg.DatabaseURL = host, temporalAddr, dbURL
+	cfg.ReportInterval, cfg.PeriodicEnable = 0, false
+	cfg.GracefulShutdownTimeout, cfg.LogLevel, cfg.Versioning = 5*time.Second, "error", worker.VersioningOff
+	return cfg
 }
 
 // op is one measured operation; seq numbers the request. It returns the

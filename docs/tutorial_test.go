@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -176,12 +177,19 @@ func TestTutorialQuotes(t *testing.T) {
 // runService is the tutorial's main for a service in a module of its own:
 // quoted there, compiled here.
 func runService(topic string) error {
-	cfg, err := worker.LoadConfig()
+	// The environment, read again on SIGHUP with NOVAFLOW_CONFIG_FILE.
+	load := func() (worker.Env, error) { return worker.LoadEnv(os.Environ()) }
+	env, err := load()
 	if err != nil {
 		return err
 	}
-	logger := worker.NewLogger(os.Stderr, cfg)
-	svc, err := worker.Create(cfg, worker.Options{Topic: topic, Logger: logger})
+	cfg, err := worker.LoadConfig(env)
+	if err != nil {
+		return err
+	}
+	level := new(slog.LevelVar) // NOVAFLOW_LOG_LEVEL, changed by SIGHUP
+	logger := worker.NewLogger(os.Stderr, cfg, level)
+	svc, err := worker.Create(cfg, worker.Options{Topic: topic, Logger: logger, LogLevel: level, Env: env, Reload: load})
 	if err != nil {
 		return err
 	}

@@ -70,7 +70,7 @@ func newCloud(t *testing.T, computeHosts int) *cloud {
 	c.pool, c.store, c.tc = pool, store.New(pool), c.srv.Client(t)
 	for range computeHosts {
 		host := testenv.UniqueName(t, "h")
-		s := computemgr.DefaultSettings()
+		s := managers.Defaults[computemgr.Settings]()
 		s.Driver = "fake"
 		c.start(computemgr.Topic, host, &s)
 		c.hosts = append(c.hosts, host)
@@ -93,13 +93,11 @@ func newCloud(t *testing.T, computeHosts int) *cloud {
 // start starts the service of topic on host with the runtime.
 func (c *cloud) start(topic, host string, managerConfig any) *worker.Service {
 	c.t.Helper()
-	cfg := worker.Config{
-		Host: host, TemporalAddress: c.srv.Address(), TemporalNamespace: c.srv.Namespace(), DatabaseURL: c.dbURL,
-		// Reports keep the compute services up for the scheduler.
-		MigrateOnStart: true, ReportInterval: 2 * time.Second, ServiceDownTime: 25 * time.Second, PeriodicEnable: false,
-		GracefulShutdownTimeout: 5 * time.Second, RPCResponseTimeout: time.Minute, CastTimeout: time.Hour,
-		LogFormat: "text", LogLevel: "warn", Versioning: worker.VersioningOff,
-	}
+	cfg := worker.DefaultConfig()
+	cfg.Host, cfg.TemporalAddress, cfg.TemporalNamespace, cfg.DatabaseURL = host, c.srv.Address(), c.srv.Namespace(), c.dbURL
+	// Reports keep the compute services up for the scheduler.
+	cfg.ReportInterval, cfg.PeriodicEnable = 2*time.Second, false
+	cfg.GracefulShutdownTimeout, cfg.LogLevel, cfg.Versioning = 5*time.Second, "warn", worker.VersioningOff
 	svc, err := worker.Create(cfg, worker.Options{Topic: topic, Temporal: c.tc, DB: c.pool,
 		Logger: slog.New(slog.DiscardHandler), ManagerConfig: managerConfig})
 	if err != nil {

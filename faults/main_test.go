@@ -3,6 +3,7 @@ package faults
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"os"
 	"strconv"
@@ -44,12 +45,19 @@ func runService(topic string) int {
 		fmt.Fprintln(os.Stderr, "novaflow:", err)
 		return 1
 	}
-	cfg, err := worker.LoadConfig()
+	// The environment, read again on SIGHUP with NOVAFLOW_CONFIG_FILE.
+	load := func() (worker.Env, error) { return worker.LoadEnv(os.Environ()) }
+	env, err := load()
 	if err != nil {
 		return fail(err)
 	}
-	logger := worker.NewLogger(os.Stderr, cfg)
-	svc, err := worker.Create(cfg, worker.Options{Topic: topic, Logger: logger})
+	cfg, err := worker.LoadConfig(env)
+	if err != nil {
+		return fail(err)
+	}
+	level := new(slog.LevelVar) // NOVAFLOW_LOG_LEVEL, changed by SIGHUP
+	logger := worker.NewLogger(os.Stderr, cfg, level)
+	svc, err := worker.Create(cfg, worker.Options{Topic: topic, Logger: logger, LogLevel: level, Env: env, Reload: load})
 	if err != nil {
 		return fail(err)
 	}

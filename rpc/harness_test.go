@@ -235,21 +235,11 @@ func newFixture(t *testing.T) *fixture {
 }
 
 func (f *fixture) config(host string) worker.Config {
-	return worker.Config{
-		Host:                    host,
-		TemporalAddress:         f.srv.Address(),
-		TemporalNamespace:       f.srv.Namespace(),
-		DatabaseURL:             f.dbURL,
-		MigrateOnStart:          true,
-		ReportInterval:          0,
-		ServiceDownTime:         servicegroup.DefaultServiceDownTime,
-		PeriodicEnable:          false,
-		GracefulShutdownTimeout: 2 * time.Second,
-		RPCResponseTimeout:      rpc.DefaultResponseTimeout,
-		CastTimeout:             rpc.DefaultCastTimeout,
-		LogFormat:               "text",
-		LogLevel:                "warn",
-	}
+	cfg := worker.DefaultConfig()
+	cfg.Host, cfg.TemporalAddress, cfg.TemporalNamespace, cfg.DatabaseURL = host, f.srv.Address(), f.srv.Namespace(), f.dbURL
+	cfg.ReportInterval, cfg.PeriodicEnable = 0, false
+	cfg.GracefulShutdownTimeout, cfg.LogLevel = 2*time.Second, "warn"
+	return cfg
 }
 
 // start starts the service of the fixture's topic on host.

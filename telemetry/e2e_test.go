@@ -76,7 +76,7 @@ func newStack(t *testing.T, topics ...string) *stack {
 	}
 	ctx := context.Background()
 	st := &stack{spans: tracetest.NewInMemoryExporter(), logs: &testenv.Buffer{}, metrics: &http.Client{Timeout: 10 * time.Second}}
-	logger := worker.NewLogger(st.logs, worker.Config{LogFormat: "json", LogLevel: "debug"})
+	logger := worker.NewLogger(st.logs, worker.Config{LogFormat: "json", LogLevel: "debug"}, nil)
 	tel, err := telemetry.Setup(ctx, telemetry.Config{ServiceName: "novaflow-compute", Prometheus: true, SpanExporter: st.spans, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
@@ -89,13 +89,11 @@ func newStack(t *testing.T, topics ...string) *stack {
 	})
 
 	srv := testenv.Temporal(t)
-	st.cfg = worker.Config{
-		Host: testenv.UniqueName(t, "h"), TemporalAddress: srv.Address(), TemporalNamespace: srv.Namespace(),
-		DatabaseURL: testenv.Postgres(t), MigrateOnStart: true,
-		ReportInterval: time.Second, ServiceDownTime: time.Minute, PeriodicEnable: true,
-		GracefulShutdownTimeout: 5 * time.Second, RPCResponseTimeout: time.Minute, CastTimeout: time.Hour,
-		LogFormat: "json", LogLevel: "debug", Versioning: worker.VersioningOff,
-	}
+	st.cfg = worker.DefaultConfig()
+	st.cfg.Host, st.cfg.TemporalAddress, st.cfg.TemporalNamespace = testenv.UniqueName(t, "h"), srv.Address(), srv.Namespace()
+	st.cfg.DatabaseURL = testenv.Postgres(t)
+	st.cfg.ReportInterval, st.cfg.ServiceDownTime, st.cfg.PeriodicFuzzyDelay = time.Second, time.Minute, 0
+	st.cfg.GracefulShutdownTimeout, st.cfg.LogFormat, st.cfg.LogLevel, st.cfg.Versioning = 5*time.Second, "json", "debug", worker.VersioningOff
 	var services []*worker.Service
 	for _, topic := range append([]string{computemgr.Topic}, topics...) {
 		svc, err := worker.Create(st.cfg, worker.Options{Topic: topic, Logger: logger})

@@ -87,12 +87,10 @@ func newCloud(t *testing.T, computeHosts int) *cloud {
 // start starts the service of topic on host with the runtime.
 func (c *cloud) start(topic, host string) *worker.Service {
 	c.t.Helper()
-	cfg := worker.Config{
-		Host: host, TemporalAddress: c.srv.Address(), TemporalNamespace: c.srv.Namespace(), DatabaseURL: c.dbURL,
-		MigrateOnStart: true, ReportInterval: 0, ServiceDownTime: time.Minute, PeriodicEnable: false,
-		GracefulShutdownTimeout: 5 * time.Second, RPCResponseTimeout: time.Minute, CastTimeout: time.Hour,
-		LogFormat: "text", LogLevel: "warn",
-	}
+	cfg := worker.DefaultConfig()
+	cfg.Host, cfg.TemporalAddress, cfg.TemporalNamespace, cfg.DatabaseURL = host, c.srv.Address(), c.srv.Namespace(), c.dbURL
+	cfg.ReportInterval, cfg.ServiceDownTime, cfg.PeriodicEnable = 0, time.Minute, false
+	cfg.GracefulShutdownTimeout, cfg.LogLevel = 5*time.Second, "warn"
 	svc, err := worker.Create(cfg, worker.Options{Topic: topic, Temporal: c.tc, DB: c.pool,
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {

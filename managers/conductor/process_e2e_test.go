@@ -10,6 +10,7 @@ import (
 
 	"github.com/novaflow/novaflow/drivers/compute"
 	_ "github.com/novaflow/novaflow/drivers/compute/process"
+	"github.com/novaflow/novaflow/managers"
 	computemgr "github.com/novaflow/novaflow/managers/compute"
 	"github.com/novaflow/novaflow/managers/compute/store"
 	"github.com/novaflow/novaflow/rpc"
@@ -25,15 +26,14 @@ func TestLifecycleOnProcessDriver(t *testing.T) {
 	ctx := context.Background()
 	c := newCloud(t, 0)
 	host := testenv.UniqueName(t, "proc")
-	settings := computemgr.DefaultSettings()
+	settings := managers.Defaults[computemgr.Settings]()
 	settings.Driver = "process"
 	settings.StateDir = t.TempDir()
 	settings.ShutdownTimeout = 2 * time.Second
-	cfg := worker.Config{
-		Host: host, TemporalAddress: c.srv.Address(), TemporalNamespace: c.srv.Namespace(), DatabaseURL: c.dbURL,
-		MigrateOnStart: true, ServiceDownTime: time.Minute, GracefulShutdownTimeout: 5 * time.Second,
-		RPCResponseTimeout: time.Minute, CastTimeout: time.Hour, LogFormat: "text", LogLevel: "warn",
-	}
+	cfg := worker.DefaultConfig()
+	cfg.Host, cfg.TemporalAddress, cfg.TemporalNamespace, cfg.DatabaseURL = host, c.srv.Address(), c.srv.Namespace(), c.dbURL
+	cfg.ReportInterval, cfg.ServiceDownTime, cfg.PeriodicEnable = 0, time.Minute, false
+	cfg.GracefulShutdownTimeout, cfg.LogLevel = 5*time.Second, "warn"
 	svc, err := worker.Create(cfg, worker.Options{Topic: "compute", Temporal: c.tc, DB: c.pool,
 		Logger: slog.New(slog.DiscardHandler), ManagerConfig: &settings})
 	if err != nil {

@@ -52,13 +52,11 @@ func TestEndToEnd(t *testing.T) {
 	host := testenv.UniqueName(t, "h")
 	stateDir, dataDir := t.TempDir(), t.TempDir()
 	config := func(periodic bool) worker.Config {
-		return worker.Config{
-			Host: host, TemporalAddress: srv.Address(), TemporalNamespace: srv.Namespace(), DatabaseURL: dbURL,
-			MigrateOnStart: true, ReportInterval: 0, ServiceDownTime: time.Minute,
-			PeriodicEnable: periodic, PeriodicFuzzyDelay: 0, RunExternalPeriodicTasks: true,
-			GracefulShutdownTimeout: 5 * time.Second, RPCResponseTimeout: time.Minute, CastTimeout: time.Hour,
-			LogFormat: "text", LogLevel: "warn",
-		}
+		cfg := worker.DefaultConfig()
+		cfg.Host, cfg.TemporalAddress, cfg.TemporalNamespace, cfg.DatabaseURL = host, srv.Address(), srv.Namespace(), dbURL
+		cfg.ReportInterval, cfg.ServiceDownTime, cfg.PeriodicEnable, cfg.PeriodicFuzzyDelay = 0, time.Minute, periodic, 0
+		cfg.GracefulShutdownTimeout, cfg.LogLevel = 5*time.Second, "warn"
+		return cfg
 	}
 	startService := func(cfg worker.Config, topic string, settings any) *worker.Service {
 		t.Helper()
@@ -74,10 +72,10 @@ func TestEndToEnd(t *testing.T) {
 		t.Cleanup(func() { svc.Stop(context.Background()) })
 		return svc
 	}
-	computeSettings := computemgr.DefaultSettings()
+	computeSettings := managers.Defaults[computemgr.Settings]()
 	computeSettings.Driver, computeSettings.StateDir = "process", stateDir
 	startService(config(false), computemgr.Topic, &computeSettings)
-	volumeSettings := volumemgr.DefaultSettings()
+	volumeSettings := managers.Defaults[volumemgr.Settings]()
 	volumeSettings.Driver, volumeSettings.DataDir = file.Name, dataDir
 	volumeSettings.DriverOptions = map[string]string{"mount_root": stateDir}
 	volumeSettings.UsageInterval = time.Second

@@ -43,7 +43,7 @@ func newDB(t *testing.T) *pgxpool.Pool {
 // driver.
 func newManager(t *testing.T, pool *pgxpool.Pool, host string) (*volumemgr.Manager, *fake.Driver) {
 	t.Helper()
-	cfg := volumemgr.DefaultSettings()
+	cfg := managers.Defaults[volumemgr.Settings]()
 	cfg.Driver = fake.Name
 	m, err := volumemgr.New(managers.Deps{
 		Host: host, Binary: "novaflow-volume", Topic: volumemgr.Topic, DB: pool,
@@ -420,12 +420,11 @@ func TestPeriodicTasks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := volumemgr.DefaultSettings()
+			cfg := managers.Defaults[volumemgr.Settings]()
 			cfg.Driver = fake.Name
 			if tt.interval != "" {
-				t.Setenv("NOVAFLOW_VOLUME_USAGE_INTERVAL", tt.interval)
 				cfg = volumemgr.Settings{}
-				if err := worker.Process(&cfg); err != nil {
+				if err := (worker.Env{"NOVAFLOW_VOLUME_USAGE_INTERVAL": tt.interval}).Decode(&cfg); err != nil {
 					t.Fatal(err)
 				}
 				cfg.Driver = fake.Name

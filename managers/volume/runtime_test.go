@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/novaflow/novaflow/drivers/volume/fake"
+	"github.com/novaflow/novaflow/managers"
 	volumemgr "github.com/novaflow/novaflow/managers/volume"
 	"github.com/novaflow/novaflow/testenv"
 	"github.com/novaflow/novaflow/worker"
@@ -17,17 +18,15 @@ import (
 // with one line naming the setting.
 func TestStartChecksUpgradeLevels(t *testing.T) {
 	srv := testenv.Temporal(t)
-	t.Setenv("NOVAFLOW_UPGRADE_LEVELS_VOLUME", "latest")
-	cfg := worker.Config{
-		Host: testenv.UniqueName(t, "h"), TemporalAddress: srv.Address(), TemporalNamespace: srv.Namespace(),
-		DatabaseURL: testenv.Postgres(t), MigrateOnStart: true, ServiceDownTime: time.Minute,
-		GracefulShutdownTimeout: time.Second, RPCResponseTimeout: time.Minute, CastTimeout: time.Hour,
-		LogFormat: "text", LogLevel: "warn",
-	}
-	settings := volumemgr.DefaultSettings()
+	cfg := worker.DefaultConfig()
+	cfg.Host, cfg.TemporalAddress, cfg.TemporalNamespace = testenv.UniqueName(t, "h"), srv.Address(), srv.Namespace()
+	cfg.DatabaseURL, cfg.ReportInterval, cfg.PeriodicEnable = testenv.Postgres(t), 0, false
+	cfg.GracefulShutdownTimeout, cfg.LogLevel = time.Second, "warn"
+	settings := managers.Defaults[volumemgr.Settings]()
 	settings.Driver = fake.Name
 	svc, err := worker.Create(cfg, worker.Options{
 		Topic: volumemgr.Topic, Temporal: srv.Client(t), ManagerConfig: &settings, Logger: slog.New(slog.DiscardHandler),
+		Env: worker.Env{"NOVAFLOW_UPGRADE_LEVELS_VOLUME": "latest"},
 	})
 	if err != nil {
 		t.Fatal(err)

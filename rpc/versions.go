@@ -31,7 +31,7 @@ func UpgradeLevelEnv(topic string) string {
 
 // LoadUpgradeLevels reads NOVAFLOW_UPGRADE_LEVELS_<TOPIC> for each topic
 // (every registered topic, managers.Topics, when none is given) with getenv,
-// usually os.Getenv, and checks each value: "major.minor" or "auto". Unset
+// usually worker.Env.Get, and checks each value: "major.minor" or "auto". Unset
 // or empty variables are left out: no cap.
 func LoadUpgradeLevels(getenv func(string) string, topics ...string) (map[string]string, error) {
 	if len(topics) == 0 {

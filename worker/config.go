@@ -17,8 +17,8 @@ import (
 const EnvPrefix = "NOVAFLOW"
 
 // Config is the runtime's settings, read from NOVAFLOW_* environment variables
-// (and NOVAFLOW_CONFIG_FILE) by LoadConfig. docs/configuration.md lists them;
-// a test keeps that table true.
+// (and NOVAFLOW_CONFIG_FILE: LoadEnv) by LoadConfig; DefaultConfig has every
+// default. docs/configuration.md lists them; a test keeps that table true.
 type Config struct {
 	Host                     string        `envconfig:"HOST" desc:"host name of this service; default: the machine's hostname"`
 	TemporalAddress          string        `envconfig:"TEMPORAL_ADDRESS" default:"127.0.0.1:7233" desc:"host:port of the Temporal frontend"`

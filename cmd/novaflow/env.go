@@ -6,10 +6,11 @@ import (
 	"github.com/novaflow/novaflow/worker"
 )
 
-// processEnv is where the command reads the process's environment, the only
-// place in novaflow that does: the variables of os.Environ, then extra
-// (KEY=value, e.g. a dev stack's addresses), then NOVAFLOW_CONFIG_FILE's
-// lines over them (worker.LoadEnv). What it reads is passed down.
+// processEnv is the environment the command's settings are read from: the
+// variables of os.Environ, then extra (KEY=value, e.g. a dev stack's
+// addresses), then NOVAFLOW_CONFIG_FILE's lines over them (worker.LoadEnv).
+// Only package main reads the process's environment; what it reads is
+// passed down.
 type processEnv struct {
 	extra []string
 }

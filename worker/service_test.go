@@ -301,12 +301,11 @@ func TestResetOnSIGHUP(t *testing.T) {
 	cfg := h.config(host)
 	cfg.ReportInterval = 0
 	cfg.ConfigFile = file
-	// Reset reads the process environment like LoadConfig at start.
-	t.Setenv("NOVAFLOW_CONFIG_FILE", file)
-	t.Setenv("NOVAFLOW_HOST", host)
-	t.Setenv("NOVAFLOW_REPORT_INTERVAL", "0s")
-	t.Setenv("NOVAFLOW_PERIODIC_FUZZY_DELAY", "60s")
-	svc, err := Create(cfg, Options{Topic: lifecycleTopic, Logger: testLogger(t)})
+	// Reset reads the environment and the file again, as cmd's Reload does.
+	environ := []string{"NOVAFLOW_CONFIG_FILE=" + file, "NOVAFLOW_HOST=" + host,
+		"NOVAFLOW_REPORT_INTERVAL=0s", "NOVAFLOW_PERIODIC_FUZZY_DELAY=60s"}
+	reload := func() (Env, error) { return LoadEnv(environ) }
+	svc, err := Create(cfg, Options{Topic: lifecycleTopic, Logger: testLogger(t), Reload: reload})
 	if err != nil {
 		t.Fatal(err)
 	}

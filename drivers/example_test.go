@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/novaflow/novaflow/drivers"
+	"github.com/novaflow/novaflow/registry"
 )
 
 // DNSDriver is a driver kind: what a DNS manager needs from a backend. The
@@ -24,27 +25,18 @@ type DNSConfig struct {
 	Options map[string]string
 }
 
-// DNSFactory opens a DNS driver.
-type DNSFactory func(DNSConfig) (DNSDriver, error)
-
-// dnsDrivers is the kind's registry: the only package-level state.
-var dnsDrivers = drivers.NewRegistry[DNSFactory]("dns")
+// dnsDrivers is the kind's registry: the only package-level state. It
+// gives the kind its Register and Open, which a package drivers/dns would
+// name Register and Open.
+var dnsDrivers = drivers.NewRegistry[DNSDriver, DNSConfig]("dns")
 
 // RegisterDNS is what implementations call from their init functions.
-func RegisterDNS(name string, f DNSFactory) { dnsDrivers.Register(name, f) }
+func RegisterDNS(name string, open func(DNSConfig) (DNSDriver, error)) {
+	dnsDrivers.Register(name, open)
+}
 
 // OpenDNS opens the DNS driver registered as name (NOVAFLOW_DNS_DRIVER).
-func OpenDNS(name string, cfg DNSConfig) (DNSDriver, error) {
-	f, err := dnsDrivers.Lookup(name)
-	if err != nil {
-		return nil, err
-	}
-	d, err := f(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("open dns driver %q: %w", name, err)
-	}
-	return d, nil
-}
+func OpenDNS(name string, cfg DNSConfig) (DNSDriver, error) { return dnsDrivers.Open(name, cfg) }
 
 // memoryDNS is an implementation, as a package drivers/dns/memory would hold
 // it: in memory, for tests.
@@ -96,7 +88,7 @@ func Example() {
 
 	_, err = OpenDNS("bind", DNSConfig{})
 	fmt.Println(err)
-	fmt.Println(errors.Is(err, drivers.ErrUnknown))
+	fmt.Println(errors.Is(err, registry.ErrUnknown))
 	// Output:
 	// [vm-1.example. A 192.0.2.10]
 	// unknown dns driver "bind" (forgotten import?); registered: memory

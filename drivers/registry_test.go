@@ -2,191 +2,66 @@ package drivers_test
 
 import (
 	"errors"
-	"fmt"
-	"io"
-	"slices"
-	"sync"
 	"testing"
 
 	"github.com/novaflow/novaflow/drivers"
+	"github.com/novaflow/novaflow/registry"
 )
 
-type factory func() string
+type greeter interface{ Greet() string }
 
-func TestRegisterPanics(t *testing.T) {
-	type opener interface{ Open() }
-	var nilFactory factory
-	var nilPtr *int
+type greeting string
+
+func (g greeting) Greet() string { return string(g) }
+
+var errRefused = errors.New("refused")
+
+func TestOpen(t *testing.T) {
+	r := drivers.NewRegistry[greeter, string]("greeting")
+	r.Register("plain", func(name string) (greeter, error) { return greeting("hello " + name), nil })
+	r.Register("refusing", func(string) (greeter, error) { return nil, errRefused })
+
 	tests := []struct {
-		name    string
-		reg     func()
-		wantMsg string // empty: must not panic
+		name, driver string
+		want         string
+		wantErr      string
+		wantIs       error
 	}{
-		{
-			name:    "empty name",
-			reg:     func() { drivers.NewRegistry[factory]("compute").Register("", func() string { return "" }) },
-			wantMsg: `drivers: Register compute driver with an empty name`,
-		},
-		{
-			name:    "nil func",
-			reg:     func() { drivers.NewRegistry[factory]("compute").Register("fake", nilFactory) },
-			wantMsg: `drivers: Register compute driver "fake" is nil`,
-		},
-		{
-			name:    "nil pointer",
-			reg:     func() { drivers.NewRegistry[*int]("compute").Register("fake", nilPtr) },
-			wantMsg: `drivers: Register compute driver "fake" is nil`,
-		},
-		{
-			name:    "nil interface",
-			reg:     func() { drivers.NewRegistry[opener]("network").Register("fake", nil) },
-			wantMsg: `drivers: Register network driver "fake" is nil`,
-		},
-		{
-			name:    "nil pointer in interface",
-			reg:     func() { drivers.NewRegistry[any]("network").Register("fake", nilPtr) },
-			wantMsg: `drivers: Register network driver "fake" is nil`,
-		},
-		{
-			name: "duplicate",
-			reg: func() {
-				r := drivers.NewRegistry[factory]("compute")
-				r.Register("fake", func() string { return "1" })
-				r.Register("fake", func() string { return "2" })
-			},
-			wantMsg: `drivers: Register called twice for compute driver "fake"`,
-		},
-		{
-			name: "non-nillable value",
-			reg:  func() { drivers.NewRegistry[int]("compute").Register("zero", 0) },
-		},
-		{
-			name: "two names",
-			reg: func() {
-				r := drivers.NewRegistry[factory]("compute")
-				r.Register("fake", func() string { return "1" })
-				r.Register("process", func() string { return "2" })
-			},
-		},
+		{name: "opens with its config", driver: "plain", want: "hello h1"},
+		{name: "open fails", driver: "refusing",
+			wantErr: `open greeting driver "refusing": refused`, wantIs: errRefused},
+		{name: "unknown", driver: "x",
+			wantErr: `unknown greeting driver "x" (forgotten import?); registered: plain, refusing`,
+			wantIs:  registry.ErrUnknown},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := recoverMessage(tt.reg)
-			if got != tt.wantMsg {
-				t.Fatalf("panic = %q, want %q", got, tt.wantMsg)
-			}
-		})
-	}
-}
-
-func recoverMessage(f func()) (msg string) {
-	defer func() {
-		if r := recover(); r != nil {
-			msg = fmt.Sprint(r)
-		}
-	}()
-	f()
-	return ""
-}
-
-func TestLookup(t *testing.T) {
-	r := drivers.NewRegistry[factory]("compute")
-	r.Register("process", func() string { return "process" })
-	r.Register("fake", func() string { return "fake" })
-	empty := drivers.NewRegistry[factory]("volume")
-
-	tests := []struct {
-		name    string
-		reg     *drivers.Registry[factory]
-		lookup  string
-		want    string
-		wantErr string
-	}{
-		{name: "fake", reg: r, lookup: "fake", want: "fake"},
-		{name: "process", reg: r, lookup: "process", want: "process"},
-		{
-			name: "unknown", reg: r, lookup: "x",
-			wantErr: `unknown compute driver "x" (forgotten import?); registered: fake, process`,
-		},
-		{
-			name: "empty name", reg: r, lookup: "",
-			wantErr: `unknown compute driver "" (forgotten import?); registered: fake, process`,
-		},
-		{
-			name: "nothing registered", reg: empty, lookup: "x",
-			wantErr: `unknown volume driver "x" (forgotten import?); none registered`,
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f, err := tt.reg.Lookup(tt.lookup)
-			if tt.wantErr != "" {
-				if err == nil {
-					t.Fatalf("Lookup(%q) succeeded, want error", tt.lookup)
-				}
-				if err.Error() != tt.wantErr {
-					t.Errorf("error = %q, want %q", err, tt.wantErr)
-				}
-				if !errors.Is(err, drivers.ErrUnknown) {
-					t.Errorf("errors.Is(%v, ErrUnknown) = false", err)
-				}
-				wrapped := fmt.Errorf("loading driver: %w", err)
-				var ue *drivers.UnknownError
-				if !errors.As(wrapped, &ue) || ue.Name != tt.lookup || ue.Kind != tt.reg.Kind() {
-					t.Errorf("errors.As(*UnknownError) = %+v", ue)
-				}
-				if f != nil {
-					t.Errorf("factory = non-nil, want nil with an error")
+			d, err := r.Open(tt.driver, "h1")
+			if tt.wantErr == "" {
+				if err != nil || d.Greet() != tt.want {
+					t.Fatalf("Open = %v, %v; want %q", d, err, tt.want)
 				}
 				return
 			}
-			if err != nil {
-				t.Fatalf("Lookup(%q): %v", tt.lookup, err)
+			if err == nil || err.Error() != tt.wantErr || !errors.Is(err, tt.wantIs) {
+				t.Fatalf("Open error = %v, want %q matching %v", err, tt.wantErr, tt.wantIs)
 			}
-			if got := f(); got != tt.want {
-				t.Errorf("factory() = %q, want %q", got, tt.want)
+			if d != nil {
+				t.Errorf("driver = %v with an error, want nil", d)
 			}
 		})
 	}
-}
-
-func TestUnknownErrorIsOnlyErrUnknown(t *testing.T) {
-	err := &drivers.UnknownError{Kind: "compute", Name: "x"}
-	if errors.Is(err, io.EOF) {
-		t.Error("UnknownError matches io.EOF")
+	if got := r.Kind(); got != "greeting" {
+		t.Errorf("Kind() = %q", got)
 	}
 }
 
-func TestNamesSorted(t *testing.T) {
-	r := drivers.NewRegistry[factory]("compute")
-	if got := r.Names(); len(got) != 0 {
-		t.Fatalf("Names() of an empty registry = %v", got)
-	}
-	for _, n := range []string{"zeta", "alpha", "process", "fake"} {
-		r.Register(n, func() string { return n })
-	}
-	want := []string{"alpha", "fake", "process", "zeta"}
-	if got := r.Names(); !slices.Equal(got, want) {
-		t.Fatalf("Names() = %v, want %v", got, want)
-	}
-}
-
-func TestConcurrentUse(t *testing.T) {
-	r := drivers.NewRegistry[factory]("compute")
-	var wg sync.WaitGroup
-	for i := range 16 {
-		wg.Go(func() {
-			name := fmt.Sprintf("d%02d", i)
-			r.Register(name, func() string { return name })
-			if _, err := r.Lookup(name); err != nil {
-				t.Errorf("Lookup(%q): %v", name, err)
-			}
-			_ = r.Names()
-			_, _ = r.Lookup("missing")
-		})
-	}
-	wg.Wait()
-	if got := len(r.Names()); got != 16 {
-		t.Fatalf("len(Names()) = %d, want 16", got)
-	}
+func TestRegisterNilPanics(t *testing.T) {
+	defer func() {
+		want := `registry: Register greeting driver "nil" is nil`
+		if r := recover(); r != want {
+			t.Fatalf("panic = %v, want %q", r, want)
+		}
+	}()
+	drivers.NewRegistry[greeter, string]("greeting").Register("nil", nil)
 }

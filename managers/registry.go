@@ -5,9 +5,9 @@ import (
 	"io/fs"
 	"reflect"
 	"regexp"
-	"sort"
 	"strings"
-	"sync"
+
+	"github.com/novaflow/novaflow/registry"
 )
 
 // Definition declares a manager to the registry.
@@ -39,8 +39,7 @@ type Definition struct {
 }
 
 var (
-	mu          sync.RWMutex
-	definitions = map[string]Definition{}
+	definitions = registry.New[Definition]("manager")
 	topicName   = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
 )
 
@@ -49,8 +48,6 @@ var (
 // to a struct whose default tags parse: all programming errors, found when
 // the binary starts.
 func Register(def Definition) {
-	mu.Lock()
-	defer mu.Unlock()
 	switch {
 	case !topicName.MatchString(def.Name):
 		panic(fmt.Sprintf("managers: Register: invalid manager name %q", def.Name))
@@ -63,22 +60,13 @@ func Register(def Definition) {
 		panic(fmt.Sprintf("managers: Register: manager %s: Config must be a pointer to a struct", def.Name))
 	}
 	checkDefaults(def.Name, def.Config)
-	if _, dup := definitions[def.Name]; dup {
-		panic(fmt.Sprintf("managers: Register called twice for manager %q", def.Name))
-	}
-	definitions[def.Name] = def
+	definitions.Register(def.Name, def)
 }
 
-// Lookup returns the manager registered as name.
-func Lookup(name string) (Definition, error) {
-	mu.RLock()
-	defer mu.RUnlock()
-	def, ok := definitions[name]
-	if !ok {
-		return Definition{}, fmt.Errorf("unknown manager %q (forgotten import?); registered: %s", name, strings.Join(namesLocked(), ", "))
-	}
-	return def, nil
-}
+// Lookup returns the manager registered as name. An unknown name fails with
+// a *registry.UnknownError (matching registry.ErrUnknown) that lists the
+// registered managers.
+func Lookup(name string) (Definition, error) { return definitions.Lookup(name) }
 
 // ForTopic returns the manager a service of topic runs: the one named by
 // override (NOVAFLOW_<TOPIC>_MANAGER) when it is set, else the topic's default.
@@ -101,32 +89,16 @@ func ForTopic(topic, override string) (Definition, error) {
 }
 
 // Names lists the registered manager names, sorted.
-func Names() []string {
-	mu.RLock()
-	defer mu.RUnlock()
-	return namesLocked()
-}
-
-func namesLocked() []string {
-	names := make([]string, 0, len(definitions))
-	for n := range definitions {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func Names() []string { return definitions.Names() }
 
 // Topics lists the topics that have a default manager, sorted.
 func Topics() []string {
-	mu.RLock()
-	defer mu.RUnlock()
 	var topics []string
-	for n, d := range definitions {
-		if n == d.Topic {
-			topics = append(topics, n)
+	for _, name := range definitions.Names() {
+		if def, err := definitions.Lookup(name); err == nil && def.Topic == name {
+			topics = append(topics, name)
 		}
 	}
-	sort.Strings(topics)
 	return topics
 }
 

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/novaflow/novaflow/drivers"
 	"github.com/novaflow/novaflow/drivers/compute"
+	"github.com/novaflow/novaflow/registry"
 )
 
 func validInstance() compute.Instance {
@@ -134,7 +134,7 @@ func TestRegisterAndOpen(t *testing.T) {
 			wantErr: `open compute driver "compute-test-fails": boom`, wantIs: errBoom},
 		{name: "unknown", driver: "x",
 			wantErr: `unknown compute driver "x" (forgotten import?); registered: compute-test-`,
-			wantIs:  drivers.ErrUnknown},
+			wantIs:  registry.ErrUnknown},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -157,7 +157,7 @@ func TestRegisterAndOpen(t *testing.T) {
 
 func TestRegisterDuplicatePanics(t *testing.T) {
 	defer func() {
-		want := `drivers: Register called twice for compute driver "compute-test-ok"`
+		want := `registry: Register called twice for compute driver "compute-test-ok"`
 		if r := recover(); r != want {
 			t.Fatalf("panic = %v, want %q", r, want)
 		}

@@ -2,7 +2,6 @@ package compute
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/novaflow/novaflow/drivers"
@@ -47,7 +46,7 @@ type Driver interface {
 // Factory opens a driver with its configuration.
 type Factory func(Config) (Driver, error)
 
-var registry = drivers.NewRegistry[Factory]("compute")
+var registry = drivers.NewRegistry[Driver, Config]("compute")
 
 // Register makes a compute driver available under name. It is meant to be
 // called from the implementation's init function, and panics if name is
@@ -55,19 +54,9 @@ var registry = drivers.NewRegistry[Factory]("compute")
 func Register(name string, f Factory) { registry.Register(name, f) }
 
 // Open opens the compute driver registered under name. An unknown name
-// fails with a *drivers.UnknownError (matching drivers.ErrUnknown) that
+// fails with a *registry.UnknownError (matching registry.ErrUnknown) that
 // lists the registered drivers.
-func Open(name string, cfg Config) (Driver, error) {
-	f, err := registry.Lookup(name)
-	if err != nil {
-		return nil, err
-	}
-	d, err := f(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("open compute driver %q: %w", name, err)
-	}
-	return d, nil
-}
+func Open(name string, cfg Config) (Driver, error) { return registry.Open(name, cfg) }
 
 // Drivers returns the names of the registered compute drivers, sorted.
 func Drivers() []string { return registry.Names() }

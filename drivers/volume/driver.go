@@ -2,7 +2,6 @@ package volume
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/novaflow/novaflow/drivers"
 )
@@ -46,27 +45,17 @@ type Driver interface {
 // Factory opens a driver with its configuration.
 type Factory func(Config) (Driver, error)
 
-var registry = drivers.NewRegistry[Factory]("volume")
+var registry = drivers.NewRegistry[Driver, Config]("volume")
 
 // Register makes a volume driver available under name. It is meant to be
 // called from the implementation's init function, and panics if name is
 // empty, f is nil, or name is already registered.
 func Register(name string, f Factory) { registry.Register(name, f) }
 
-// Open opens the volume driver registered under name. An unknown name fails
-// with a *drivers.UnknownError (matching drivers.ErrUnknown) that lists the
-// registered drivers.
-func Open(name string, cfg Config) (Driver, error) {
-	f, err := registry.Lookup(name)
-	if err != nil {
-		return nil, err
-	}
-	d, err := f(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("open volume driver %q: %w", name, err)
-	}
-	return d, nil
-}
+// Open opens the volume driver registered under name. An unknown name
+// fails with a *registry.UnknownError (matching registry.ErrUnknown) that
+// lists the registered drivers.
+func Open(name string, cfg Config) (Driver, error) { return registry.Open(name, cfg) }
 
 // Drivers returns the names of the registered volume drivers, sorted.
 func Drivers() []string { return registry.Names() }

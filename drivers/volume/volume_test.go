@@ -5,15 +5,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/novaflow/novaflow/drivers"
 	"github.com/novaflow/novaflow/drivers/volume"
 	_ "github.com/novaflow/novaflow/drivers/volume/fake"
 	_ "github.com/novaflow/novaflow/drivers/volume/file"
+	"github.com/novaflow/novaflow/registry"
 )
 
 func TestOpenUnknown(t *testing.T) {
 	_, err := volume.Open("nfs", volume.Config{})
-	if !errors.Is(err, drivers.ErrUnknown) || !strings.Contains(err.Error(), "registered: fake, file") {
+	if !errors.Is(err, registry.ErrUnknown) || !strings.Contains(err.Error(), "registered: fake, file") {
 		t.Fatalf(`Open("nfs") = %v, want an unknown driver error listing fake, file`, err)
 	}
 	if got := strings.Join(volume.Drivers(), ","); got != "fake,file" {

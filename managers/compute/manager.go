@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/novaflow/novaflow/drivers"
 	"github.com/novaflow/novaflow/drivers/compute"
 	"github.com/novaflow/novaflow/internal/keylock"
 	"github.com/novaflow/novaflow/managers"
 	"github.com/novaflow/novaflow/managers/compute/store"
+	"github.com/novaflow/novaflow/registry"
 	"github.com/novaflow/novaflow/rpc"
 	"github.com/novaflow/novaflow/servicegroup"
 	"github.com/novaflow/novaflow/telemetry"
@@ -76,7 +76,7 @@ func New(deps managers.Deps) (*Manager, error) {
 		AllowRelativeCommands: cfg.AllowRelativeCommands,
 	})
 	switch {
-	case errors.Is(err, drivers.ErrUnknown):
+	case errors.Is(err, registry.ErrUnknown):
 		return nil, fmt.Errorf("NOVAFLOW_COMPUTE_DRIVER: %w", err)
 	case err != nil: // the driver refused its options or its state dir
 		return nil, fmt.Errorf("NOVAFLOW_COMPUTE_DRIVER_OPTIONS or NOVAFLOW_COMPUTE_STATE_DIR: %w", err)

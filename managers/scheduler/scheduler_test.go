@@ -317,7 +317,7 @@ func TestNewRejectsBadSettings(t *testing.T) {
 		cfg  scheduler.Settings
 		want string
 	}{
-		{scheduler.Settings{Strategy: "nope", MaxAttempts: 3}, `NOVAFLOW_SCHEDULER_STRATEGY: unknown scheduler strategy "nope"; registered: pack, spread`},
+		{scheduler.Settings{Strategy: "nope", MaxAttempts: 3}, `NOVAFLOW_SCHEDULER_STRATEGY: unknown scheduler strategy "nope" (forgotten import?); registered: pack, spread`},
 		{scheduler.Settings{Strategy: "spread", MaxAttempts: 0}, "NOVAFLOW_SCHEDULER_MAX_ATTEMPTS: must be at least 1, got 0"},
 	}
 	for _, tt := range tests {

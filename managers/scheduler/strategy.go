@@ -1,13 +1,11 @@
 package scheduler
 
 import (
-	"fmt"
 	"sort"
-	"strings"
-	"sync"
 
 	"github.com/novaflow/novaflow/drivers/compute"
 	"github.com/novaflow/novaflow/managers/compute/store"
+	"github.com/novaflow/novaflow/registry"
 	"github.com/novaflow/novaflow/servicegroup"
 )
 
@@ -63,52 +61,20 @@ type Strategy struct {
 	Weighers []WeightedWeigher
 }
 
-var (
-	strategiesMu sync.RWMutex
-	strategies   = map[string]Strategy{}
-)
+var strategies = registry.New[Strategy]("scheduler strategy")
 
 // RegisterStrategy makes a strategy available under name, the value of
 // NOVAFLOW_SCHEDULER_STRATEGY that selects it. It panics on an empty or
-// duplicate name, as registries of drivers and managers do.
-func RegisterStrategy(name string, s Strategy) {
-	strategiesMu.Lock()
-	defer strategiesMu.Unlock()
-	if name == "" {
-		panic("scheduler: RegisterStrategy with an empty name")
-	}
-	if _, dup := strategies[name]; dup {
-		panic(fmt.Sprintf("scheduler: RegisterStrategy called twice for %q", name))
-	}
-	strategies[name] = s
-}
+// duplicate name, as the registries of drivers and managers do.
+func RegisterStrategy(name string, s Strategy) { strategies.Register(name, s) }
 
-// LookupStrategy returns the strategy registered as name.
-func LookupStrategy(name string) (Strategy, error) {
-	strategiesMu.RLock()
-	defer strategiesMu.RUnlock()
-	s, ok := strategies[name]
-	if !ok {
-		return Strategy{}, fmt.Errorf("unknown scheduler strategy %q; registered: %s", name, strings.Join(strategyNamesLocked(), ", "))
-	}
-	return s, nil
-}
+// LookupStrategy returns the strategy registered as name. An unknown name
+// fails with a *registry.UnknownError (matching registry.ErrUnknown) that
+// lists the registered strategies.
+func LookupStrategy(name string) (Strategy, error) { return strategies.Lookup(name) }
 
 // Strategies lists the registered strategy names, sorted.
-func Strategies() []string {
-	strategiesMu.RLock()
-	defer strategiesMu.RUnlock()
-	return strategyNamesLocked()
-}
-
-func strategyNamesLocked() []string {
-	names := make([]string, 0, len(strategies))
-	for n := range strategies {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func Strategies() []string { return strategies.Names() }
 
 func init() {
 	filters := []Filter{IgnoreHostsFilter{}, ComputeFilter{}, ResourceFilter{}}

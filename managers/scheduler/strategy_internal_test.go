@@ -89,7 +89,7 @@ func TestRegisterStrategy(t *testing.T) {
 	if got := Strategies(); !slices.Contains(got, "test-most-vcpus") || !slices.IsSorted(got) {
 		t.Errorf("Strategies() = %v", got)
 	}
-	if _, err := LookupStrategy("nope"); err == nil || err.Error() != `unknown scheduler strategy "nope"; registered: pack, spread, test-most-vcpus` {
+	if _, err := LookupStrategy("nope"); err == nil || err.Error() != `unknown scheduler strategy "nope" (forgotten import?); registered: pack, spread, test-most-vcpus` {
 		t.Errorf("LookupStrategy(nope) = %v", err)
 	}
 	defer func() {

@@ -8,10 +8,10 @@ import (
 	"io/fs"
 	"log/slog"
 
-	"github.com/novaflow/novaflow/drivers"
 	"github.com/novaflow/novaflow/drivers/volume"
 	"github.com/novaflow/novaflow/internal/keylock"
 	"github.com/novaflow/novaflow/managers"
+	"github.com/novaflow/novaflow/registry"
 	"github.com/novaflow/novaflow/servicegroup"
 )
 
@@ -76,7 +76,7 @@ func New(deps managers.Deps) (*Manager, error) {
 		Options: cfg.DriverOptions,
 	})
 	switch {
-	case errors.Is(err, drivers.ErrUnknown):
+	case errors.Is(err, registry.ErrUnknown):
 		return nil, fmt.Errorf("NOVAFLOW_VOLUME_DRIVER: %w", err)
 	case err != nil: // the driver refused its options or its data dir
 		return nil, fmt.Errorf("NOVAFLOW_VOLUME_DRIVER_OPTIONS or NOVAFLOW_VOLUME_DATA_DIR: %w", err)

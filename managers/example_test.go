@@ -36,14 +36,20 @@ type Settings struct {
 	Prefix string `envconfig:"GREETER_PREFIX" default:"hello" desc:"the word the greeter greets with"`
 }
 
-// Greeter is a manager: it embeds managers.Base for the hooks it does not
-// need and declares its methods and periodic tasks.
+// Greeter is a manager: it declares its methods and periodic tasks, and
+// implements the one lifecycle hook it needs, InitHost.
 type Greeter struct {
-	managers.Base
 	host   string
 	prefix string
 	logger *slog.Logger
 }
+
+// The compile-time checks: the manager, and each hook it implements. A hook
+// with the wrong signature fails here instead of never being called.
+var (
+	_ managers.Manager    = (*Greeter)(nil)
+	_ managers.InitHoster = (*Greeter)(nil)
+)
 
 // NewGreeter is the manager's constructor: it gets its host, database,
 // logger and settings from the runtime in managers.Deps.
@@ -114,6 +120,9 @@ func Example() {
 	for _, m := range mgr.RPCMethods() {
 		out, _ := m.Call(context.Background(), []byte(`{"name":"Ada"}`))
 		fmt.Printf("%s.%s %s: %s\n", def.Topic, m.Name, m.Version, out)
+	}
+	if h, ok := mgr.(managers.InitHoster); ok { // each hook, by type assertion
+		_ = h.InitHost(context.Background(), nil)
 	}
 	for _, task := range mgr.PeriodicTasks() {
 		fmt.Printf("schedule periodic:%s:node1:%s every %s\n", def.Topic, task.Name, task.Interval(0))

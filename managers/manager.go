@@ -2,7 +2,11 @@ package managers
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"reflect"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -11,49 +15,129 @@ import (
 	"github.com/novaflow/novaflow/servicegroup"
 )
 
-// Manager is what a service hosts. Embed Base to get no-op hooks and declare only
-// what the manager needs.
+// Manager is what a service hosts: the RPC methods other services may call
+// and the periodic tasks its service runs (either list may be empty).
+//
+// Everything else a manager may do is an optional interface of one method,
+// found by type assertion as database/sql finds a driver's optional
+// capabilities: the lifecycle hooks InitHoster, PreStartHooker,
+// PostStartHooker, CleanupHoster and Resetter, and Router and
+// WorkflowProvider. Assert at compile time the ones a manager implements, so
+// that a hook with the wrong signature fails to build instead of never being
+// called:
+//
+//	var (
+//		_ managers.Manager        = (*Manager)(nil)
+//		_ managers.PreStartHooker = (*Manager)(nil)
+//	)
+//
+// The runtime also refuses, at start, a manager with a method named like a
+// hook whose signature is not the hook's (CheckHooks).
 type Manager interface {
-	// InitHost runs first, before the service record is created or updated;
-	// rec is the existing record or nil on the first start of this service.
-	InitHost(ctx context.Context, rec *servicegroup.Record) error
-	// PreStartHook runs after the record exists, before RPC consumers start.
-	PreStartHook(ctx context.Context, rec *servicegroup.Record) error
-	// PostStartHook runs after RPC consumers started.
-	PostStartHook(ctx context.Context) error
-	// CleanupHost runs when the service stops, after in-flight work finished.
-	CleanupHost(ctx context.Context) error
-	// Reset re-reads dynamic configuration (SIGHUP); the service keeps running.
-	Reset(ctx context.Context) error
 	// RPCMethods lists the methods other services may call.
 	RPCMethods() []Method
 	// PeriodicTasks lists the manager's periodic tasks.
 	PeriodicTasks() []PeriodicTask
 }
 
-// Base implements every Manager method as a no-op; embed it.
-type Base struct{}
+// InitHoster is implemented by a manager that looks at its host first when
+// its service starts (nova's init_host).
+type InitHoster interface {
+	// InitHost runs first, before the service record is created or updated;
+	// rec is the existing record or nil on the first start of this service.
+	InitHost(ctx context.Context, rec *servicegroup.Record) error
+}
 
-// InitHost does nothing.
-func (Base) InitHost(context.Context, *servicegroup.Record) error { return nil }
+// PreStartHooker is implemented by a manager with work to do once its
+// service's record exists and before work can arrive (nova's
+// pre_start_hook).
+type PreStartHooker interface {
+	// PreStartHook runs after the record exists, before RPC consumers start.
+	PreStartHook(ctx context.Context, rec *servicegroup.Record) error
+}
 
-// PreStartHook does nothing.
-func (Base) PreStartHook(context.Context, *servicegroup.Record) error { return nil }
+// PostStartHooker is implemented by a manager with work to do once its
+// service takes work (nova's post_start_hook).
+type PostStartHooker interface {
+	// PostStartHook runs after RPC consumers started.
+	PostStartHook(ctx context.Context) error
+}
 
-// PostStartHook does nothing.
-func (Base) PostStartHook(context.Context) error { return nil }
+// CleanupHoster is implemented by a manager that releases what it holds
+// when its service stops (nova's cleanup_host).
+type CleanupHoster interface {
+	// CleanupHost runs when the service stops, after in-flight work finished.
+	CleanupHost(ctx context.Context) error
+}
 
-// CleanupHost does nothing.
-func (Base) CleanupHost(context.Context) error { return nil }
+// Resetter is implemented by a manager that re-reads its dynamic
+// configuration on SIGHUP (nova's reset).
+type Resetter interface {
+	// Reset re-reads dynamic configuration; the service keeps running.
+	Reset(ctx context.Context) error
+}
 
-// Reset does nothing.
-func (Base) Reset(context.Context) error { return nil }
+// hooks are the optional interfaces of a manager, by their one method's name.
+var hooks = []struct {
+	method string
+	iface  reflect.Type
+}{
+	{"InitHost", reflect.TypeFor[InitHoster]()},
+	{"PreStartHook", reflect.TypeFor[PreStartHooker]()},
+	{"PostStartHook", reflect.TypeFor[PostStartHooker]()},
+	{"CleanupHost", reflect.TypeFor[CleanupHoster]()},
+	{"Reset", reflect.TypeFor[Resetter]()},
+	{"Route", reflect.TypeFor[Router]()},
+	{"Workflows", reflect.TypeFor[WorkflowProvider]()},
+}
 
-// RPCMethods declares no method.
-func (Base) RPCMethods() []Method { return nil }
+// CheckHooks fails when m has a method named like one of the optional
+// interfaces (InitHost, PreStartHook, ..., Route, Workflows) that does not
+// implement it: a wrong signature, or a pointer receiver on a manager given
+// as a value. Such a method would never be called. The runtime runs it on
+// every manager it builds.
+func CheckHooks(m Manager) error {
+	t := reflect.TypeOf(m)
+	var errs []error
+	for _, h := range hooks {
+		if t.Implements(h.iface) {
+			continue
+		}
+		want := h.iface.Method(0).Type
+		if got, ok := t.MethodByName(h.method); ok {
+			// got.Type has the receiver as its first parameter.
+			errs = append(errs, fmt.Errorf("manager %s: method %s is %s, want %s to implement managers.%s",
+				t, h.method, signature(got.Type, 1), signature(want, 0), h.iface.Name()))
+			continue
+		}
+		if t.Kind() != reflect.Pointer && reflect.PointerTo(t).Implements(h.iface) {
+			errs = append(errs, fmt.Errorf("manager %s: method %s has a pointer receiver, so it is never called on a %s value: return a *%s",
+				t, h.method, t, t))
+		}
+	}
+	return errors.Join(errs...)
+}
 
-// PeriodicTasks declares no task.
-func (Base) PeriodicTasks() []PeriodicTask { return nil }
+// signature is a func type as Go source writes it, without its first skip
+// parameters.
+func signature(t reflect.Type, skip int) string {
+	var in, out []string
+	for i := skip; i < t.NumIn(); i++ {
+		in = append(in, t.In(i).String())
+	}
+	for i := range t.NumOut() {
+		out = append(out, t.Out(i).String())
+	}
+	s := "func(" + strings.Join(in, ", ") + ")"
+	switch len(out) {
+	case 0:
+	case 1:
+		s += " " + out[0]
+	default:
+		s += " (" + strings.Join(out, ", ") + ")"
+	}
+	return s
+}
 
 // Deps is what the runtime hands a manager's constructor.
 type Deps struct {

@@ -271,3 +271,14 @@ func ParseVersion(v string) (major, minor int, err error) {
 	}
 	return major, minor, nil
 }
+
+// MethodByName returns the RPC method of m named name (snake_case, as
+// declared with NewMethod), and whether m has one.
+func MethodByName(m Manager, name string) (Method, bool) {
+	for _, meth := range m.RPCMethods() {
+		if meth.Name == name {
+			return meth, true
+		}
+	}
+	return Method{}, false
+}

@@ -12,7 +12,6 @@ import (
 // Auditor is a manager that calls another service: it asks compute about an
 // instance and casts a stop to it.
 type Auditor struct {
-	managers.Base
 	rpc *rpc.Client
 }
 
@@ -55,6 +54,9 @@ func (a *Auditor) Audit(ctx context.Context, req AuditRequest) (string, error) {
 func (a *Auditor) RPCMethods() []managers.Method {
 	return []managers.Method{managers.NewMethod("audit", "1.0", a.Audit)}
 }
+
+// PeriodicTasks declares none.
+func (a *Auditor) PeriodicTasks() []managers.PeriodicTask { return nil }
 
 // A manager builds its RPC client with ForManager in its constructor. Built
 // without the runtime, as in a unit test, it has no Temporal client to call

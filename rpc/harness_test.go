@@ -88,10 +88,11 @@ func (s *state) releaseAll() {
 // testManager is the manager the tests call: methods that succeed, fail
 // typed, fail untyped for a while, and block until released.
 type testManager struct {
-	managers.Base
 	host string
 	st   *state
 }
+
+func (m *testManager) PeriodicTasks() []managers.PeriodicTask { return nil }
 
 type echoReq struct {
 	Msg          string `json:"msg" required:"true"`

@@ -41,9 +41,10 @@ import (
 const helperEnv = "NOVAFLOW_TEST_HELPER_SERVICE"
 
 type testManager struct {
-	managers.Base
 	tasks []managers.PeriodicTask
 }
+
+func (m *testManager) RPCMethods() []managers.Method { return nil }
 
 func (m *testManager) PeriodicTasks() []managers.PeriodicTask { return m.tasks }
 

@@ -268,8 +268,10 @@ func (s *Service) Start(ctx context.Context) (err error) {
 		return err
 	}
 	// 3. The manager sees the host before any record is written.
-	if err := s.mgr.InitHost(ctx, rec); err != nil {
-		return fmt.Errorf("init host: %w", err)
+	if h, ok := s.mgr.(managers.InitHoster); ok {
+		if err := h.InitHost(ctx, rec); err != nil {
+			return fmt.Errorf("init host: %w", err)
+		}
 	}
 	// 4. Create or update the record with this code's version; refuse to run
 	//    when the rest of the deployment is already newer.
@@ -277,16 +279,20 @@ func (s *Service) Start(ctx context.Context) (err error) {
 		return err
 	}
 	// 5. The manager's last word before work can arrive.
-	if err := s.mgr.PreStartHook(ctx, rec); err != nil {
-		return fmt.Errorf("pre-start hook: %w", err)
+	if h, ok := s.mgr.(managers.PreStartHooker); ok {
+		if err := h.PreStartHook(ctx, rec); err != nil {
+			return fmt.Errorf("pre-start hook: %w", err)
+		}
 	}
 	// 6. RPC consumers: workers polling <topic> and <topic>.<host>.
 	if err := s.startWorkers(); err != nil {
 		return err
 	}
 	// 7. Work may arrive now.
-	if err := s.mgr.PostStartHook(ctx); err != nil {
-		return fmt.Errorf("post-start hook: %w", err)
+	if h, ok := s.mgr.(managers.PostStartHooker); ok {
+		if err := h.PostStartHook(ctx); err != nil {
+			return fmt.Errorf("post-start hook: %w", err)
+		}
 	}
 	// 8. The status report, and 9. the periodic tasks (when enabled), as
 	//    Temporal Schedules reconciled with what this service declares.
@@ -323,6 +329,9 @@ func (s *Service) newManager() (managers.Manager, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("manager %s: %w", s.def.Name, err)
+	}
+	if err := managers.CheckHooks(mgr); err != nil {
+		return nil, err
 	}
 	return mgr, nil
 }
@@ -370,8 +379,10 @@ func (s *Service) stopLocked(ctx context.Context) bool {
 	s.state = stopped
 	s.logger.Info("service stopping", "graceful_timeout", s.cfg.GracefulShutdownTimeout)
 	s.stopWorkers()
-	if err := s.mgr.CleanupHost(ctx); err != nil {
-		s.logger.Error("cleanup host", "error", err)
+	if h, ok := s.mgr.(managers.CleanupHoster); ok {
+		if err := h.CleanupHost(ctx); err != nil {
+			s.logger.Error("cleanup host", "error", err)
+		}
 	}
 	return true
 }
@@ -416,8 +427,10 @@ func (s *Service) Reset(ctx context.Context) error {
 			s.logLevel.Set(level)
 		}
 	}
-	if err := s.mgr.Reset(ctx); err != nil {
-		return fmt.Errorf("reset: manager: %w", err)
+	if h, ok := s.mgr.(managers.Resetter); ok {
+		if err := h.Reset(ctx); err != nil {
+			return fmt.Errorf("reset: manager: %w", err)
+		}
 	}
 	s.logger.Info("service reset")
 	return nil

@@ -61,6 +61,15 @@ type lifecycleManager struct {
 	j *journal
 }
 
+var (
+	_ managers.Manager         = (*lifecycleManager)(nil)
+	_ managers.InitHoster      = (*lifecycleManager)(nil)
+	_ managers.PreStartHooker  = (*lifecycleManager)(nil)
+	_ managers.PostStartHooker = (*lifecycleManager)(nil)
+	_ managers.CleanupHoster   = (*lifecycleManager)(nil)
+	_ managers.Resetter        = (*lifecycleManager)(nil)
+)
+
 func (m *lifecycleManager) InitHost(ctx context.Context, rec *servicegroup.Record) error {
 	if rec == nil {
 		m.j.add("init_host(nil)")

@@ -170,9 +170,10 @@ type holdResult struct {
 }
 
 type upgradeManager struct {
-	managers.Base
 	topic, host string
 }
+
+func (m *upgradeManager) PeriodicTasks() []managers.PeriodicTask { return nil }
 
 func (m *upgradeManager) RPCMethods() []managers.Method {
 	return []managers.Method{

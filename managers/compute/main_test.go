@@ -143,13 +143,11 @@ func (e *env) actions(t *testing.T, u string) []string {
 // call runs method name of m on a raw JSON request, as the activity does.
 func call(t *testing.T, m managers.Manager, name, req string) ([]byte, error) {
 	t.Helper()
-	for _, meth := range m.RPCMethods() {
-		if meth.Name == name {
-			return meth.Call(context.Background(), []byte(req))
-		}
+	meth, ok := managers.MethodByName(m, name)
+	if !ok {
+		t.Fatalf("no method %s", name)
 	}
-	t.Fatalf("no method %s", name)
-	return nil, nil
+	return meth.Call(context.Background(), []byte(req))
 }
 
 // errType is the type of a *managers.Error, or "" for other errors.

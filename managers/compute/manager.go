@@ -34,12 +34,16 @@ func init() {
 	})
 }
 
-var _ managers.Manager = (*Manager)(nil)
+var (
+	_ managers.Manager        = (*Manager)(nil)
+	_ managers.InitHoster     = (*Manager)(nil)
+	_ managers.PreStartHooker = (*Manager)(nil)
+	_ managers.CleanupHoster  = (*Manager)(nil)
+	_ managers.Resetter       = (*Manager)(nil)
+)
 
 // Manager is the compute manager of one host.
 type Manager struct {
-	managers.Base
-
 	host   string
 	cfg    Settings
 	logger *slog.Logger

@@ -36,12 +36,11 @@ func newConductor(t *testing.T) (*conductor.Manager, *store.Store) {
 }
 
 func method(m managers.Manager, name string) managers.Method {
-	for _, meth := range m.RPCMethods() {
-		if meth.Name == name {
-			return meth
-		}
+	meth, ok := managers.MethodByName(m, name)
+	if !ok {
+		panic("no method " + name)
 	}
-	panic("no method " + name)
+	return meth
 }
 
 func TestCreateInstancesValidates(t *testing.T) {

@@ -30,12 +30,13 @@ func init() {
 	})
 }
 
-var _ managers.Manager = (*Manager)(nil)
+var (
+	_ managers.Manager          = (*Manager)(nil)
+	_ managers.WorkflowProvider = (*Manager)(nil)
+)
 
 // Manager is the conductor manager.
 type Manager struct {
-	managers.Base
-
 	logger *slog.Logger
 	store  *store.Store
 }
@@ -70,6 +71,9 @@ func (m *Manager) RPCMethods() []managers.Method {
 		managers.NewMethod("finish_build", "1.0", m.FinishBuild).WithObject("instance_uuid"),
 	}
 }
+
+// PeriodicTasks declares none.
+func (m *Manager) PeriodicTasks() []managers.PeriodicTask { return nil }
 
 // NewInstance names one instance of CreateRequest.
 type NewInstance struct {

@@ -41,8 +41,6 @@ var _ managers.Manager = (*Manager)(nil)
 
 // Manager is the scheduler manager.
 type Manager struct {
-	managers.Base
-
 	cfg      Settings
 	downTime func() time.Duration // the effective service_down_time now
 	strategy Strategy
@@ -89,6 +87,10 @@ func (m *Manager) RPCMethods() []managers.Method {
 		managers.NewMethod("select_destinations", "1.0", m.SelectDestinations),
 	}
 }
+
+// PeriodicTasks declares none: the scheduler reads hosts from the database
+// at each request.
+func (m *Manager) PeriodicTasks() []managers.PeriodicTask { return nil }
 
 // hostStates returns every compute node with its service and liveness.
 func (m *Manager) hostStates(ctx context.Context) ([]HostState, error) {

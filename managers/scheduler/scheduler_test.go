@@ -95,7 +95,10 @@ var small = compute.Flavor{Name: "small", VCPUs: 1, MemoryMB: 1024, DiskGB: 1}
 
 func selectJSON(t *testing.T, m *scheduler.Manager, req string) (scheduler.SelectResponse, error) {
 	t.Helper()
-	meth := m.RPCMethods()[0]
+	meth, ok := managers.MethodByName(m, "select_destinations")
+	if !ok {
+		t.Fatal("no method select_destinations")
+	}
 	out, err := meth.Call(context.Background(), []byte(req))
 	if err != nil {
 		return scheduler.SelectResponse{}, err

@@ -42,14 +42,14 @@ func init() {
 }
 
 var (
-	_ managers.Manager = (*Manager)(nil)
-	_ managers.Router  = (*Manager)(nil)
+	_ managers.Manager        = (*Manager)(nil)
+	_ managers.PreStartHooker = (*Manager)(nil)
+	_ managers.CleanupHoster  = (*Manager)(nil)
+	_ managers.Router         = (*Manager)(nil)
 )
 
 // Manager is the volume manager of one host.
 type Manager struct {
-	managers.Base
-
 	host   string
 	cfg    Settings
 	logger *slog.Logger

@@ -7,7 +7,7 @@ import (
 	"log/slog"
 
 	"github.com/novaflow/novaflow/drivers/compute"
-	"github.com/novaflow/novaflow/internal/keylock"
+	"github.com/novaflow/novaflow/keylock"
 	"github.com/novaflow/novaflow/managers"
 	"github.com/novaflow/novaflow/managers/compute/store"
 	"github.com/novaflow/novaflow/registry"

@@ -9,7 +9,7 @@ import (
 	"log/slog"
 
 	"github.com/novaflow/novaflow/drivers/volume"
-	"github.com/novaflow/novaflow/internal/keylock"
+	"github.com/novaflow/novaflow/keylock"
 	"github.com/novaflow/novaflow/managers"
 	"github.com/novaflow/novaflow/registry"
 	"github.com/novaflow/novaflow/servicegroup"

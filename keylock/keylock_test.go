@@ -82,7 +82,7 @@ func TestLockGivesUpWithItsContext(t *testing.T) {
 
 // BenchmarkLock measures an uncontended lock and unlock of one key against
 // the baseline of a sync.Mutex, in the same run:
-// go test ./internal/keylock -run '^$' -bench Lock.
+// go test ./keylock -run '^$' -bench Lock.
 func BenchmarkLock(b *testing.B) {
 	b.Run("baseline=sync.Mutex", func(b *testing.B) {
 		var mu sync.Mutex

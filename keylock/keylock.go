@@ -1,7 +1,14 @@
 // Package keylock serializes work per key within a process, as nova's
-// @synchronized(instance.uuid) does per instance: the reference managers
-// lock an instance or a volume while they change it, and conditional
-// updates in the database guard against everything else.
+// @synchronized(instance.uuid) does per instance: a manager locks the object
+// a method changes (the reference managers lock an instance or a volume),
+// and conditional updates in the database guard against everything else,
+// such as the services of other hosts.
+//
+//	unlock, err := m.locks.Lock(ctx, req.VolumeID)
+//	if err != nil {
+//		return Volume{}, err // ctx ended while waiting
+//	}
+//	defer unlock()
 package keylock
 
 import (

@@ -95,6 +95,16 @@ type Service struct {
 	state   state
 
 	live liveSettings // the mutable settings read outside s.mu
+	// ready and conns are read without s.mu, which Start holds through
+	// its network calls: a health probe answers at once while it runs.
+	ready atomic.Bool
+	conns atomic.Pointer[conns]
+}
+
+// conns are the connections of a started service, for health checks.
+type conns struct {
+	pool   *pgxpool.Pool
+	client client.Client
 }
 
 // liveSettings are the mutable settings that code running outside s.mu
@@ -236,12 +246,9 @@ func (s *Service) Manager() managers.Manager {
 	return s.mgr
 }
 
-// Ready reports whether the service has started and not begun to stop.
-func (s *Service) Ready() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.state == running
-}
+// Ready reports whether the service has started and not begun to stop. It
+// does not wait for a Start or Stop under way.
+func (s *Service) Ready() bool { return s.ready.Load() }
 
 // Start brings the service up in nova's order, step for step. On an error
 // the service has undone what it started and can be dropped.
@@ -300,6 +307,8 @@ func (s *Service) Start(ctx context.Context) (err error) {
 		return err
 	}
 	s.state = running
+	s.conns.Store(&conns{pool: s.pool, client: s.client})
+	s.ready.Store(true)
 	s.logger.Info("service started", "version", s.def.Version, "queues", []string{s.topic, s.HostQueue()})
 	return nil
 }
@@ -377,6 +386,7 @@ func (s *Service) stopLocked(ctx context.Context) bool {
 		return false
 	}
 	s.state = stopped
+	s.ready.Store(false)
 	s.logger.Info("service stopping", "graceful_timeout", s.cfg.GracefulShutdownTimeout)
 	s.stopWorkers()
 	if h, ok := s.mgr.(managers.CleanupHoster); ok {
@@ -457,6 +467,7 @@ func mergeMutable(cur, next Config, logger *slog.Logger) Config {
 
 // teardown closes what the service opened itself, newest first.
 func (s *Service) teardown() {
+	s.conns.Store(nil)
 	s.stopWorkers()
 	for i := len(s.owned) - 1; i >= 0; i-- {
 		s.owned[i]()

@@ -140,7 +140,7 @@ type slowStartManager struct{ gate *slowStartGate }
 
 var _ managers.InitHoster = (*slowStartManager)(nil)
 
-func (m *slowStartManager) RPCMethods() []managers.Method         { return nil }
+func (m *slowStartManager) RPCMethods() []managers.Method          { return nil }
 func (m *slowStartManager) PeriodicTasks() []managers.PeriodicTask { return nil }
 func (m *slowStartManager) InitHost(ctx context.Context, _ *servicegroup.Record) error {
 	close(m.gate.entered)

@@ -3,7 +3,6 @@ package volume_test
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"strings"
 	"testing"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/novaflow/novaflow/drivers/volume/fake"
 	_ "github.com/novaflow/novaflow/drivers/volume/file"
 	"github.com/novaflow/novaflow/managers"
+	"github.com/novaflow/novaflow/managers/managertest"
 	volumemgr "github.com/novaflow/novaflow/managers/volume"
 	"github.com/novaflow/novaflow/testenv"
 	"github.com/novaflow/novaflow/worker"
@@ -22,52 +22,15 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 // newDB returns a pool on a fresh database with the volume service's
 // tables, migrated as the runtime does at start.
-func newDB(t *testing.T) *pgxpool.Pool {
-	t.Helper()
-	pool, err := pgxpool.New(t.Context(), testenv.Postgres(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	def, err := managers.Lookup(volumemgr.Topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := worker.Migrate(t.Context(), pool, def); err != nil {
-		t.Fatal(err)
-	}
-	return pool
-}
+func newDB(t *testing.T) *pgxpool.Pool { return managertest.Database(t, volumemgr.Topic) }
 
 // newManager returns the volume manager of host on pool, with the fake
-// driver.
+// driver and the other settings at their defaults.
 func newManager(t *testing.T, pool *pgxpool.Pool, host string) (*volumemgr.Manager, *fake.Driver) {
 	t.Helper()
-	cfg := managers.Defaults[volumemgr.Settings]()
-	cfg.Driver = fake.Name
-	m, err := volumemgr.New(managers.Deps{
-		Host: host, Binary: "novaflow-volume", Topic: volumemgr.Topic, DB: pool,
-		Logger: slog.New(slog.DiscardHandler), Config: &cfg,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = m.CleanupHost(context.Background()) })
+	m, _ := managertest.New[*volumemgr.Manager](t, volumemgr.Topic, managertest.WithDB(pool), managertest.WithHost(host),
+		managertest.WithSettings(func(s *volumemgr.Settings) { s.Driver = fake.Name }))
 	return m, m.Driver().(*fake.Driver)
-}
-
-// call runs method name of m on a raw JSON request, as the runtime's
-// activity does, and returns its JSON result.
-func call(t *testing.T, m managers.Manager, name, req string) (string, error) {
-	t.Helper()
-	for _, meth := range m.RPCMethods() {
-		if meth.Name == name {
-			out, err := meth.Call(t.Context(), []byte(req))
-			return string(out), err
-		}
-	}
-	t.Fatalf("no method %s", name)
-	return "", nil
 }
 
 // wantType fails unless err is a *managers.Error of type typ (and field,
@@ -179,7 +142,7 @@ func TestInvalidArgument(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.method+"/"+tt.field, func(t *testing.T) {
-			_, err := call(t, m, tt.method, tt.req)
+			_, err := managertest.Call(t, m, tt.method, tt.req)
 			wantType(t, err, managers.InvalidArgumentType, tt.field)
 		})
 	}
@@ -193,7 +156,7 @@ func TestNotFound(t *testing.T) {
 		{"attach_volume", `{"volume_id":"` + id + `","instance_uuid":"` + inst + `"}`},
 		{"detach_volume", `{"volume_id":"` + id + `"}`},
 	} {
-		_, err := call(t, m, tt.method, tt.req)
+		_, err := managertest.Call(t, m, tt.method, tt.req)
 		if !errors.Is(err, &managers.Error{Type: managers.NotFoundType}) {
 			t.Errorf("%s of an unknown volume = %v, want NotFound", tt.method, err)
 		}
@@ -378,7 +341,7 @@ func TestListVolumes(t *testing.T) {
 		})
 	}
 	// The JSON of an empty list is a list, for the shell.
-	out, err := call(t, m, "list_volumes", `{"instance_uuid":"`+uuid.NewString()+`"}`)
+	out, err := managertest.Call(t, m, "list_volumes", `{"instance_uuid":"`+uuid.NewString()+`"}`)
 	if err != nil || out != `{"volumes":[]}` {
 		t.Fatalf("list_volumes = %s, %v; want an empty list", out, err)
 	}

@@ -242,7 +242,7 @@ func (r HostResult) Decode(v any) error {
 	return decodeResult(r.Result, v)
 }
 
-// Fanout runs method of topic with req on every up and enabled host of the
+// Fanout runs method of topic with req on every up host (disabled included) of the
 // topic (from the services table), in one execution, and returns each host's
 // result or error, in host order. A host that does not take its call within
 // workflows.FanoutHostStartTimeout gets a Timeout error; the fanout does not

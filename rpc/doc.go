@@ -10,7 +10,7 @@
 //   - Client.Cast starts the execution durably and returns: it runs when the
 //     target is up, waiting for it up to NOVAFLOW_CAST_TIMEOUT (1h), then
 //     fails, visibly in the Web UI.
-//   - Client.Fanout runs the method on every up and enabled host of the topic
+//   - Client.Fanout runs the method on every up host of the topic (disabled ones included, as nova)
 //     and returns each host's result or error.
 //
 // A call goes to any host of the topic (task queue <topic>) unless ToHost

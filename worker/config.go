@@ -40,7 +40,7 @@ type Config struct {
 	PeriodicFuzzyDelay       time.Duration `envconfig:"PERIODIC_FUZZY_DELAY" default:"60s" desc:"the hosts of a topic spread each periodic run over min(this, spacing / 2), each at a fixed point; run_immediately tasks wait a random part of it at start (mutable)"`
 	PeriodicIntervalMax      time.Duration `envconfig:"PERIODIC_INTERVAL_MAX" default:"0s" desc:"accepted for nova compatibility; no effect: it caps how long oslo.service's loop sleeps, never a task's spacing (mutable)"`
 	RunExternalPeriodicTasks bool          `envconfig:"RUN_EXTERNAL_PERIODIC_TASKS" default:"true" desc:"run the periodic tasks marked external_process_ok on this host (mutable)"`
-	GracefulShutdownTimeout  time.Duration `envconfig:"GRACEFUL_SHUTDOWN_TIMEOUT" default:"60s" desc:"on SIGTERM, how long in-flight activities may take to finish before they are cancelled"`
+	GracefulShutdownTimeout  time.Duration `envconfig:"GRACEFUL_SHUTDOWN_TIMEOUT" default:"60s" desc:"on SIGTERM, how long the stop may take: in-flight activities finish within it (then they are cancelled), and the manager's CleanupHost gets what is left, at least 5 s"`
 	RPCResponseTimeout       time.Duration `envconfig:"RPC_RESPONSE_TIMEOUT" default:"60s" desc:"how long an RPC call waits for its result (mutable)"`
 	CastTimeout              time.Duration `envconfig:"CAST_TIMEOUT" default:"1h" desc:"how long a cast waits for its target service to come up before it fails visibly (mutable)"`
 	HealthAddress            string        `envconfig:"HEALTH_ADDRESS" desc:"address of the /healthz, /readyz and /metrics endpoints, e.g. :8080; empty = not served"`

@@ -193,7 +193,20 @@ func Create(cfg Config, opts Options) (*Service, error) {
 		cfg: cfg, env: opts.Env, client: opts.Temporal, pool: opts.DB,
 	}
 	s.live.set(cfg)
+	warnDownTime(logger, cfg)
 	return s, nil
+}
+
+// warnDownTime logs, as nova's servicegroup API does, when
+// service_down_time is raised because report_interval is too long for it.
+// nova raises it to 2.5 x report_interval only when it is not above
+// report_interval; novaflow whenever it is below 2.5 x report_interval, so
+// that one late report never shows a service down (docs/configuration.md).
+func warnDownTime(logger *slog.Logger, cfg Config) {
+	if eff := cfg.DownTime(); eff != cfg.ServiceDownTime {
+		logger.Warn("report interval must be less than service down time / 2.5: setting service_down_time to 2.5 x report_interval",
+			"service_down_time", cfg.ServiceDownTime, "report_interval", cfg.ReportInterval, "new_service_down_time", eff)
+	}
 }
 
 // names applies nova's defaults: binary = basename(argv[0]); topic = binary
@@ -388,13 +401,47 @@ func (s *Service) stopLocked(ctx context.Context) bool {
 	s.state = stopped
 	s.ready.Store(false)
 	s.logger.Info("service stopping", "graceful_timeout", s.cfg.GracefulShutdownTimeout)
+	// nova's graceful_shutdown_timeout bounds the whole stop: the drain of
+	// in-flight work, then CleanupHost with what is left of it (at least
+	// minCleanupTime); 0 bounds neither, as in oslo.service.
+	deadline := time.Now().Add(s.cfg.GracefulShutdownTimeout)
 	s.stopWorkers()
+	if t := s.cfg.GracefulShutdownTimeout; t > 0 {
+		cleanupCtx, cancel := context.WithDeadline(ctx, later(deadline, time.Now().Add(min(t, minCleanupTime))))
+		defer cancel()
+		ctx = cleanupCtx
+	}
 	if h, ok := s.mgr.(managers.CleanupHoster); ok {
-		if err := h.CleanupHost(ctx); err != nil {
+		if err := cleanupHost(ctx, h); err != nil {
 			s.logger.Error("cleanup host", "error", err)
 		}
 	}
 	return true
+}
+
+// minCleanupTime is the least time CleanupHost gets when the drain took the
+// whole graceful shutdown timeout.
+const minCleanupTime = 5 * time.Second
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// cleanupHost calls the manager's CleanupHost and returns when it returns or
+// ctx ends, whichever is first: a hook that ignores its context cannot hold
+// the process past its graceful shutdown timeout (nova exits then too).
+func cleanupHost(ctx context.Context, mgr managers.CleanupHoster) error {
+	done := make(chan error, 1)
+	go func() { done <- mgr.CleanupHost(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("did not return within the graceful shutdown timeout (NOVAFLOW_GRACEFUL_SHUTDOWN_TIMEOUT); stopping without it: %w", context.Cause(ctx))
+	}
 }
 
 // Reset re-reads the mutable settings (Options.Reload), reconciles the
@@ -423,6 +470,9 @@ func (s *Service) Reset(ctx context.Context) error {
 	prev := s.cfg
 	if s.reload != nil {
 		s.cfg = mergeMutable(s.cfg, cfg, s.logger)
+		if s.cfg.DownTime() != prev.DownTime() || s.cfg.ServiceDownTime != prev.ServiceDownTime {
+			warnDownTime(s.logger, s.cfg)
+		}
 	}
 	if err := s.reconcileSchedules(ctx); err != nil {
 		s.cfg = prev // the schedules still follow the previous settings

@@ -88,7 +88,16 @@ func (m *lifecycleManager) PostStartHook(context.Context) error {
 	m.j.add("post_start_hook")
 	return nil
 }
-func (m *lifecycleManager) CleanupHost(context.Context) error { m.j.add("cleanup_host"); return nil }
+func (m *lifecycleManager) CleanupHost(context.Context) error {
+	m.j.add("cleanup_host")
+	if _, hang := hangingCleanup.Load(m.j); hang {
+		select {} // ignores its context: only the runtime's bound ends the stop
+	}
+	return nil
+}
+
+// hangingCleanup holds the journals whose manager's CleanupHost never returns.
+var hangingCleanup sync.Map
 func (m *lifecycleManager) Reset(context.Context) error       { m.j.add("reset"); return nil }
 func (m *lifecycleManager) PeriodicTasks() []managers.PeriodicTask {
 	return nil
@@ -416,6 +425,35 @@ func TestGracefulStopLetsInFlightWorkFinish(t *testing.T) {
 	want := []string{"init_host(nil)", "pre_start_hook(record v1)", "post_start_hook", "slow started", "slow finished", "cleanup_host"}
 	if got := j.list(); !slices.Equal(got, want) {
 		t.Fatalf("journal:\n got %q\nwant %q", got, want)
+	}
+}
+
+// TestCleanupHostIsBounded: a CleanupHost that never returns holds Stop
+// only until the graceful shutdown timeout, as nova's forced exit does.
+func TestCleanupHostIsBounded(t *testing.T) {
+	h := newHarness(t)
+	host := testenv.UniqueName(t, "h")
+	cfg := h.config(host)
+	cfg.ReportInterval = 0
+	cfg.GracefulShutdownTimeout = 2 * time.Second
+	hangingCleanup.Store(journalOf(host), true)
+	svc := h.startLifecycle(cfg)
+	start := time.Now()
+	stopped := make(chan struct{})
+	go func() {
+		svc.Stop(context.Background())
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Stop still waits for CleanupHost 20 s later, with a graceful shutdown timeout of 2 s")
+	}
+	if took := time.Since(start); took < cfg.GracefulShutdownTimeout || took > cfg.GracefulShutdownTimeout+5*time.Second {
+		t.Errorf("Stop took %s, want about the graceful shutdown timeout, %s", took, cfg.GracefulShutdownTimeout)
+	}
+	if svc.Ready() {
+		t.Error("ready after Stop")
 	}
 }
 

@@ -19,7 +19,7 @@ const (
 	// (its NovaflowHost search attribute and workflow ID part).
 	AnyHost = "-"
 	// AllHosts, as the request's "host", makes the call a fanout: it runs on
-	// every up and enabled host of the topic.
+	// every up host of the topic, disabled ones included.
 	AllHosts = "*"
 )
 
@@ -91,7 +91,7 @@ func RegisterRPC(r Registry, topic string, methods []managers.Method, opts RPCOp
 // The request's top-level "host" routes the call: absent, null or "" runs it
 // on any host of the topic (task queue <topic>), unless the execution was
 // started on a host's queue <topic>.<host>, which then is the target; a host
-// name runs it on <topic>.<host>; "*" runs it on every up and enabled host
+// name runs it on <topic>.<host>; "*" runs it on every up host (disabled included)
 // and returns a FanoutResult. The method sees "host" only when its request
 // declares that field (see managers.NewMethod).
 //

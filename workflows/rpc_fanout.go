@@ -35,8 +35,10 @@ type HostError struct {
 // errorType is the type of a host's failure that carries no type of its own.
 const errorType = "Error"
 
-// Fanout runs the call on every up and enabled host of the topic, at once,
-// and returns each host's result or error. The hosts come from the services
+// Fanout runs the call on every up host of the topic, at once, disabled
+// hosts included (nova's fanout cast reaches every consumer of the topic:
+// disabling a service keeps new work from being scheduled to it, not its
+// messages from arriving), and returns each host's result or error. The hosts come from the services
 // table through activity activities.UpHostsName on the topic's shared queue.
 // Each host's request is req with "host" set to the host; check, when
 // set, validates each of them before any is dispatched. Each host must take
@@ -54,7 +56,7 @@ func Fanout(ctx workflow.Context, t Target, req json.RawMessage, deadline time.T
 		RetryPolicy:            RetryPolicy(),
 	})
 	var up activities.UpHostsResult
-	if err := workflow.ExecuteActivity(lctx, activities.UpHostsName, activities.UpHostsRequest{Topic: t.Topic}).Get(ctx, &up); err != nil {
+	if err := workflow.ExecuteActivity(lctx, activities.UpHostsName, activities.UpHostsRequest{Topic: t.Topic, IncludeDisabled: true}).Get(ctx, &up); err != nil {
 		return FanoutResult{}, CallError(activities.UpHostsName, t.Topic, b, b, err)
 	}
 

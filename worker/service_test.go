@@ -98,7 +98,8 @@ func (m *lifecycleManager) CleanupHost(context.Context) error {
 
 // hangingCleanup holds the journals whose manager's CleanupHost never returns.
 var hangingCleanup sync.Map
-func (m *lifecycleManager) Reset(context.Context) error       { m.j.add("reset"); return nil }
+
+func (m *lifecycleManager) Reset(context.Context) error { m.j.add("reset"); return nil }
 func (m *lifecycleManager) PeriodicTasks() []managers.PeriodicTask {
 	return nil
 }

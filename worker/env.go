@@ -77,8 +77,20 @@ func (e Env) With(kv ...string) Env {
 // of e, and from its default tags where they are unset, as envconfig does
 // from the process's environment. A value that does not parse is a
 // *ConfigError naming its variable.
+//
+// Only NOVAFLOW_* variables are read: envconfig would also take a field's
+// unprefixed name (HOST, LOG_LEVEL, BUILD_ID, COMPUTE_DRIVER...) when the
+// prefixed one is unset, so that a variable set for another program in the
+// same environment would change a service. DATABASE_URL is the one
+// unprefixed name novaflow reads, on purpose (LoadConfig).
 func (e Env) Decode(spec any) error {
-	err := envconf.Process(EnvPrefix, spec, e.Lookup)
+	prefixed := func(key string) (string, bool) {
+		if !strings.HasPrefix(key, EnvPrefix+"_") {
+			return "", false
+		}
+		return e.Lookup(key)
+	}
+	err := envconf.Process(EnvPrefix, spec, prefixed)
 	var pe *envconf.ParseError
 	if errors.As(err, &pe) {
 		return &ConfigError{Setting: pe.Key, Err: fmt.Errorf("cannot parse %q as %s", pe.Value, pe.Type)}

@@ -131,3 +131,20 @@ func TestResetLogLevel(t *testing.T) {
 		t.Errorf("after a reset to info: a debug line was logged")
 	}
 }
+
+// TestUnprefixedVariablesAreIgnored: a variable set for another program
+// (LOG_LEVEL, HOST) does not change a service; only NOVAFLOW_* do, and
+// DATABASE_URL when NOVAFLOW_DATABASE_URL is unset.
+func TestUnprefixedVariablesAreIgnored(t *testing.T) {
+	env := Env{"LOG_LEVEL": "trace", "HOST": "other", "REPORT_INTERVAL": "1s", "NOVAFLOW_HOST": "h1", "DATABASE_URL": "postgres://db/x"}
+	cfg, err := LoadConfig(env)
+	if err != nil {
+		t.Fatalf("LoadConfig: %v", err)
+	}
+	if cfg.LogLevel != "info" || cfg.Host != "h1" || cfg.ReportInterval != DefaultConfig().ReportInterval {
+		t.Errorf("unprefixed variables applied: level %q, host %q, report interval %s", cfg.LogLevel, cfg.Host, cfg.ReportInterval)
+	}
+	if cfg.DatabaseURL != "postgres://db/x" {
+		t.Errorf("DATABASE_URL not read: %q", cfg.DatabaseURL)
+	}
+}

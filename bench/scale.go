@@ -110,7 +110,8 @@ func (h *countingHandler) since(before map[string]int, n int) []string {
 	return out
 }
 
-// The scale command's targets (the scale requirements).
+// The scale command's targets: at most 1% of the hosts' periodic runs late,
+// and a SIGKILLed host shown down within 30 s.
 const (
 	// scaleLateTarget: at most this share of the due host-runs of periodic
 	// tasks late by more than one interval, in %.

@@ -53,7 +53,7 @@ func TestPlanSchedules(t *testing.T) {
 		},
 		{
 			// oslo.service: periodic_interval_max caps how long the loop
-			// sleeps, never a task's spacing (the item 8).
+			// sleeps, never a task's spacing.
 			name: "interval max never shortens a spacing, no fuzzy delay, reports off, no external tasks",
 			cfg: func(c *Config) {
 				c.PeriodicIntervalMax = 30 * time.Second

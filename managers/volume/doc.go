@@ -1,9 +1,9 @@
 // Package volume is the volume service: one manager per host (topic volume)
 // that keeps volumes on its host through a volume driver (drivers/volume), as
-// the seed's VolumeManager. It is written only against novaflow's public
-// packages (managers, drivers/volume; its tests add worker and testenv), as a
-// service of your own would be; the tutorial docs/writing-a-service.md walks
-// through its code.
+// the VolumeManager of nova's "Services, Managers and Drivers" page. It is
+// written only against novaflow's public packages (managers, drivers/volume;
+// its tests add worker and testenv), as a service of your own would be; the
+// tutorial docs/writing-a-service.md walks through its code.
 //
 // RPC methods (activities volume.<method>, all version 1.0):
 //

@@ -250,7 +250,7 @@ func (b *rpcBench) cast() op {
 func (b *rpcBench) latencyScenarios() []scenario {
 	hq := "raw." + benchHost
 	return []scenario{
-		{"raw", "raw SDK: workflow on `raw` + activity on `raw.h1` (the issue's baseline)", "", rawExec(b.rawCaller, "raw", false, rawCall{Queue: hq})},
+		{"raw", "raw SDK: workflow on `raw` + activity on `raw.h1` (the baseline the targets were set against)", "", rawExec(b.rawCaller, "raw", false, rawCall{Queue: hq})},
 		{"call-before", "novaflow call as started before: workflow on `bench`, method as activity on `bench.h1`", "raw", b.callBefore()},
 		{"raw-la", "raw SDK: workflow + local activity on `raw.h1`", "", rawExec(b.rawCaller, hq, false, rawCall{Local: true})},
 		{"call", "novaflow `Call(ToHost(h1))` from another process: workflow + local activity on `bench.h1`", "raw-la", b.call(b.remote)},

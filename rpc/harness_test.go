@@ -210,7 +210,7 @@ func newFixture(t *testing.T) *fixture {
 		st:       &state{runs: map[string]int{}, gates: map[string]chan struct{}{}},
 		services: map[string]*worker.Service{},
 	}
-	f.binary = rpc.BinaryPrefix + f.topic
+	f.binary = worker.BinaryPrefix + f.topic
 	st := f.st
 	managers.Register(managers.Definition{
 		Name:        f.topic,

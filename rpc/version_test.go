@@ -63,7 +63,17 @@ func TestVersions(t *testing.T) {
 	})
 
 	t.Run("auto", func(t *testing.T) {
-		f.ghost("old", 1) // a service still at service version 1
+		// A service still at service version 1, started from a binary not
+		// named novaflow-<topic>: auto levels follow the topic's services
+		// whatever their binary.
+		ghost := func(version int) {
+			if _, err := f.pool.Exec(ctx, `
+				INSERT INTO services (host, "binary", topic, version) VALUES ('old', 'my-service', $1, $2)
+				ON CONFLICT (host, "binary") WHERE NOT deleted DO UPDATE SET version = EXCLUDED.version`, f.topic, version); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ghost(1)
 		c := f.client(rpc.Options{UpgradeLevels: map[string]string{f.topic: rpc.AutoLevel}})
 		if v, err := c.UpgradeLevel(ctx, f.topic); v != "1.0" || err != nil {
 			t.Fatalf("auto level with a version-1 service: %q, %v; want 1.0", v, err)
@@ -73,7 +83,7 @@ func TestVersions(t *testing.T) {
 			t.Errorf("above the auto level: %v", err)
 		}
 		// The old service is upgraded: the level follows, once re-read.
-		f.ghost("old", testServiceVersion)
+		ghost(testServiceVersion)
 		c.ResetUpgradeLevels()
 		if v, err := c.UpgradeLevel(ctx, f.topic); v != testAPIVersion || err != nil {
 			t.Fatalf("auto level after the upgrade: %q, %v; want %s", v, err, testAPIVersion)

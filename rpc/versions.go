@@ -13,11 +13,6 @@ import (
 // version the oldest running service of the topic speaks.
 const AutoLevel = "auto"
 
-// BinaryPrefix is the prefix of a topic's binary name (novaflow-compute), as
-// package worker names binaries; "auto" levels read the minimum service
-// version of binary BinaryPrefix+topic.
-const BinaryPrefix = "novaflow-"
-
 // autoLevelTTL is how long an "auto" level is reused before the services
 // table is read again: the cap rises on its own shortly after the last old
 // service is upgraded (nova needed a restart or SIGHUP for that).
@@ -108,8 +103,7 @@ func (c *Client) level(ctx context.Context, topic string) (level, error) {
 
 func (c *Client) autoLevel(ctx context.Context, topic string) (level, error) {
 	env := UpgradeLevelEnv(topic) + "=" + AutoLevel
-	binary := BinaryPrefix + topic
-	minVersion, err := c.opts.Services.MinVersion(ctx, binary)
+	minVersion, err := c.opts.Services.MinTopicVersion(ctx, topic)
 	if err != nil {
 		return level{}, fmt.Errorf("%s: %w", env, err)
 	}
@@ -134,10 +128,10 @@ func (c *Client) autoLevel(ctx context.Context, topic string) (level, error) {
 		if _, _, err := managers.ParseVersion(v); err != nil {
 			return level{}, fmt.Errorf("%s: manager %s: RPCVersions[%d]: %w", env, def.Name, k, err)
 		}
-		return level{version: v, why: fmt.Sprintf("%s: minimum service version of %s is %d", env, binary, minVersion), at: now}, nil
+		return level{version: v, why: fmt.Sprintf("%s: minimum service version of topic %s is %d", env, topic, minVersion), at: now}, nil
 	}
-	return level{}, fmt.Errorf("%s: manager %s maps no service version at or below %d (the minimum of %s) to an RPC version; add it to its Definition.RPCVersions",
-		env, def.Name, minVersion, binary)
+	return level{}, fmt.Errorf("%s: manager %s maps no service version at or below %d (the minimum of topic %s) to an RPC version; add it to its Definition.RPCVersions",
+		env, def.Name, minVersion, topic)
 }
 
 // CanSendVersion reports whether a call at version may be sent to topic

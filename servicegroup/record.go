@@ -45,7 +45,8 @@ type TooOldError struct {
 }
 
 func (e *TooOldError) Error() string {
-	return fmt.Sprintf("service %s at version %d is too old: the other %s services are at version %d or newer",
+	return fmt.Sprintf("service %s at version %d is too old: the live %s services, this one's own row included, are at version %d or newer; "+
+		"to roll back on purpose, force the newer services down first (novaflow service force-down), then clear it (--unset) once they run the older code",
 		e.Binary, e.Version, e.Binary, e.MinVersion)
 }
 

@@ -57,7 +57,7 @@ func (s *Store) Get(ctx context.Context, host, binary string) (*Record, error) {
 // version above version. A concurrent Register of the same service is safe:
 // the upsert is one statement.
 func (s *Store) Register(ctx context.Context, host, binary, topic string, version int) (*Record, error) {
-	minVersion, err := s.minVersion(ctx, binary, host)
+	minVersion, err := s.MinVersion(ctx, binary)
 	if err != nil {
 		return nil, fmt.Errorf("register service %s on %s: %w", binary, host, err)
 	}
@@ -106,16 +106,26 @@ func (s *Store) Report(ctx context.Context, host, binary, topic string, version 
 // MinVersion is the minimum service version of the binary over live, not
 // forced-down rows, or 0 when there are none (nova's get_minimum_version).
 func (s *Store) MinVersion(ctx context.Context, binary string) (int, error) {
-	return s.minVersion(ctx, binary, "")
-}
-
-func (s *Store) minVersion(ctx context.Context, binary, exceptHost string) (int, error) {
 	var v int
 	err := s.pool.QueryRow(ctx, `
 		SELECT coalesce(min(version), 0) FROM services
-		WHERE "binary" = $1 AND host <> $2 AND NOT deleted AND NOT forced_down`, binary, exceptHost).Scan(&v)
+		WHERE "binary" = $1 AND NOT deleted AND NOT forced_down`, binary).Scan(&v)
 	if err != nil {
 		return 0, fmt.Errorf("minimum version of %s: %w", binary, err)
+	}
+	return v, nil
+}
+
+// MinTopicVersion is the minimum service version of the services of topic,
+// whatever their binary is named, over live, not forced-down rows, or 0 when
+// there are none: what "auto" upgrade levels of the topic follow.
+func (s *Store) MinTopicVersion(ctx context.Context, topic string) (int, error) {
+	var v int
+	err := s.pool.QueryRow(ctx, `
+		SELECT coalesce(min(version), 0) FROM services
+		WHERE topic = $1 AND NOT deleted AND NOT forced_down`, topic).Scan(&v)
+	if err != nil {
+		return 0, fmt.Errorf("minimum version of topic %s: %w", topic, err)
 	}
 	return v, nil
 }

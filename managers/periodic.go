@@ -12,7 +12,11 @@ const DefaultSpacing = 60 * time.Second
 // PeriodicTask is a task every service of the topic runs on its own host
 // every Spacing, as oslo.service's @periodic_task. Each task has its own
 // Temporal Schedule for the topic, and each host runs its part on its own, so
-// tasks and hosts never wait for each other (docs/schedules.md).
+// tasks and hosts never wait for each other (docs/schedules.md). The hosts of
+// a topic are spread over min(periodic_fuzzy_delay, Spacing/2): each waits a
+// fixed delay in that window, derived from its name and the task's, so the
+// jitter is at most half the spacing and a host's runs stay Spacing apart.
+// A task runs beside the manager's RPC methods, in the same process.
 type PeriodicTask struct {
 	// Name is the task's name, snake_case (update_available_resource).
 	Name string

@@ -1,4 +1,4 @@
--- The volume service's tables, in a schema of its own (goose_volume):
+-- The volume service's tables, in public (their versions in goose_volume):
 --
 --   volumes       one row per volume: its size, the host that keeps its
 --                 data, its status and the instance it is attached to; soft

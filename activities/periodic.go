@@ -11,48 +11,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/novaflow/novaflow/managers"
+	"github.com/novaflow/novaflow/workflows"
 )
-
-// PeriodicName is the name of a topic's periodic task: the workflow type that
-// its schedule starts and the activity that workflow runs on each host,
-// <topic>.periodic.<task> (compute.periodic.update_available_resource). It
-// cannot collide with an RPC method's <topic>.<method>.
-func PeriodicName(topic, task string) string { return topic + ".periodic." + task }
-
-// PeriodicFailedType is the type of the application error of a periodic task
-// that failed with RaiseOnError set.
-const PeriodicFailedType = "PeriodicTaskFailed"
-
-// PeriodicRequest is the input of a periodic task's run (the workflow, on
-// the topic's queue) and of its activity on each host.
-type PeriodicRequest struct {
-	Topic string `json:"topic"`
-	Task  string `json:"task"`
-	// Hosts, in a run, limits it to these hosts (a service's run at start,
-	// `novaflow service run-periodic --host`); empty: every up host of the
-	// topic, disabled ones included, as nova runs periodic tasks on disabled
-	// services.
-	Hosts []string `json:"hosts,omitempty"`
-	// Host is, in an activity, the host it is meant for.
-	Host string `json:"host,omitempty"`
-	// Spread is how far the hosts' runs are spread (a Go duration, such as
-	// "30s"): each host waits a fixed part of it, derived from its name and
-	// the task's, before it runs the task, so that a thousand hosts do not
-	// run it in the same second.
-	Spread string `json:"spread,omitempty"`
-}
-
-// PeriodicResult is one host's outcome of a periodic task's run.
-type PeriodicResult struct {
-	// Duration is how long the task ran, e.g. "1.2s".
-	Duration string `json:"duration,omitempty"`
-	// Error is the task's error when it failed without RaiseOnError: the run
-	// succeeds, and the error is logged and kept here.
-	Error string `json:"error,omitempty"`
-	// Skipped says why the task did not run on the host: still running from
-	// an earlier run, or turned off on this host by its settings.
-	Skipped string `json:"skipped,omitempty"`
-}
 
 // Reasons a host skips a periodic task.
 const (
@@ -71,38 +31,38 @@ const (
 // retry (the host shows failed in the run's result and the run is red in the
 // Web UI); unset, the failure is logged to logger and kept in the result, as
 // oslo.service logs and moves on.
-func Periodic(task managers.PeriodicTask, logger *slog.Logger, gate func() string) func(ctx context.Context, req PeriodicRequest) (PeriodicResult, error) {
+func Periodic(task managers.PeriodicTask, logger *slog.Logger, gate func() string) func(ctx context.Context, req workflows.PeriodicRequest) (workflows.PeriodicResult, error) {
 	var running atomic.Bool
-	return func(ctx context.Context, req PeriodicRequest) (PeriodicResult, error) {
+	return func(ctx context.Context, req workflows.PeriodicRequest) (workflows.PeriodicResult, error) {
 		if req.Task != task.Name {
-			return PeriodicResult{}, temporal.NewNonRetryableApplicationError(
+			return workflows.PeriodicResult{}, temporal.NewNonRetryableApplicationError(
 				fmt.Sprintf("run of periodic task %q reached the activity of task %q", req.Task, task.Name), "WrongTask", nil)
 		}
 		if gate != nil {
 			if why := gate(); why != "" {
-				return PeriodicResult{Skipped: why}, nil
+				return workflows.PeriodicResult{Skipped: why}, nil
 			}
 		}
 		if !running.CompareAndSwap(false, true) {
-			return PeriodicResult{Skipped: SkippedRunning}, nil
+			return workflows.PeriodicResult{Skipped: SkippedRunning}, nil
 		}
 		defer running.Store(false)
 		if spread, err := time.ParseDuration(req.Spread); err == nil && spread > 0 {
 			select {
 			case <-time.After(Phase(req.Host+"/"+req.Task, spread)):
 			case <-ctx.Done():
-				return PeriodicResult{}, ctx.Err()
+				return workflows.PeriodicResult{}, ctx.Err()
 			}
 		}
 		start := time.Now()
 		err := task.Run(ctx)
-		res := PeriodicResult{Duration: time.Since(start).Round(time.Millisecond).String()}
+		res := workflows.PeriodicResult{Duration: time.Since(start).Round(time.Millisecond).String()}
 		if err == nil {
 			return res, nil
 		}
 		if task.RaiseOnError {
 			return res, temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("periodic task %s: %v", task.Name, err), PeriodicFailedType, err)
+				fmt.Sprintf("periodic task %s: %v", task.Name, err), workflows.PeriodicFailedType, err)
 		}
 		logger.Error("periodic task failed; raise_on_error is off, so the run succeeds and the task runs again at its next interval",
 			"task", task.Name, "duration", res.Duration, "error", err)

@@ -18,68 +18,13 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/novaflow/novaflow/servicegroup"
+	"github.com/novaflow/novaflow/workflows"
 )
-
-// ReportStateName is the name of a topic's status report: the workflow type
-// that its report schedule starts and the local activity that workflow runs,
-// <topic>.report_state (nova's ServiceGroup report_state). A manager may not
-// declare an RPC method named report_state.
-func ReportStateName(topic string) string { return Name(topic, ReportStateMethod) }
-
-// ReportStateMethod is the method part of ReportStateName, reserved: it is the
-// value of search attribute NovaflowMethod on report runs.
-const ReportStateMethod = "report_state"
-
-// ReportAliveName is the activity that a status report runs on each host's
-// queue <topic>.<host> when the server keeps no worker heartbeats: a service
-// that runs it is alive.
-func ReportAliveName(topic string) string { return topic + ".report_alive" }
 
 // ReportFailedType is the type of the application error of a report that could
 // not be made (Temporal or the database unreachable, for one). The report
 // schedule's next run is the retry.
 const ReportFailedType = "ReportFailed"
-
-// ReportRequest is the input of a topic's status report.
-type ReportRequest struct {
-	// Topic is the topic whose services to report.
-	Topic string `json:"topic"`
-	// Every and For (Go durations, such as "10s" and "10m"), given to the
-	// workflow by the report schedule: the run reports every Every until
-	// For has passed. Without them the run reports once.
-	Every string `json:"every,omitempty"`
-	For   string `json:"for,omitempty"`
-	// Asked says the workflow asked each host with ReportAliveName (the
-	// server keeps no worker heartbeats); Alive are the services that
-	// answered, which the report writes.
-	Asked bool    `json:"asked,omitempty"`
-	Alive []Alive `json:"alive,omitempty"`
-}
-
-// Alive is a service that answered ReportAliveName.
-type Alive struct {
-	Host   string `json:"host"`
-	Binary string `json:"binary"`
-}
-
-// ReportResult is what a status report saw and wrote.
-type ReportResult struct {
-	// Source is where liveness was read: heartbeats or activities.
-	Source string `json:"source"`
-	// Seen is how many services of the topic were alive.
-	Seen int `json:"seen"`
-	// Reported is how many services' rows the report bumped.
-	Reported int `json:"reported"`
-	// Recreated names the services whose rows had been deleted while they
-	// ran, created again by this report.
-	Recreated []string `json:"recreated,omitempty"`
-	// Gap is how long the topic had gone unobserved, when that was longer
-	// than service_down_time.
-	Gap string `json:"gap,omitempty"`
-	// AskHosts, when the server keeps no worker heartbeats, are the hosts the
-	// workflow must ask with ReportAliveName; nothing was written yet.
-	AskHosts []string `json:"ask_hosts,omitempty"`
-}
 
 // Observer makes the status reports of one topic: it reads which services of
 // the topic are alive from Temporal and writes them in the services table in
@@ -101,21 +46,21 @@ type Observer struct {
 }
 
 // Report is the local activity <topic>.report_state.
-func (o *Observer) Report(ctx context.Context, req ReportRequest) (ReportResult, error) {
+func (o *Observer) Report(ctx context.Context, req workflows.ReportRequest) (workflows.ReportResult, error) {
 	if req.Topic != o.Topic {
-		return ReportResult{}, temporal.NewNonRetryableApplicationError(
+		return workflows.ReportResult{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("report of topic %s reached the worker of topic %s", req.Topic, o.Topic), "WrongService", nil)
 	}
 	res, err := o.report(ctx, req)
 	if err != nil {
 		o.failed(err)
-		return ReportResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ReportFailedType, err)
+		return workflows.ReportResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ReportFailedType, err)
 	}
 	o.succeeded()
 	return res, nil
 }
 
-func (o *Observer) report(ctx context.Context, req ReportRequest) (ReportResult, error) {
+func (o *Observer) report(ctx context.Context, req workflows.ReportRequest) (workflows.ReportResult, error) {
 	obs := servicegroup.Observation{Topic: o.Topic, DownTime: o.DownTime()}
 	if req.Asked {
 		obs.Source = servicegroup.SourceActivities
@@ -127,23 +72,23 @@ func (o *Observer) report(ctx context.Context, req ReportRequest) (ReportResult,
 		if isUnimplemented(err) {
 			hosts, err := o.hosts(ctx)
 			if err != nil {
-				return ReportResult{}, err
+				return workflows.ReportResult{}, err
 			}
-			return ReportResult{Source: servicegroup.SourceActivities, AskHosts: hosts}, nil
+			return workflows.ReportResult{Source: servicegroup.SourceActivities, AskHosts: hosts}, nil
 		}
 		if err != nil {
-			return ReportResult{}, fmt.Errorf("read the worker heartbeats of topic %s: %w", o.Topic, err)
+			return workflows.ReportResult{}, fmt.Errorf("read the worker heartbeats of topic %s: %w", o.Topic, err)
 		}
 		obs.Source, obs.Seen = servicegroup.SourceHeartbeats, seen
 	}
 	w, err := o.Store.Observe(ctx, obs)
 	if err != nil {
-		return ReportResult{}, err
+		return workflows.ReportResult{}, err
 	}
 	for _, svc := range w.Recreated {
 		o.Logger.Warn("a running service's record had been deleted: this report created it again", "service", svc)
 	}
-	res := ReportResult{Source: obs.Source, Seen: len(obs.Seen), Reported: w.Reported, Recreated: w.Recreated}
+	res := workflows.ReportResult{Source: obs.Source, Seen: len(obs.Seen), Reported: w.Reported, Recreated: w.Recreated}
 	if w.Gap > 0 {
 		res.Gap = w.Gap.Round(time.Second).String()
 		o.Logger.Warn("status reports resumed after a gap: services not seen again yet show unknown, not down, for service_down_time",
@@ -267,10 +212,12 @@ func ParseIdentity(id string) (binary, host string, ok bool) {
 	return binary, host, ok && binary != "" && host != ""
 }
 
-// AliveFunc returns the activity ReportAliveName of the service binary on
+// AliveFunc returns the activity workflows.ReportAliveName of the service binary on
 // host: it answers who it is.
-func AliveFunc(binary, host string) func(context.Context) (Alive, error) {
-	return func(context.Context) (Alive, error) { return Alive{Host: host, Binary: binary}, nil }
+func AliveFunc(binary, host string) func(context.Context) (workflows.Alive, error) {
+	return func(context.Context) (workflows.Alive, error) {
+		return workflows.Alive{Host: host, Binary: binary}, nil
+	}
 }
 
 func isUnimplemented(err error) bool {

@@ -19,10 +19,9 @@ import (
 	"github.com/novaflow/novaflow/internal/db"
 	"github.com/novaflow/novaflow/managers"
 	computemgr "github.com/novaflow/novaflow/managers/compute"
-	_ "github.com/novaflow/novaflow/managers/conductor"
+	"github.com/novaflow/novaflow/managers/conductor"
 	_ "github.com/novaflow/novaflow/managers/scheduler"
 	"github.com/novaflow/novaflow/worker"
-	"github.com/novaflow/novaflow/workflows"
 )
 
 // The raw-SDK ceiling of a build: the same workflow shape as
@@ -154,12 +153,12 @@ func runBuilds(ctx context.Context, args []string) error {
 
 	build := func(ctx context.Context, seq int) (time.Duration, error) {
 		in := json.RawMessage(`{"name":"bench","flavor":{"vcpus":1,"memory_mb":64,"disk_gb":1},"image":{"command":["sleep","3600"]}}`)
-		run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "bench-build/" + uuid.NewString(), TaskQueue: workflows.BuildTopic,
-			WorkflowExecutionTimeout: 5 * time.Minute}, workflows.BuildInstancesName, in)
+		run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "bench-build/" + uuid.NewString(), TaskQueue: conductor.Topic,
+			WorkflowExecutionTimeout: 5 * time.Minute}, conductor.BuildInstancesName, in)
 		if err != nil {
 			return 0, err
 		}
-		var res workflows.BuildResult
+		var res conductor.BuildResult
 		if err := run.Get(ctx, &res); err != nil {
 			return 0, err
 		}

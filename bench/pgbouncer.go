@@ -31,10 +31,10 @@ import (
 
 	"github.com/novaflow/novaflow/internal/devstack"
 	"github.com/novaflow/novaflow/managers/compute"
+	"github.com/novaflow/novaflow/managers/conductor"
 	"github.com/novaflow/novaflow/rpc"
 	"github.com/novaflow/novaflow/servicegroup"
 	"github.com/novaflow/novaflow/worker"
-	"github.com/novaflow/novaflow/workflows"
 )
 
 // The application_name of the bench's own direct connections, left out of
@@ -608,19 +608,19 @@ func orDash(s servicegroup.State) string {
 }
 
 // pgbBuild runs conductor.build_instances of one instance and returns it.
-func pgbBuild(ctx context.Context, tc client.Client, name string) (workflows.BuiltInstance, error) {
+func pgbBuild(ctx context.Context, tc client.Client, name string) (conductor.BuiltInstance, error) {
 	in := json.RawMessage(fmt.Sprintf(`{"name":%q,"flavor":{"vcpus":1,"memory_mb":64,"disk_gb":1},"image":{"command":["sleep","3600"]}}`, name))
-	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "bench-pgb/" + uuid.NewString(), TaskQueue: workflows.BuildTopic,
-		WorkflowExecutionTimeout: time.Minute}, workflows.BuildInstancesName, in)
+	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "bench-pgb/" + uuid.NewString(), TaskQueue: conductor.Topic,
+		WorkflowExecutionTimeout: time.Minute}, conductor.BuildInstancesName, in)
 	if err != nil {
-		return workflows.BuiltInstance{}, err
+		return conductor.BuiltInstance{}, err
 	}
-	var res workflows.BuildResult
+	var res conductor.BuildResult
 	if err := run.Get(ctx, &res); err != nil {
-		return workflows.BuiltInstance{}, err
+		return conductor.BuiltInstance{}, err
 	}
 	if len(res.Instances) != 1 || res.Instances[0].VMState != "active" {
-		return workflows.BuiltInstance{}, fmt.Errorf("build result %+v", res)
+		return conductor.BuiltInstance{}, fmt.Errorf("build result %+v", res)
 	}
 	return res.Instances[0], nil
 }

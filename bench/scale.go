@@ -151,10 +151,10 @@ func (c scaleConfig) effectiveDownTime() time.Duration {
 // interval of a schedule's task: report_state or a compute periodic task.
 func (c scaleConfig) intervals() map[string]time.Duration {
 	return map[string]time.Duration{
-		activities.ReportStateMethod: c.report,
-		"update_available_resource":  c.settings.UpdateResourcesInterval,
-		"sync_power_states":          c.settings.SyncPowerStateInterval,
-		"reap_deleted_instances":     c.settings.ReapDeletedInterval,
+		workflows.ReportStateMethod: c.report,
+		"update_available_resource": c.settings.UpdateResourcesInterval,
+		"sync_power_states":         c.settings.SyncPowerStateInterval,
+		"reap_deleted_instances":    c.settings.ReapDeletedInterval,
 	}
 }
 
@@ -921,7 +921,7 @@ type runSpec struct {
 // topicSchedules are the compute topic's schedules (report and periodic
 // tasks) with their intervals, as the server lists them.
 func topicSchedules(ctx context.Context, c client.Client, cfg scaleConfig) (map[string]runSpec, error) {
-	want := map[string]string{worker.ReportScheduleID(computemgr.Topic): activities.ReportStateMethod}
+	want := map[string]string{worker.ReportScheduleID(computemgr.Topic): workflows.ReportStateMethod}
 	for _, t := range periodicTasks {
 		want[worker.PeriodicScheduleID(computemgr.Topic, t)] = t
 	}
@@ -957,7 +957,7 @@ func topicSchedules(ctx context.Context, c client.Client, cfg scaleConfig) (map[
 			missing = append(missing, id)
 			continue
 		}
-		if iv := cfg.intervals()[task]; task != activities.ReportStateMethod && out[id].every != iv {
+		if iv := cfg.intervals()[task]; task != workflows.ReportStateMethod && out[id].every != iv {
 			return nil, fmt.Errorf("schedule %s runs every %s, want %s", id, out[id].every, iv)
 		}
 	}
@@ -1056,7 +1056,7 @@ func judgeRuns(ctx context.Context, cfg scaleConfig, c client.Client, specs map[
 		// Runs that may still close on time.
 		pending, pendingUntil := 0, time.Time{}
 		for id, sp := range specs {
-			if sp.task == activities.ReportStateMethod {
+			if sp.task == workflows.ReportStateMethod {
 				continue // judged from the services table
 			}
 			for _, t := range nominalTimes(sp.every, sp.offset, from, to) {
@@ -1108,7 +1108,7 @@ func judgeRuns(ctx context.Context, cfg scaleConfig, c client.Client, specs map[
 		}
 	}
 	for id, sp := range specs {
-		if sp.task == activities.ReportStateMethod {
+		if sp.task == workflows.ReportStateMethod {
 			row.reportEvery = sp.every
 			continue
 		}

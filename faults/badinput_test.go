@@ -10,7 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/novaflow/novaflow/managers"
-	"github.com/novaflow/novaflow/workflows"
+	"github.com/novaflow/novaflow/managers/conductor"
 )
 
 // badCase is a request that must fail at once: with a non-retryable error of
@@ -203,7 +203,7 @@ func badCases(inst, host string) []badCase {
 		{name: "trailing data", input: build(``) + ` {}`, typ: invalid, field: ""},
 		{name: "oversized", input: oversized, typ: invalid, field: ""},
 	} {
-		c.method = workflows.BuildInstancesName
+		c.method = conductor.BuildInstancesName
 		add(c)
 	}
 	for _, c := range []badCase{
@@ -214,7 +214,7 @@ func badCases(inst, host string) []badCase {
 		{name: "missing request_id", input: `{"uuid":"` + fresh + `","hosts":["` + host + `"]}`, typ: invalid, field: "request_id"},
 		{name: "oversized", input: oversized, typ: invalid, field: ""},
 	} {
-		c.method = workflows.BuildInstanceName
+		c.method = conductor.BuildInstanceName
 		add(c)
 	}
 	return cs

@@ -22,9 +22,10 @@ import (
 	"github.com/novaflow/novaflow/managers"
 	computemgr "github.com/novaflow/novaflow/managers/compute"
 	"github.com/novaflow/novaflow/managers/compute/store"
+	"github.com/novaflow/novaflow/managers/conductor"
+	"github.com/novaflow/novaflow/rpc"
 	"github.com/novaflow/novaflow/testenv"
 	"github.com/novaflow/novaflow/worker"
-	"github.com/novaflow/novaflow/workflows"
 )
 
 // cloud is a control plane in this process, on the test's database and the
@@ -48,11 +49,19 @@ type cloud struct {
 // directCallName is the workflow type of directCall.
 const directCallName = "faults.direct_call"
 
-// directCall runs the activity of the method named by t with raw as its
-// request, as workflows.RunMethod does for the build's steps, with a
-// deadline of timeout.
-func directCall(ctx workflow.Context, t workflows.Target, raw json.RawMessage, timeout time.Duration) (json.RawMessage, error) {
-	return workflows.RunMethod(ctx, t, raw, workflow.Now(ctx).Add(timeout))
+// directCall runs the activity of topic's method on host (any host when
+// empty) with raw as its request, as the build calls its steps
+// (rpc.CallFromWorkflow), with a deadline of timeout.
+func directCall(ctx workflow.Context, topic, host, method string, raw json.RawMessage, timeout time.Duration) (json.RawMessage, error) {
+	opts := []rpc.CallOption{rpc.Timeout(timeout)}
+	if host != "" {
+		opts = append(opts, rpc.ToHost(host))
+	}
+	var out json.RawMessage
+	if err := rpc.CallFromWorkflow(ctx, topic, method, raw, &out, opts...); err != nil {
+		return nil, activities.ToApplicationError(err)
+	}
+	return out, nil
 }
 
 func newCloud(t *testing.T, computeHosts int) *cloud {
@@ -133,8 +142,7 @@ func (c *cloud) execute(queue, name string, timeout time.Duration, result any, a
 // empty) with raw as its request, through directCall.
 func (c *cloud) direct(topic, host, method string, raw json.RawMessage, timeout time.Duration) (string, error) {
 	c.t.Helper()
-	t := workflows.Target{Topic: topic, Method: method, Host: host}
-	return c.execute(c.directQ, directCallName, timeout, nil, t, raw, timeout)
+	return c.execute(c.directQ, directCallName, timeout, nil, topic, host, method, raw, timeout)
 }
 
 // typedError returns the typed error of a failed execution, and whether its
@@ -193,12 +201,12 @@ func (c *cloud) rows() (instances, actions int) {
 
 // build runs conductor.build_instances with input and returns its result,
 // from its BuildFailed details when it failed.
-func (c *cloud) build(input string, timeout time.Duration) (workflows.BuildResult, error) {
+func (c *cloud) build(input string, timeout time.Duration) (conductor.BuildResult, error) {
 	c.t.Helper()
-	var res workflows.BuildResult
-	_, err := c.execute("conductor", workflows.BuildInstancesName, timeout, &res, json.RawMessage(input))
+	var res conductor.BuildResult
+	_, err := c.execute("conductor", conductor.BuildInstancesName, timeout, &res, json.RawMessage(input))
 	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) && appErr.Type() == workflows.BuildFailedType {
+	if errors.As(err, &appErr) && appErr.Type() == conductor.BuildFailedType {
 		if derr := appErr.Details(&res); derr != nil {
 			c.t.Fatalf("BuildFailed details: %v", derr)
 		}

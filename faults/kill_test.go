@@ -11,6 +11,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/novaflow/novaflow/drivers/compute"
 	"github.com/novaflow/novaflow/managers/compute/store"
 )
 

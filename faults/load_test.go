@@ -15,7 +15,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/novaflow/novaflow/managers/compute/store"
-	"github.com/novaflow/novaflow/workflows"
+	"github.com/novaflow/novaflow/managers/conductor"
 )
 
 // TestLoadBuilds builds NOVAFLOW_FAULTS_LOAD_BUILDS instances (default
@@ -65,9 +65,9 @@ func TestLoadBuilds(t *testing.T) {
 			req, u := buildRequest(fmt.Sprintf("load-%d", i), "/bin/true")
 			t0 := time.Now()
 			run, err := s.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-				ID: "load-" + u, TaskQueue: workflows.BuildTopic, WorkflowExecutionTimeout: 10 * time.Minute,
-			}, workflows.BuildInstancesName, req)
-			var res workflows.BuildResult
+				ID: "load-" + u, TaskQueue: conductor.Topic, WorkflowExecutionTimeout: 10 * time.Minute,
+			}, conductor.BuildInstancesName, req)
+			var res conductor.BuildResult
 			if err == nil {
 				res, err = buildOutcome(ctx, run)
 			}

@@ -19,8 +19,8 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/novaflow/novaflow/managers/conductor"
 	"github.com/novaflow/novaflow/servicegroup"
-	"github.com/novaflow/novaflow/workflows"
 )
 
 // listedService is one row of `novaflow service list --json`.
@@ -426,7 +426,7 @@ func TestRestartTemporalOutageShowsUnknownNotDown(t *testing.T) {
 	resumedAt := time.Now()
 	t.Logf("Temporal resumed with SIGCONT after %s", resumedAt.Sub(frozeAt).Round(time.Millisecond))
 	type outcome struct {
-		res  workflows.BuildResult
+		res  conductor.BuildResult
 		err  error
 		took time.Duration
 	}
@@ -436,8 +436,8 @@ func TestRestartTemporalOutageShowsUnknownNotDown(t *testing.T) {
 		defer cancel()
 		req, u := buildRequest("after-outage", "/bin/true")
 		run, err := s.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-			ID: "build-after-outage-" + u, TaskQueue: workflows.BuildTopic, WorkflowExecutionTimeout: 3 * time.Minute,
-		}, workflows.BuildInstancesName, req)
+			ID: "build-after-outage-" + u, TaskQueue: conductor.Topic, WorkflowExecutionTimeout: 3 * time.Minute,
+		}, conductor.BuildInstancesName, req)
 		if err != nil {
 			built <- outcome{err: fmt.Errorf("start: %w", err), took: time.Since(resumedAt)}
 			return
@@ -553,7 +553,7 @@ func (v listedService) observedBefore(t time.Time) time.Duration {
 	return t.Sub(v.Observer.ObservedAt).Round(time.Millisecond)
 }
 
-func hostOf(res workflows.BuildResult) string {
+func hostOf(res conductor.BuildResult) string {
 	if len(res.Instances) == 0 {
 		return ""
 	}

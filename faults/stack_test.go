@@ -28,13 +28,14 @@ import (
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/novaflow/novaflow/drivers/compute"
 	"github.com/novaflow/novaflow/internal/db"
 	"github.com/novaflow/novaflow/internal/devstack"
 	"github.com/novaflow/novaflow/managers/compute/store"
+	"github.com/novaflow/novaflow/managers/conductor"
 	"github.com/novaflow/novaflow/servicegroup"
 	"github.com/novaflow/novaflow/testenv"
 	"github.com/novaflow/novaflow/worker"
-	"github.com/novaflow/novaflow/workflows"
 )
 
 // stack is a control plane of processes for one fault test: its own
@@ -216,11 +217,11 @@ func (s *stack) eventually(timeout time.Duration, what string, cond func() bool)
 
 // startBuild starts conductor.build_instances with req (its instance UUIDs
 // given) and returns the run.
-func (s *stack) startBuild(id string, req workflows.BuildRequest) client.WorkflowRun {
+func (s *stack) startBuild(id string, req conductor.BuildRequest) client.WorkflowRun {
 	s.t.Helper()
 	run, err := s.tc.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{
-		ID: id, TaskQueue: workflows.BuildTopic, WorkflowExecutionTimeout: 10 * time.Minute,
-	}, workflows.BuildInstancesName, req)
+		ID: id, TaskQueue: conductor.Topic, WorkflowExecutionTimeout: 10 * time.Minute,
+	}, conductor.BuildInstancesName, req)
 	if err != nil {
 		s.t.Fatalf("start build %s: %v", id, err)
 	}
@@ -229,11 +230,11 @@ func (s *stack) startBuild(id string, req workflows.BuildRequest) client.Workflo
 
 // buildOutcome waits for a build and returns its result: the BuildResult,
 // from the BuildFailed details when it failed.
-func buildOutcome(ctx context.Context, run client.WorkflowRun) (workflows.BuildResult, error) {
-	var res workflows.BuildResult
+func buildOutcome(ctx context.Context, run client.WorkflowRun) (conductor.BuildResult, error) {
+	var res conductor.BuildResult
 	err := run.Get(ctx, &res)
 	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) && appErr.Type() == workflows.BuildFailedType {
+	if errors.As(err, &appErr) && appErr.Type() == conductor.BuildFailedType {
 		if derr := appErr.Details(&res); derr == nil {
 			return res, nil
 		}
@@ -243,11 +244,11 @@ func buildOutcome(ctx context.Context, run client.WorkflowRun) (workflows.BuildR
 
 // buildRequest is a build of one instance of 1 vCPU, 64 MB, 1 GB running
 // command.
-func buildRequest(name string, command ...string) (workflows.BuildRequest, string) {
+func buildRequest(name string, command ...string) (conductor.BuildRequest, string) {
 	u := newUUID()
-	return workflows.BuildRequest{
-		Name: name, Flavor: workflows.BuildFlavor{VCPUs: 1, MemoryMB: 64, DiskGB: 1},
-		Image: workflows.BuildImage{Command: command}, InstanceUUIDs: []string{u},
+	return conductor.BuildRequest{
+		Name: name, Flavor: compute.Flavor{VCPUs: 1, MemoryMB: 64, DiskGB: 1},
+		Image: store.Image{Command: command}, InstanceUUIDs: []string{u},
 	}, u
 }
 

@@ -86,6 +86,34 @@ func (m Method) Decode(raw []byte) (any, error) {
 	if m.request == nil {
 		return nil, fmt.Errorf("method %s was not declared with NewMethod", m.Name)
 	}
+	if len(raw) <= MaxRequestLen && bytes.Contains(raw, []byte(`"`+HostField+`"`)) && !m.Declares(HostField) {
+		raw = withoutField(bytes.TrimSpace(raw), HostField)
+	}
+	return decode(m.request, raw)
+}
+
+// DecodeRequest parses a JSON request into a Req strictly, as Method.Decode
+// does a method's request (but without dropping HostField): unknown fields,
+// wrong types, missing required fields and a failed Validate are *Error of
+// type InvalidArgument naming the field. Req must be a struct. Workflows
+// that take plain JSON input, such as a domain workflow started from the
+// shell, decode it with this (see rpc.DecodeInput).
+func DecodeRequest[Req any](raw []byte) (Req, error) {
+	var zero Req
+	rt := reflect.TypeFor[Req]()
+	if rt.Kind() != reflect.Struct {
+		return zero, fmt.Errorf("managers: DecodeRequest: %s is not a struct", rt)
+	}
+	v, err := decode(rt, raw)
+	if err != nil {
+		return zero, err
+	}
+	return *(v.(*Req)), nil
+}
+
+// decode parses raw strictly into a new value of the struct type rt and
+// returns a pointer to it.
+func decode(rt reflect.Type, raw []byte) (any, error) {
 	if len(raw) > MaxRequestLen {
 		return nil, InvalidArgument("", "the request is %d bytes: at most %d", len(raw), MaxRequestLen)
 	}
@@ -93,10 +121,7 @@ func (m Method) Decode(raw []byte) (any, error) {
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 		raw = []byte("{}")
 	}
-	if bytes.Contains(raw, []byte(`"`+HostField+`"`)) && !m.Declares(HostField) {
-		raw = withoutField(raw, HostField)
-	}
-	req := reflect.New(m.request)
+	req := reflect.New(rt)
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(req.Interface()); err != nil {
@@ -109,8 +134,8 @@ func (m Method) Decode(raw []byte) (any, error) {
 	if err := json.Unmarshal(raw, &present); err != nil {
 		return nil, InvalidArgument("", "request is not a JSON object")
 	}
-	for i := 0; i < m.request.NumField(); i++ {
-		f := m.request.Field(i)
+	for i := 0; i < rt.NumField(); i++ {
+		f := rt.Field(i)
 		if f.Tag.Get("required") != "true" {
 			continue
 		}

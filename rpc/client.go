@@ -144,7 +144,7 @@ func (c *Client) Call(ctx context.Context, topic, method string, req, resp any, 
 	if err != nil {
 		return err
 	}
-	if t.Host == workflows.AllHosts {
+	if t.Host == AllHosts {
 		return managers.InvalidArgument(managers.HostField, "use Fanout to call every host")
 	}
 	timeout, err := callTimeout(ctx, t, o.timeout)
@@ -155,7 +155,7 @@ func (c *Client) Call(ctx context.Context, topic, method string, req, resp any, 
 		return callLocal(ctx, t, m, raw, resp, timeout)
 	}
 	// A call to a host runs its workflow on the host's own queue, where the
-	// method runs as a local activity (workflows.RunMethod).
+	// method runs as a local activity (runMethod).
 	run, err := c.start(ctx, t, t.Queue(), raw, o.requestID, timeout)
 	if err != nil {
 		return err
@@ -194,7 +194,7 @@ func (c *Client) Cast(ctx context.Context, topic, method string, req any, opts .
 	if err != nil {
 		return Execution{}, err
 	}
-	if t.Host == workflows.AllHosts {
+	if t.Host == AllHosts {
 		return Execution{}, managers.InvalidArgument(managers.HostField, "a cast goes to one host or any host; use Fanout for every host")
 	}
 	run, err := c.start(ctx, t, t.Topic, raw, o.requestID, o.timeout)
@@ -245,7 +245,7 @@ func (r HostResult) Decode(v any) error {
 // Fanout runs method of topic with req on every up host (disabled included) of the
 // topic (from the services table), in one execution, and returns each host's
 // result or error, in host order. A host that does not take its call within
-// workflows.FanoutHostStartTimeout gets a Timeout error; the fanout does not
+// FanoutHostStartTimeout gets a Timeout error; the fanout does not
 // wait for it. The error is for the fanout as a whole: a bad request, or no
 // result within the response timeout (ErrTimeout).
 func (c *Client) Fanout(ctx context.Context, topic, method string, req any, opts ...CallOption) (_ []HostResult, err error) {
@@ -258,7 +258,7 @@ func (c *Client) Fanout(ctx context.Context, topic, method string, req any, opts
 	if o.host != "" {
 		return nil, managers.InvalidArgument(managers.HostField, "a fanout goes to every host; drop ToHost")
 	}
-	o.host = workflows.AllHosts
+	o.host = AllHosts
 	t, raw, err := c.target(ctx, topic, method, req, o)
 	if err != nil {
 		return nil, err
@@ -273,7 +273,7 @@ func (c *Client) Fanout(ctx context.Context, topic, method string, req any, opts
 	}
 	waitCtx, cancel := context.WithTimeout(ctx, timeout+waitGrace)
 	defer cancel()
-	var res workflows.FanoutResult
+	var res fanoutResult
 	if err := run.Get(waitCtx, &res); err != nil {
 		return nil, executionError(t, timeout, waitCtx, err)
 	}
@@ -281,7 +281,7 @@ func (c *Client) Fanout(ctx context.Context, topic, method string, req any, opts
 }
 
 // hostResults converts a fanout's result for Go callers.
-func hostResults(res workflows.FanoutResult) []HostResult {
+func hostResults(res fanoutResult) []HostResult {
 	out := make([]HostResult, len(res.Hosts))
 	for i, h := range res.Hosts {
 		out[i] = HostResult{Host: h.Host, Result: h.Result}
@@ -294,7 +294,7 @@ func hostResults(res workflows.FanoutResult) []HostResult {
 
 // callTimeout is how long a call may take: timeout, or what is left of
 // ctx's deadline when that is sooner; a Timeout error when nothing is left.
-func callTimeout(ctx context.Context, t workflows.Target, timeout time.Duration) (time.Duration, error) {
+func callTimeout(ctx context.Context, t target, timeout time.Duration) (time.Duration, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		left := time.Until(dl)
 		if left <= 0 {
@@ -306,12 +306,12 @@ func callTimeout(ctx context.Context, t workflows.Target, timeout time.Duration)
 }
 
 // target validates a call and returns where it goes and its request.
-func (c *Client) target(ctx context.Context, topic, method string, req any, o callOptions) (workflows.Target, json.RawMessage, error) {
+func (c *Client) target(ctx context.Context, topic, method string, req any, o callOptions) (target, json.RawMessage, error) {
 	raw, host, err := encodeRequest(req, o.host)
 	if err != nil {
-		return workflows.Target{}, nil, err
+		return target{}, nil, err
 	}
-	t := workflows.Target{Topic: topic, Method: method, Host: host, Version: o.version}
+	t := target{Topic: topic, Method: method, Host: host, Version: o.version}
 	if t.Version == "" {
 		if m, ok := c.localMethod(topic, method); ok {
 			t.Version = m.Version
@@ -319,7 +319,7 @@ func (c *Client) target(ctx context.Context, topic, method string, req any, o ca
 	}
 	if t.Version != "" {
 		if err := c.checkLevel(ctx, t.Name(), topic, t.Version); err != nil {
-			return workflows.Target{}, nil, err
+			return target{}, nil, err
 		}
 	}
 	return t, raw, nil
@@ -329,7 +329,7 @@ func (c *Client) target(ctx context.Context, topic, method string, req any, o ca
 // task queue queue: the topic's, or for a call to a host the host's. It asks
 // for eager start when a service of this process polls that queue, so that
 // the first workflow task runs here without a round trip.
-func (c *Client) start(ctx context.Context, t workflows.Target, queue string, raw json.RawMessage, requestID string, timeout time.Duration) (client.WorkflowRun, error) {
+func (c *Client) start(ctx context.Context, t target, queue string, raw json.RawMessage, requestID string, timeout time.Duration) (client.WorkflowRun, error) {
 	if requestID == "" {
 		requestID = uuid.NewString()
 	}
@@ -339,7 +339,7 @@ func (c *Client) start(ctx context.Context, t workflows.Target, queue string, ra
 		workflows.MethodKey.ValueSet(t.Method),
 	}
 	if m, ok := c.localMethod(t.Topic, t.Method); ok {
-		if obj := workflows.ObjectOf(raw, m.Object); obj != "" {
+		if obj := objectOf(raw, m.Object); obj != "" {
 			attrs = append(attrs, workflows.InstanceKey.ValueSet(obj))
 		}
 	}
@@ -353,7 +353,7 @@ func (c *Client) start(ctx context.Context, t workflows.Target, queue string, ra
 		EnableEagerStart:         c.servesQueue(t, queue),
 	}
 	if t.Version != "" {
-		opts.Memo = map[string]any{workflows.VersionMemo: t.Version}
+		opts.Memo = map[string]any{VersionMemo: t.Version}
 	}
 	run, err := c.opts.Temporal.ExecuteWorkflow(ctx, opts, t.Name(), raw)
 	if err != nil {

@@ -15,7 +15,6 @@ import (
 
 	"github.com/novaflow/novaflow/managers"
 	"github.com/novaflow/novaflow/rpc"
-	"github.com/novaflow/novaflow/workflows"
 )
 
 func TestCall(t *testing.T) {
@@ -327,10 +326,10 @@ func TestFanout(t *testing.T) {
 	if took > 4*time.Second+time.Second {
 		t.Errorf("fanout took %s; the dead host held it up", took)
 	}
-	if !strings.HasSuffix(rpc.WorkflowID(f.topic, "where", workflows.AllHosts, "all"), "/*/all") {
+	if !strings.HasSuffix(rpc.WorkflowID(f.topic, "where", rpc.AllHosts, "all"), "/*/all") {
 		t.Error("fanout workflow ID does not show *")
 	}
-	if _, err := f.temporal.DescribeWorkflowExecution(context.Background(), rpc.WorkflowID(f.topic, "where", workflows.AllHosts, "all"), ""); err != nil {
+	if _, err := f.temporal.DescribeWorkflowExecution(context.Background(), rpc.WorkflowID(f.topic, "where", rpc.AllHosts, "all"), ""); err != nil {
 		t.Errorf("fanout execution: %v", err)
 	}
 }

@@ -1,6 +1,6 @@
 // Package rpc calls manager methods of other services, as nova's RPC layer
 // (oslo.messaging) does, with every remote call a Temporal workflow
-// execution of type <topic>.<method> (package workflows) whose activity runs
+// execution of type <topic>.<method> (MethodWorkflow) whose activity runs
 // the method on the target's task queue.
 //
 //   - Client.Call runs a method and waits for its result, for at most the

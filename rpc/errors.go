@@ -11,7 +11,6 @@ import (
 
 	"github.com/novaflow/novaflow/activities"
 	"github.com/novaflow/novaflow/managers"
-	"github.com/novaflow/novaflow/workflows"
 )
 
 // ErrTimeout is matched, with errors.Is, by the error of every call that got
@@ -33,7 +32,7 @@ func timeoutf(format string, args ...any) error {
 // call's error: the remote method's typed error as *managers.Error, a timeout
 // (of the execution, or of the wait) as a Timeout error, anything else
 // wrapped with what was called.
-func executionError(t workflows.Target, timeout time.Duration, waitCtx context.Context, err error) error {
+func executionError(t target, timeout time.Duration, waitCtx context.Context, err error) error {
 	// The wait's deadline may show as the gRPC status DeadlineExceeded a
 	// moment before waitCtx itself is done.
 	var te *temporal.TimeoutError

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/novaflow/novaflow/managers"
-	"github.com/novaflow/novaflow/workflows"
 )
 
 // AddLocal tells the client that this process runs the service of topic on
@@ -42,8 +41,8 @@ func (c *Client) RemoveLocal(topic, host string) {
 }
 
 // local returns the local method t targets, if any.
-func (c *Client) local(t workflows.Target) (managers.Method, bool) {
-	if t.Host == "" || t.Host == workflows.AllHosts {
+func (c *Client) local(t target) (managers.Method, bool) {
+	if t.Host == "" || t.Host == AllHosts {
 		return managers.Method{}, false
 	}
 	c.mu.Lock()
@@ -80,7 +79,7 @@ func (c *Client) hasLocalTopic(topic string) bool {
 
 // servesQueue reports whether a service of this process polls queue, the
 // task queue of a call of t: the topic's queue, or t's host queue.
-func (c *Client) servesQueue(t workflows.Target, queue string) bool {
+func (c *Client) servesQueue(t target, queue string) bool {
 	if queue == t.Topic {
 		return c.hasLocalTopic(t.Topic)
 	}
@@ -89,7 +88,7 @@ func (c *Client) servesQueue(t workflows.Target, queue string) bool {
 }
 
 // callLocal runs m directly with the semantics of a remote call.
-func callLocal(ctx context.Context, t workflows.Target, m managers.Method, raw json.RawMessage, resp any, timeout time.Duration) error {
+func callLocal(ctx context.Context, t target, m managers.Method, raw json.RawMessage, resp any, timeout time.Duration) error {
 	if err := m.Supports(t.Version); err != nil {
 		return err
 	}

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/novaflow/novaflow/managers"
-	"github.com/novaflow/novaflow/workflows"
 )
 
 // Defaults of the settings: what a zero timeout in ClientOptions or
@@ -64,7 +63,7 @@ func applyOptions(opts []CallOption, timeout time.Duration) (callOptions, error)
 	if o.timeout <= 0 {
 		return o, managers.InvalidArgument("timeout", "must be positive, got %s", o.timeout)
 	}
-	if o.host != "" && o.host != workflows.AllHosts && !workflows.ValidHost(o.host) {
+	if o.host != "" && o.host != AllHosts && !ValidHost(o.host) {
 		return o, managers.InvalidArgument(managers.HostField, "%q is not a host name", o.host)
 	}
 	if len(o.requestID) > 200 {
@@ -83,7 +82,7 @@ func applyOptions(opts []CallOption, timeout time.Duration) (callOptions, error)
 // for a fanout. It reads well in the Web UI and makes request IDs
 // idempotent.
 func WorkflowID(topic, method, host, requestID string) string {
-	t := workflows.Target{Topic: topic, Method: method, Host: host}
+	t := target{Topic: topic, Method: method, Host: host}
 	return fmt.Sprintf("%s/%s/%s", t.Name(), t.HostLabel(), requestID)
 }
 
@@ -111,7 +110,7 @@ func encodeRequest(req any, host string) (json.RawMessage, string, error) {
 	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
 		return nil, "", managers.InvalidArgument("", "the request must be a JSON object")
 	}
-	own, err := workflows.HostOf(obj)
+	own, err := hostOf(obj)
 	if err != nil {
 		return nil, "", err
 	}
@@ -119,7 +118,7 @@ func encodeRequest(req any, host string) (json.RawMessage, string, error) {
 	case host == "":
 		return raw, own, nil
 	case own == "":
-		out := workflows.WithHostObject(obj, host)
+		out := withHostObject(obj, host)
 		if out == nil {
 			return nil, "", fmt.Errorf("encode request: set its host %q", host)
 		}

@@ -11,7 +11,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/novaflow/novaflow/workflows"
+	"github.com/novaflow/novaflow/rpc"
 )
 
 // TestReplayHostQueue replays an execution started on a host's own queue
@@ -36,7 +36,7 @@ func TestReplayHostQueue(t *testing.T) {
 			topic, _, _ := strings.Cut(typ, ".")
 			var echo = testMethods("", nil)[0]
 			r := worker.NewWorkflowReplayer()
-			r.RegisterWorkflowWithOptions(workflows.MethodWorkflow(topic, echo, workflows.RPCOptions{DefaultTimeout: time.Hour}), workflow.RegisterOptions{Name: typ})
+			r.RegisterWorkflowWithOptions(rpc.MethodWorkflow(topic, echo, rpc.WorkflowOptions{DefaultTimeout: time.Hour}), workflow.RegisterOptions{Name: typ})
 			if err := r.ReplayWorkflowHistory(nil, hist); err != nil {
 				t.Errorf("replay %s: %v", name, err)
 			}

@@ -20,7 +20,6 @@ import (
 
 	"github.com/novaflow/novaflow/managers"
 	"github.com/novaflow/novaflow/rpc"
-	"github.com/novaflow/novaflow/workflows"
 )
 
 var record = flag.Bool("record", false, "record the histories of testdata/*.history.json on the real server before replaying them")
@@ -80,7 +79,7 @@ var replayCases = []struct {
 		if _, err := c.Fanout(context.Background(), f.topic, "where", nil, rpc.RequestID("replay")); err != nil {
 			t.Fatal(err)
 		}
-		return rpc.WorkflowID(f.topic, "where", workflows.AllHosts, "replay")
+		return rpc.WorkflowID(f.topic, "where", rpc.AllHosts, "replay")
 	}},
 	{"retry", func(t *testing.T, f *fixture) string {
 		c := f.client(rpc.Options{})
@@ -120,7 +119,7 @@ func TestReplay(t *testing.T) {
 				}
 			}
 			r := worker.NewWorkflowReplayer()
-			r.RegisterWorkflowWithOptions(workflows.MethodWorkflow(topic, m, workflows.RPCOptions{DefaultTimeout: time.Hour}), workflow.RegisterOptions{Name: typ})
+			r.RegisterWorkflowWithOptions(rpc.MethodWorkflow(topic, m, rpc.WorkflowOptions{DefaultTimeout: time.Hour}), workflow.RegisterOptions{Name: typ})
 			if err := r.ReplayWorkflowHistory(nil, hist); err != nil {
 				t.Errorf("replay %s: %v", path, err)
 			}

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/novaflow/novaflow/managers"
-	"github.com/novaflow/novaflow/workflows"
 )
 
 // FuzzEncodeRequest encodes any request JSON and target host as a Client
@@ -22,7 +21,7 @@ func FuzzEncodeRequest(f *testing.F) {
 		f.Add([]byte(s), "node1")
 	}
 	f.Fuzz(func(t *testing.T, raw []byte, host string) {
-		if host != "" && host != workflows.AllHosts && !workflows.ValidHost(host) {
+		if host != "" && host != AllHosts && !ValidHost(host) {
 			return // applyOptions refuses it first
 		}
 		out, target, err := encodeRequest(json.RawMessage(raw), host)
@@ -37,7 +36,7 @@ func FuzzEncodeRequest(f *testing.F) {
 		if err := json.Unmarshal(out, &obj); err != nil || obj == nil {
 			t.Fatalf("encodeRequest(%q, %q) = %q, not a JSON object", raw, host, out)
 		}
-		if got, err := workflows.RequestHost(out); err != nil || got != target {
+		if got, err := requestHost(out); err != nil || got != target {
 			t.Fatalf("encodeRequest(%q, %q): target %q, but the request routes to %q (%v)", raw, host, target, got, err)
 		}
 		if host != "" && target != host {

@@ -17,7 +17,7 @@ import (
 	"github.com/novaflow/novaflow/activities"
 	"github.com/novaflow/novaflow/internal/devstack"
 	"github.com/novaflow/novaflow/managers"
-	"github.com/novaflow/novaflow/workflows"
+	"github.com/novaflow/novaflow/rpc"
 )
 
 // TestRawJSONInput starts the RPC workflows as `temporal workflow start`
@@ -119,7 +119,7 @@ func TestTemporalCLI(t *testing.T) {
 	if sched == nil {
 		t.Fatal("no activity in the history")
 	}
-	if sched.queue != f.topic+".h2" || sched.toClose > time.Hour-2*time.Second || sched.toClose < time.Hour-time.Minute || sched.heartbeat != workflows.HeartbeatTimeout {
+	if sched.queue != f.topic+".h2" || sched.toClose > time.Hour-2*time.Second || sched.toClose < time.Hour-time.Minute || sched.heartbeat != rpc.HeartbeatTimeout {
 		t.Errorf("activity %+v, want on %s.h2 within 59m58s with heartbeats", *sched, f.topic)
 	}
 	list, err := temporalCLI("workflow", "list", "--query", `NovaflowHost="h2" AND NovaflowTopic="`+f.topic+`" AND NovaflowInstance="u-7"`)
@@ -152,7 +152,15 @@ func TestTemporalCLI(t *testing.T) {
 	out, err = temporalCLI("workflow", "execute", "--task-queue", f.topic, "--type", f.topic+".where",
 		"--input", `{"host":"*"}`, "--execution-timeout", "20s", "-o", "json")
 	var fanout struct {
-		Result workflows.FanoutResult `json:"result"`
+		Result struct { // the fanout's JSON result, as the shell shows it
+			Hosts []struct {
+				Host   string          `json:"host"`
+				Result json.RawMessage `json:"result"`
+				Error  *struct {
+					Type string `json:"type"`
+				} `json:"error"`
+			} `json:"hosts"`
+		} `json:"result"`
 	}
 	if err != nil || json.Unmarshal([]byte(out), &fanout) != nil {
 		t.Fatalf("fanout from the shell: %v\n%s", err, out)

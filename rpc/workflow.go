@@ -33,11 +33,11 @@ func CallFromWorkflow(ctx workflow.Context, topic, method string, req, resp any,
 	if err != nil {
 		return err
 	}
-	if host == workflows.AllHosts {
+	if host == AllHosts {
 		return managers.InvalidArgument(managers.HostField, "use FanoutFromWorkflow to call every host")
 	}
-	t := workflows.Target{Topic: topic, Method: method, Host: host, Version: o.version}
-	out, err := workflows.RunMethod(ctx, t, raw, workflow.Now(ctx).Add(o.timeout))
+	t := target{Topic: topic, Method: method, Host: host, Version: o.version}
+	out, err := runMethod(ctx, t, raw, workflow.Now(ctx).Add(o.timeout))
 	if err != nil {
 		return workflowCallError(t, err)
 	}
@@ -55,12 +55,12 @@ func FanoutFromWorkflow(ctx workflow.Context, topic, method string, req any, opt
 	if o.host != "" {
 		return nil, managers.InvalidArgument(managers.HostField, "a fanout goes to every host; drop ToHost")
 	}
-	raw, _, err := encodeRequest(req, workflows.AllHosts)
+	raw, _, err := encodeRequest(req, AllHosts)
 	if err != nil {
 		return nil, err
 	}
-	t := workflows.Target{Topic: topic, Method: method, Host: workflows.AllHosts, Version: o.version}
-	res, err := workflows.Fanout(ctx, t, raw, workflow.Now(ctx).Add(o.timeout), nil)
+	t := target{Topic: topic, Method: method, Host: AllHosts, Version: o.version}
+	res, err := fanout(ctx, t, raw, workflow.Now(ctx).Add(o.timeout), nil)
 	if err != nil {
 		return nil, workflowCallError(t, err)
 	}
@@ -82,10 +82,10 @@ func CastFromWorkflow(ctx workflow.Context, topic, method string, req any, opts 
 	if err != nil {
 		return Execution{}, err
 	}
-	if host == workflows.AllHosts {
+	if host == AllHosts {
 		return Execution{}, managers.InvalidArgument(managers.HostField, "a cast goes to one host or any host")
 	}
-	t := workflows.Target{Topic: topic, Method: method, Host: host, Version: o.version}
+	t := target{Topic: topic, Method: method, Host: host, Version: o.version}
 	rid := o.requestID
 	if rid == "" {
 		if err := workflow.SideEffect(ctx, func(workflow.Context) any { return uuid.NewString() }).Get(&rid); err != nil {
@@ -106,7 +106,7 @@ func CastFromWorkflow(ctx workflow.Context, topic, method string, req any, opts 
 		),
 	}
 	if t.Version != "" {
-		cwo.Memo = map[string]any{workflows.VersionMemo: t.Version}
+		cwo.Memo = map[string]any{VersionMemo: t.Version}
 	}
 	child := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, cwo), t.Name(), raw)
 	var exec workflow.Execution
@@ -122,7 +122,7 @@ func CastFromWorkflow(ctx workflow.Context, topic, method string, req any, opts 
 
 // workflowCallError turns a workflow-side call's error into what Call
 // returns: typed errors (Timeout included) as *managers.Error.
-func workflowCallError(t workflows.Target, err error) error {
+func workflowCallError(t target, err error) error {
 	if e, ok := managers.AsError(activities.FromApplicationError(err)); ok {
 		return e
 	}

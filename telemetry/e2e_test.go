@@ -38,10 +38,9 @@ import (
 	"github.com/novaflow/novaflow/telemetry"
 	"github.com/novaflow/novaflow/testenv"
 	"github.com/novaflow/novaflow/worker"
-	"github.com/novaflow/novaflow/workflows"
 
 	// The build runs on the reference control plane's managers.
-	_ "github.com/novaflow/novaflow/managers/conductor"
+	"github.com/novaflow/novaflow/managers/conductor"
 	_ "github.com/novaflow/novaflow/managers/scheduler"
 )
 
@@ -609,12 +608,12 @@ func TestBuildIsOneTrace(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	run, err := st.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: testenv.UniqueName(t, "build"), TaskQueue: "conductor"},
-		workflows.BuildInstancesName,
+		conductor.BuildInstancesName,
 		json.RawMessage(`{"name":"web","flavor":{"vcpus":1,"memory_mb":64,"disk_gb":1},"image":{"command":["sleep","3600"]}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res workflows.BuildResult
+	var res conductor.BuildResult
 	if err := run.Get(ctx, &res); err != nil {
 		t.Fatalf("build: %v\n%s", err, st.logs)
 	}

@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/log"
 
 	"github.com/novaflow/novaflow/activities"
+	"github.com/novaflow/novaflow/workflows"
 )
 
 // TracingHeader is the Temporal header that carries a span from a starter to
@@ -158,7 +159,7 @@ func (a *activityInbound) ExecuteActivity(ctx context.Context, in *interceptor.E
 		a.in.rpcServerDuration.Record(ctx, secs, metricSet(attrs))
 	case periodicActivity:
 		outcome := OutcomeOK
-		if r, ok := res.(activities.PeriodicResult); err != nil || (ok && r.Error != "") {
+		if r, ok := res.(workflows.PeriodicResult); err != nil || (ok && r.Error != "") {
 			outcome = OutcomeError // raised, or only logged (raise_on_error off)
 		}
 		endSpan(span, err, outcome)
@@ -201,20 +202,20 @@ func (k activityKind) spanName(topic, what string) string {
 // classify tells an activity by its name (package activities names them):
 // the topic and the method or task it runs.
 func classify(name string) (kind activityKind, topic, what string) {
-	if name == activities.UpHostsName {
+	if name == workflows.UpHostsName {
 		return otherActivity, "", ""
 	}
 	topic, rest, ok := strings.Cut(name, ".")
 	if !ok || topic == "" || rest == "" {
 		return otherActivity, "", ""
 	}
-	if name == activities.ReportAliveName(topic) {
+	if name == workflows.ReportAliveName(topic) {
 		return otherActivity, "", ""
 	}
-	if name == activities.ReportStateName(topic) {
-		return reportActivity, topic, activities.ReportStateMethod
+	if name == workflows.ReportStateName(topic) {
+		return reportActivity, topic, workflows.ReportStateMethod
 	}
-	if task, ok := strings.CutPrefix(rest, "periodic."); ok && activities.PeriodicName(topic, task) == name {
+	if task, ok := strings.CutPrefix(rest, "periodic."); ok && workflows.PeriodicName(topic, task) == name {
 		return periodicActivity, topic, task
 	}
 	return rpcActivity, topic, rest

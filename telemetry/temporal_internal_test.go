@@ -15,6 +15,7 @@ import (
 
 	"github.com/novaflow/novaflow/activities"
 	"github.com/novaflow/novaflow/managers"
+	"github.com/novaflow/novaflow/workflows"
 )
 
 // TestClassify keeps classify in step with how package activities names
@@ -27,9 +28,9 @@ func TestClassify(t *testing.T) {
 	}{
 		{activities.Name("compute", "reboot_instance"), rpcActivity, "compute", "reboot_instance"},
 		{activities.Name("scheduler", "select_destinations"), rpcActivity, "scheduler", "select_destinations"},
-		{activities.PeriodicName("compute", "update_available_resource"), periodicActivity, "compute", "update_available_resource"},
-		{activities.ReportStateName("compute"), reportActivity, "compute", activities.ReportStateMethod},
-		{activities.UpHostsName, otherActivity, "", ""},
+		{workflows.PeriodicName("compute", "update_available_resource"), periodicActivity, "compute", "update_available_resource"},
+		{workflows.ReportStateName("compute"), reportActivity, "compute", workflows.ReportStateMethod},
+		{workflows.UpHostsName, otherActivity, "", ""},
 		{"nodot", otherActivity, "", ""},
 		{".x", otherActivity, "", ""},
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/novaflow/novaflow/activities"
 	"github.com/novaflow/novaflow/managers"
-	"github.com/novaflow/novaflow/workflows"
+	"github.com/novaflow/novaflow/rpc"
 )
 
 // startWorkers starts the RPC consumers: one Temporal worker on the shared
@@ -48,7 +48,7 @@ func (s *Service) register(w sdkworker.Worker, queue string) {
 	if routed {
 		activities.RegisterRouter(w, s.topic, router)
 	}
-	workflows.RegisterRPC(w, s.topic, methods, workflows.RPCOptions{DefaultTimeout: s.cfg.CastTimeout, CurrentDefaultTimeout: s.live.castTimeout, Routed: routed})
+	rpc.RegisterWorkflows(w, s.topic, methods, rpc.WorkflowOptions{DefaultTimeout: s.cfg.CastTimeout, CurrentDefaultTimeout: s.live.castTimeout, Routed: routed})
 	if wp, ok := s.mgr.(managers.WorkflowProvider); ok {
 		for _, wf := range wp.Workflows() {
 			w.RegisterWorkflowWithOptions(wf.Func, workflow.RegisterOptions{Name: wf.Name})

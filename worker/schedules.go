@@ -59,13 +59,13 @@ func (s *Service) registerSchedules(w sdkworker.Worker, queue string) {
 		if !reserved {
 			observer := &activities.Observer{Store: s.store, Client: s.client, Namespace: s.cfg.TemporalNamespace,
 				Topic: s.topic, DownTime: s.live.downTime, Logger: s.logger}
-			name := activities.ReportStateName(s.topic)
+			name := workflows.ReportStateName(s.topic)
 			w.RegisterWorkflowWithOptions(workflows.ReportState, workflow.RegisterOptions{Name: name})
 			w.RegisterActivityWithOptions(observer.Report, activity.RegisterOptions{Name: name})
 		}
 	case s.HostQueue():
 		if !reserved {
-			w.RegisterActivityWithOptions(activities.AliveFunc(s.binary, s.host), activity.RegisterOptions{Name: activities.ReportAliveName(s.topic)})
+			w.RegisterActivityWithOptions(activities.AliveFunc(s.binary, s.host), activity.RegisterOptions{Name: workflows.ReportAliveName(s.topic)})
 		}
 	default:
 		return
@@ -76,7 +76,7 @@ func (s *Service) registerSchedules(w sdkworker.Worker, queue string) {
 			continue
 		}
 		seen[t.Name] = true
-		name := activities.PeriodicName(s.topic, t.Name)
+		name := workflows.PeriodicName(s.topic, t.Name)
 		if queue == s.topic {
 			w.RegisterWorkflowWithOptions(workflows.Periodic, workflow.RegisterOptions{Name: name})
 		} else {
@@ -94,8 +94,8 @@ var errReservedMethod = errors.New("the name is reserved for the status report")
 // status report uses.
 func (s *Service) reservedMethod() error {
 	for _, m := range s.mgr.RPCMethods() {
-		if activities.Name(s.topic, m.Name) == activities.ReportStateName(s.topic) ||
-			activities.Name(s.topic, m.Name) == activities.ReportAliveName(s.topic) {
+		if activities.Name(s.topic, m.Name) == workflows.ReportStateName(s.topic) ||
+			activities.Name(s.topic, m.Name) == workflows.ReportAliveName(s.topic) {
 			return fmt.Errorf("manager %s declares RPC method %s: %w", s.def.Name, m.Name, errReservedMethod)
 		}
 	}
@@ -167,7 +167,7 @@ func (s *Service) reconcileSchedules(ctx context.Context) error {
 // loop, which comes after a random part of periodic_fuzzy_delay. A run of
 // this host that is still open is no error.
 func (s *Service) runNow(ctx context.Context, sp scheduleSpec, delay time.Duration) error {
-	req := sp.arg.(activities.PeriodicRequest)
+	req := sp.arg.(workflows.PeriodicRequest)
 	req.Hosts, req.Spread = []string{s.host}, ""
 	id := fmt.Sprintf("%s@%s-start", sp.id, s.host)
 	_, err := s.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
@@ -276,7 +276,7 @@ func (s *Service) ensureScheduleOnServer(ctx context.Context, sp scheduleSpec) e
 	}
 	if handPaused {
 		msg := "schedule paused by hand: left paused (unpause it with `temporal schedule toggle --unpause`)"
-		if sp.method == activities.ReportStateMethod {
+		if sp.method == workflows.ReportStateMethod {
 			msg = "status report schedule paused by hand: left paused, so the services of this topic show unknown until it is unpaused"
 		}
 		s.logger.Warn(msg, "schedule", sp.id, "note", handNote)
@@ -435,7 +435,7 @@ func TriggerPeriodic(ctx context.Context, c client.Client, topic, host, task str
 			TaskQueue:             topic,
 			WorkflowRunTimeout:    workflows.PeriodicTaskTimeout + time.Minute,
 			TypedSearchAttributes: searchAttributes(topic, host, name),
-		}, activities.PeriodicName(topic, name), activities.PeriodicRequest{Topic: topic, Task: name, Hosts: []string{host}})
+		}, workflows.PeriodicName(topic, name), workflows.PeriodicRequest{Topic: topic, Task: name, Hosts: []string{host}})
 		if err != nil {
 			return out, fmt.Errorf("run periodic tasks: start %s: %w", id, err)
 		}

@@ -22,7 +22,6 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
-	"github.com/novaflow/novaflow/activities"
 	"github.com/novaflow/novaflow/internal/db"
 	"github.com/novaflow/novaflow/managers"
 	"github.com/novaflow/novaflow/servicegroup"
@@ -363,16 +362,16 @@ func (h *harness) history(id, runID string) []*historypb.HistoryEvent {
 
 // hostResults are the outcomes of a periodic run's activities that
 // completed, by host (from the host queue each was scheduled on).
-func (h *harness) hostResults(id, runID string) map[string]activities.PeriodicResult {
+func (h *harness) hostResults(id, runID string) map[string]workflows.PeriodicResult {
 	h.t.Helper()
 	queues := map[int64]string{}
-	out := map[string]activities.PeriodicResult{}
+	out := map[string]workflows.PeriodicResult{}
 	for _, e := range h.history(id, runID) {
 		if a := e.GetActivityTaskScheduledEventAttributes(); a != nil {
 			queues[e.GetEventId()] = strings.TrimPrefix(a.GetTaskQueue().GetName(), h.topic+".")
 		}
 		if a := e.GetActivityTaskCompletedEventAttributes(); a != nil {
-			var r activities.PeriodicResult
+			var r workflows.PeriodicResult
 			if err := converter.GetDefaultDataConverter().FromPayloads(a.GetResult(), &r); err != nil {
 				h.t.Fatalf("result of an activity of %s: %v", id, err)
 			}

@@ -108,15 +108,15 @@ func planSchedules(cfg Config, topic string, tasks []managers.PeriodicTask) (sch
 		length := max(ReportRunLength, cfg.ReportInterval)
 		p.want = append(p.want, scheduleSpec{
 			id:       reportID,
-			method:   activities.ReportStateMethod,
+			method:   workflows.ReportStateMethod,
 			every:    length,
 			offset:   phase(reportID, length),
 			overlap:  enumspb.SCHEDULE_OVERLAP_POLICY_BUFFER_ONE,
-			workflow: activities.ReportStateName(topic),
+			workflow: workflows.ReportStateName(topic),
 			queue:    topic,
 			timeout:  length + 2*max(cfg.ReportInterval, minReportTimeout),
-			arg:      activities.ReportRequest{Topic: topic, Every: cfg.ReportInterval.String(), For: length.String()},
-			attrs:    searchAttributes(topic, "", activities.ReportStateMethod),
+			arg:      workflows.ReportRequest{Topic: topic, Every: cfg.ReportInterval.String(), For: length.String()},
+			attrs:    searchAttributes(topic, "", workflows.ReportStateMethod),
 			running:  true,
 		})
 	}
@@ -150,10 +150,10 @@ func planSchedules(cfg Config, topic string, tasks []managers.PeriodicTask) (sch
 			every:    every,
 			offset:   phase(id, every),
 			overlap:  enumspb.SCHEDULE_OVERLAP_POLICY_ALLOW_ALL,
-			workflow: activities.PeriodicName(topic, t.Name),
+			workflow: workflows.PeriodicName(topic, t.Name),
 			queue:    topic,
 			timeout:  workflows.PeriodicTaskTimeout + every,
-			arg:      activities.PeriodicRequest{Topic: topic, Task: t.Name, Spread: spread(cfg, every).String()},
+			arg:      workflows.PeriodicRequest{Topic: topic, Task: t.Name, Spread: spread(cfg, every).String()},
 			attrs:    searchAttributes(topic, "", t.Name),
 			task:     &tasks[i],
 		})

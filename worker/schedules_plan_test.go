@@ -10,7 +10,6 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 
-	"github.com/novaflow/novaflow/activities"
 	"github.com/novaflow/novaflow/managers"
 	"github.com/novaflow/novaflow/workflows"
 )
@@ -116,7 +115,7 @@ func TestPlanSchedules(t *testing.T) {
 					t.Errorf("%s: search attributes %v", s.id, attrMap(s.attrs))
 				}
 				switch {
-				case s.method == activities.ReportStateMethod:
+				case s.method == workflows.ReportStateMethod:
 					// One run reports every report_interval for
 					// ReportRunLength; the next run starts when it ends
 					// (buffer-one), and a run is always going.
@@ -128,7 +127,7 @@ func TestPlanSchedules(t *testing.T) {
 					if s.timeout < length+cfg.ReportInterval {
 						t.Errorf("report: run timeout %s leaves no time for the last report of a run of %s", s.timeout, length)
 					}
-					req, ok := s.arg.(activities.ReportRequest)
+					req, ok := s.arg.(workflows.ReportRequest)
 					if !ok || req.Topic != "compute" || req.Asked || req.Alive != nil || req.For != length.String() {
 						t.Fatalf("report: input %#v", s.arg)
 					}
@@ -138,7 +137,7 @@ func TestPlanSchedules(t *testing.T) {
 					}
 					got[s.id] = sched{every: every}
 				default:
-					if s.id != PeriodicScheduleID("compute", s.method) || s.workflow != activities.PeriodicName("compute", s.method) {
+					if s.id != PeriodicScheduleID("compute", s.method) || s.workflow != workflows.PeriodicName("compute", s.method) {
 						t.Errorf("%s: task %s runs workflow %s", s.id, s.method, s.workflow)
 					}
 					if s.overlap != enumspb.SCHEDULE_OVERLAP_POLICY_ALLOW_ALL {
@@ -150,7 +149,7 @@ func TestPlanSchedules(t *testing.T) {
 					if s.timeout != workflows.PeriodicTaskTimeout+s.every {
 						t.Errorf("%s: run timeout %s", s.id, s.timeout)
 					}
-					req, ok := s.arg.(activities.PeriodicRequest)
+					req, ok := s.arg.(workflows.PeriodicRequest)
 					if !ok || req.Topic != "compute" || req.Task != s.method || len(req.Hosts) != 0 || req.Host != "" {
 						t.Fatalf("%s: input %#v, want every host of the topic", s.id, s.arg)
 					}

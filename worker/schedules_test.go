@@ -22,6 +22,7 @@ import (
 	"github.com/novaflow/novaflow/managers"
 	"github.com/novaflow/novaflow/servicegroup"
 	"github.com/novaflow/novaflow/testenv"
+	"github.com/novaflow/novaflow/workflows"
 )
 
 // TestStatusReportsMoveLastSeenUp: the topic's report schedule runs every
@@ -68,7 +69,7 @@ func TestStatusReportsMoveLastSeenUp(t *testing.T) {
 	if a.Workflow != h.topic+".report_state" || a.TaskQueue != h.topic {
 		t.Errorf("action runs %v on %s, want %s.report_state on the topic's queue", a.Workflow, a.TaskQueue, h.topic)
 	}
-	var req activities.ReportRequest
+	var req workflows.ReportRequest
 	if err := converter.GetDefaultDataConverter().FromPayload(a.Args[0].(*commonpb.Payload), &req); err != nil || req.Every != "1s" || req.Topic != h.topic {
 		t.Errorf("report input %+v, %v; want reports every 1s", req, err)
 	}
@@ -354,7 +355,7 @@ func TestPeriodicRunImmediately(t *testing.T) {
 		}
 		info := desc.GetWorkflowExecutionInfo()
 		delay := info.GetExecutionTime().AsTime().Sub(info.GetStartTime().AsTime())
-		var req activities.PeriodicRequest
+		var req workflows.PeriodicRequest
 		attrs := h.startInput(id, "", &req)
 		t.Logf("%s: run at start delayed %s", host, delay)
 		// rand.N over [0, 2 s] in nanoseconds: 0 would mean no delay.
@@ -422,7 +423,7 @@ func TestPeriodicTaskSettings(t *testing.T) {
 		return *n.(*int)
 	}
 	// runOn runs task on host only and returns what host did.
-	runOn := func(h *harness, host, task string) activities.PeriodicResult {
+	runOn := func(h *harness, host, task string) workflows.PeriodicResult {
 		t.Helper()
 		got, err := TriggerPeriodic(ctx, h.c, h.topic, host, task)
 		if err != nil || len(got) != 1 {
@@ -501,7 +502,7 @@ func spreadOf(t *testing.T, h *harness, id string) string {
 		t.Fatalf("no schedule %s", id)
 	}
 	a := d.Schedule.Action.(*client.ScheduleWorkflowAction)
-	var req activities.PeriodicRequest
+	var req workflows.PeriodicRequest
 	p, ok := a.Args[0].(*commonpb.Payload)
 	if len(a.Args) != 1 || !ok {
 		t.Fatalf("schedule %s: arguments %v", id, a.Args)
@@ -534,8 +535,8 @@ func TestPeriodicRaiseOnError(t *testing.T) {
 	})
 	err := h.c.GetWorkflow(context.Background(), PeriodicScheduleID(h.topic, "raises")+"@"+host+"-start", "").Get(context.Background(), nil)
 	var app *temporal.ApplicationError
-	if !errors.As(err, &app) || app.Type() != activities.PeriodicFailedType || !strings.Contains(app.Error(), host) {
-		t.Errorf("the failed run's error %v, want a %s naming the host", err, activities.PeriodicFailedType)
+	if !errors.As(err, &app) || app.Type() != workflows.PeriodicFailedType || !strings.Contains(app.Error(), host) {
+		t.Errorf("the failed run's error %v, want a %s naming the host", err, workflows.PeriodicFailedType)
 	}
 	res := h.runResult(PeriodicScheduleID(h.topic, "logs")+"@"+host+"-start", "")
 	if res.Failed != 1 || len(res.Failures) != 1 || !strings.Contains(res.Failures[0].Message, "driver unreachable") {
@@ -882,7 +883,7 @@ func TestReconcileAfterSettingsChange(t *testing.T) {
 		if id != report {
 			return d.Schedule.Spec.Intervals[0].Every
 		}
-		var req activities.ReportRequest
+		var req workflows.ReportRequest
 		if err := converter.GetDefaultDataConverter().FromPayload(d.Schedule.Action.(*client.ScheduleWorkflowAction).Args[0].(*commonpb.Payload), &req); err != nil {
 			t.Fatal(err)
 		}
@@ -897,7 +898,7 @@ func TestReconcileAfterSettingsChange(t *testing.T) {
 	}
 	h.listed(periodicPrefix(h.topic), idA, idB)
 	// runOn runs task on this host and returns what the host did.
-	runOn := func(task string) activities.PeriodicResult {
+	runOn := func(task string) workflows.PeriodicResult {
 		t.Helper()
 		got, err := TriggerPeriodic(ctx, h.c, h.topic, cfg.Host, task)
 		if err != nil || len(got) != 1 {

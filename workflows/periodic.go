@@ -9,8 +9,6 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
-
-	"github.com/novaflow/novaflow/activities"
 )
 
 const (
@@ -69,16 +67,16 @@ func (r *PeriodicRunResult) add(o PeriodicRunResult) {
 // run is the next try (as oslo.service's). The run fails when the task failed
 // on a host with raise_on_error set (the error names the hosts); the rest is
 // in its result.
-func Periodic(ctx workflow.Context, req activities.PeriodicRequest) (PeriodicRunResult, error) {
+func Periodic(ctx workflow.Context, req PeriodicRequest) (PeriodicRunResult, error) {
 	hosts := req.Hosts
 	if len(hosts) == 0 {
 		lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 			ScheduleToCloseTimeout: PeriodicStartTimeout,
-			RetryPolicy:            RetryPolicy(),
+			RetryPolicy:            retryPolicy(),
 		})
-		var up activities.UpHostsResult
-		err := workflow.ExecuteLocalActivity(lctx, activities.UpHostsName,
-			activities.UpHostsRequest{Topic: req.Topic, IncludeDisabled: true}).Get(ctx, &up)
+		var up UpHostsResult
+		err := workflow.ExecuteLocalActivity(lctx, UpHostsName,
+			UpHostsRequest{Topic: req.Topic, IncludeDisabled: true}).Get(ctx, &up)
 		if err != nil {
 			return PeriodicRunResult{}, err
 		}
@@ -99,12 +97,12 @@ func Periodic(ctx workflow.Context, req activities.PeriodicRequest) (PeriodicRun
 	for i, host := range hosts {
 		hreq := req
 		hreq.Hosts, hreq.Host = nil, host
-		futures[i] = workflow.ExecuteActivity(workflow.WithTaskQueue(actx, Target{Topic: req.Topic, Host: host}.Queue()), name, hreq)
+		futures[i] = workflow.ExecuteActivity(workflow.WithTaskQueue(actx, HostQueue(req.Topic, host)), name, hreq)
 	}
 	res := PeriodicRunResult{Hosts: len(hosts)}
 	var raised []string
 	for i, f := range futures {
-		var hr activities.PeriodicResult
+		var hr PeriodicResult
 		err := f.Get(ctx, &hr)
 		var app *temporal.ApplicationError
 		switch {
@@ -115,7 +113,7 @@ func Periodic(ctx workflow.Context, req activities.PeriodicRequest) (PeriodicRun
 			}
 		case err != nil:
 			res.Failed++
-			if errors.As(err, &app) && app.Type() == activities.PeriodicFailedType {
+			if errors.As(err, &app) && app.Type() == PeriodicFailedType {
 				raised = append(raised, hosts[i])
 			}
 			if len(res.Failures) < maxListed {
@@ -135,14 +133,14 @@ func Periodic(ctx workflow.Context, req activities.PeriodicRequest) (PeriodicRun
 	if len(raised) > 0 {
 		return res, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("periodic task %s failed on %d of %d hosts: %s", req.Task, len(raised), len(hosts), listHosts(raised)),
-			activities.PeriodicFailedType, nil, res)
+			PeriodicFailedType, nil, res)
 	}
 	return res, nil
 }
 
 // periodicChildren runs a task over more hosts than one run takes, as child
 // runs of at most MaxHostsPerRun hosts each, and adds up their results.
-func periodicChildren(ctx workflow.Context, req activities.PeriodicRequest, hosts []string) (PeriodicRunResult, error) {
+func periodicChildren(ctx workflow.Context, req PeriodicRequest, hosts []string) (PeriodicRunResult, error) {
 	info := workflow.GetInfo(ctx)
 	var futures []workflow.ChildWorkflowFuture
 	for part := range slices.Chunk(hosts, MaxHostsPerRun) {
@@ -168,7 +166,7 @@ func periodicChildren(ctx workflow.Context, req activities.PeriodicRequest, host
 	}
 	if len(errs) > 0 {
 		return res, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("periodic task %s failed on some hosts: %v", req.Task, errors.Join(errs...)), activities.PeriodicFailedType, nil, res)
+			fmt.Sprintf("periodic task %s failed on some hosts: %v", req.Task, errors.Join(errs...)), PeriodicFailedType, nil, res)
 	}
 	return res, nil
 }

@@ -1,4 +1,4 @@
-package workflows
+package workflows_test
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/novaflow/novaflow/activities"
 	"github.com/novaflow/novaflow/managers"
+	"github.com/novaflow/novaflow/workflows"
 )
 
 // A run runs the task once on each host, on that host's queue, and counts the
@@ -27,18 +28,18 @@ func TestPeriodic(t *testing.T) {
 		failOn  string // host whose run fails
 		raise   bool
 		wantErr bool
-		want    PeriodicRunResult
+		want    workflows.PeriodicRunResult
 	}{
-		{name: "success", want: PeriodicRunResult{Hosts: 3, Ran: 3}},
-		{name: "failure logged", failOn: "h2", want: PeriodicRunResult{Hosts: 3, Ran: 2, Failed: 1}},
+		{name: "success", want: workflows.PeriodicRunResult{Hosts: 3, Ran: 3}},
+		{name: "failure logged", failOn: "h2", want: workflows.PeriodicRunResult{Hosts: 3, Ran: 2, Failed: 1}},
 		{name: "failure raised", failOn: "h2", raise: true, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var s testsuite.WorkflowTestSuite
 			env := s.NewTestWorkflowEnvironment()
-			name := activities.PeriodicName("compute", "sync_power_states")
-			if name != "compute.periodic.sync_power_states" {
+			name := workflows.PeriodicName("wftest", "sync_power_states")
+			if name != "wftest.periodic.sync_power_states" {
 				t.Fatalf("PeriodicName = %q", name)
 			}
 			var mu sync.Mutex
@@ -51,39 +52,39 @@ func TestPeriodic(t *testing.T) {
 					mu.Lock()
 					queues[q]++
 					mu.Unlock()
-					if q == "compute."+tt.failOn {
+					if q == "wftest."+tt.failOn {
 						return boom
 					}
 					return nil
 				},
 			}
-			env.RegisterWorkflowWithOptions(Periodic, workflow.RegisterOptions{Name: name})
+			env.RegisterWorkflowWithOptions(workflows.Periodic, workflow.RegisterOptions{Name: name})
 			// One activity per host, as each host's worker registers its own:
 			// the skip-if-running guard is per host.
-			env.RegisterActivityWithOptions(func(ctx context.Context, req activities.PeriodicRequest) (activities.PeriodicResult, error) {
-				if q := activity.GetInfo(ctx).TaskQueue; q != "compute."+req.Host {
+			env.RegisterActivityWithOptions(func(ctx context.Context, req workflows.PeriodicRequest) (workflows.PeriodicResult, error) {
+				if q := activity.GetInfo(ctx).TaskQueue; q != "wftest."+req.Host {
 					t.Errorf("the part of host %s ran on queue %s", req.Host, q)
 				}
 				return activities.Periodic(task, slog.New(slog.DiscardHandler), nil)(ctx, req)
 			}, activity.RegisterOptions{Name: name})
-			env.ExecuteWorkflow(name, activities.PeriodicRequest{Topic: "compute", Task: "sync_power_states", Hosts: []string{"h1", "h2", "h3"}})
+			env.ExecuteWorkflow(name, workflows.PeriodicRequest{Topic: "wftest", Task: "sync_power_states", Hosts: []string{"h1", "h2", "h3"}})
 			for _, h := range []string{"h1", "h2", "h3"} {
-				if queues["compute."+h] != 1 {
-					t.Errorf("task ran %d times on %s, want 1 (runs: %v)", queues["compute."+h], h, queues)
+				if queues["wftest."+h] != 1 {
+					t.Errorf("task ran %d times on %s, want 1 (runs: %v)", queues["wftest."+h], h, queues)
 				}
 			}
 			err := env.GetWorkflowError()
 			if tt.wantErr {
 				var appErr *temporal.ApplicationError
-				if !errors.As(err, &appErr) || appErr.Type() != activities.PeriodicFailedType || !strings.Contains(appErr.Error(), "h2") {
-					t.Fatalf("workflow error = %v, want a %s application error naming h2", err, activities.PeriodicFailedType)
+				if !errors.As(err, &appErr) || appErr.Type() != workflows.PeriodicFailedType || !strings.Contains(appErr.Error(), "h2") {
+					t.Fatalf("workflow error = %v, want a %s application error naming h2", err, workflows.PeriodicFailedType)
 				}
 				return
 			}
 			if err != nil {
 				t.Fatalf("workflow failed: %v", err)
 			}
-			var res PeriodicRunResult
+			var res workflows.PeriodicRunResult
 			if err := env.GetWorkflowResult(&res); err != nil {
 				t.Fatal(err)
 			}
@@ -102,19 +103,19 @@ func TestPeriodic(t *testing.T) {
 func TestPeriodicListsUpHostsWithDisabled(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
-	name := activities.PeriodicName("compute", "tick")
-	env.RegisterWorkflowWithOptions(Periodic, workflow.RegisterOptions{Name: name})
-	env.RegisterActivityWithOptions(func(ctx context.Context, req activities.UpHostsRequest) (activities.UpHostsResult, error) {
-		if !activity.GetInfo(ctx).IsLocalActivity || !req.IncludeDisabled || req.Topic != "compute" {
+	name := workflows.PeriodicName("wftest", "tick")
+	env.RegisterWorkflowWithOptions(workflows.Periodic, workflow.RegisterOptions{Name: name})
+	env.RegisterActivityWithOptions(func(ctx context.Context, req workflows.UpHostsRequest) (workflows.UpHostsResult, error) {
+		if !activity.GetInfo(ctx).IsLocalActivity || !req.IncludeDisabled || req.Topic != "wftest" {
 			t.Errorf("up hosts asked as %+v (local %t), want a local activity including disabled hosts", req, activity.GetInfo(ctx).IsLocalActivity)
 		}
-		return activities.UpHostsResult{Hosts: []string{"a", "b"}}, nil
-	}, activity.RegisterOptions{Name: activities.UpHostsName})
-	env.RegisterActivityWithOptions(func(ctx context.Context, req activities.PeriodicRequest) (activities.PeriodicResult, error) {
-		return activities.PeriodicResult{Duration: "1ms"}, nil
+		return workflows.UpHostsResult{Hosts: []string{"a", "b"}}, nil
+	}, activity.RegisterOptions{Name: workflows.UpHostsName})
+	env.RegisterActivityWithOptions(func(ctx context.Context, req workflows.PeriodicRequest) (workflows.PeriodicResult, error) {
+		return workflows.PeriodicResult{Duration: "1ms"}, nil
 	}, activity.RegisterOptions{Name: name})
-	env.ExecuteWorkflow(name, activities.PeriodicRequest{Topic: "compute", Task: "tick"})
-	var res PeriodicRunResult
+	env.ExecuteWorkflow(name, workflows.PeriodicRequest{Topic: "wftest", Task: "tick"})
+	var res workflows.PeriodicRunResult
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}
@@ -123,21 +124,21 @@ func TestPeriodicListsUpHostsWithDisabled(t *testing.T) {
 	}
 }
 
-// A host that does not take its part within PeriodicStartTimeout is counted
+// A host that does not take its part within workflows.PeriodicStartTimeout is counted
 // unreachable; the run succeeds.
 func TestPeriodicCountsUnreachableHosts(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
-	name := activities.PeriodicName("compute", "tick")
-	env.RegisterWorkflowWithOptions(Periodic, workflow.RegisterOptions{Name: name})
-	env.RegisterActivityWithOptions(func(ctx context.Context, req activities.PeriodicRequest) (activities.PeriodicResult, error) {
+	name := workflows.PeriodicName("wftest", "tick")
+	env.RegisterWorkflowWithOptions(workflows.Periodic, workflow.RegisterOptions{Name: name})
+	env.RegisterActivityWithOptions(func(ctx context.Context, req workflows.PeriodicRequest) (workflows.PeriodicResult, error) {
 		if req.Host == "dead" {
-			return activities.PeriodicResult{}, temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START, nil)
+			return workflows.PeriodicResult{}, temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START, nil)
 		}
-		return activities.PeriodicResult{Skipped: activities.SkippedRunning}, nil
+		return workflows.PeriodicResult{Skipped: activities.SkippedRunning}, nil
 	}, activity.RegisterOptions{Name: name})
-	env.ExecuteWorkflow(name, activities.PeriodicRequest{Topic: "compute", Task: "tick", Hosts: []string{"busy", "dead"}})
-	var res PeriodicRunResult
+	env.ExecuteWorkflow(name, workflows.PeriodicRequest{Topic: "wftest", Task: "tick", Hosts: []string{"busy", "dead"}})
+	var res workflows.PeriodicRunResult
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}

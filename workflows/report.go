@@ -5,8 +5,6 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
-
-	"github.com/novaflow/novaflow/activities"
 )
 
 // DefaultReportTimeout bounds a status report started without a run timeout
@@ -16,9 +14,9 @@ const DefaultReportTimeout = 10 * time.Second
 // ReportRunResult is what one run of a topic's status report did: how many
 // reports it made, how many failed, and the last report.
 type ReportRunResult struct {
-	Reports int                     `json:"reports"`
-	Failed  int                     `json:"failed,omitempty"`
-	Last    activities.ReportResult `json:"last"`
+	Reports int          `json:"reports"`
+	Failed  int          `json:"failed,omitempty"`
+	Last    ReportResult `json:"last"`
 	// LastError is the error of the last failed report.
 	LastError string `json:"last_error,omitempty"`
 }
@@ -38,13 +36,13 @@ type ReportRunResult struct {
 // dead service sends no heartbeats, so it goes down by nova's is_up rule. On
 // a server that keeps no worker heartbeats, the local activity returns the
 // topic's hosts instead, and the workflow asks each of them with activity
-// activities.ReportAliveName on its host queue; the hosts that answer within
+// ReportAliveName on its host queue; the hosts that answer within
 // half an interval are alive, and a second local activity writes them.
 //
 // A report is tried once; the next one is the retry. A failed report is
 // logged by the service that ran it and counted in the run's result; a run
 // whose every report failed fails (red in the Web UI).
-func ReportState(ctx workflow.Context, req activities.ReportRequest) (ReportRunResult, error) {
+func ReportState(ctx workflow.Context, req ReportRequest) (ReportRunResult, error) {
 	info := workflow.GetInfo(ctx)
 	every, _ := time.ParseDuration(req.Every)
 	length, _ := time.ParseDuration(req.For)
@@ -82,12 +80,12 @@ func ReportState(ctx workflow.Context, req activities.ReportRequest) (ReportRunR
 }
 
 // reportOnce is one status report.
-func reportOnce(ctx workflow.Context, name string, req activities.ReportRequest, timeout time.Duration) (activities.ReportResult, error) {
+func reportOnce(ctx workflow.Context, name string, req ReportRequest, timeout time.Duration) (ReportResult, error) {
 	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 		ScheduleToCloseTimeout: timeout,
 		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 1},
 	})
-	var res activities.ReportResult
+	var res ReportResult
 	err := workflow.ExecuteLocalActivity(lctx, name, req).Get(ctx, &res)
 	if err != nil || len(res.AskHosts) == 0 {
 		return res, err
@@ -100,12 +98,12 @@ func reportOnce(ctx workflow.Context, name string, req activities.ReportRequest,
 	})
 	futures := make([]workflow.Future, len(res.AskHosts))
 	for i, host := range res.AskHosts {
-		hctx := workflow.WithTaskQueue(actx, Target{Topic: req.Topic, Host: host}.Queue())
-		futures[i] = workflow.ExecuteActivity(hctx, activities.ReportAliveName(req.Topic))
+		hctx := workflow.WithTaskQueue(actx, HostQueue(req.Topic, host))
+		futures[i] = workflow.ExecuteActivity(hctx, ReportAliveName(req.Topic))
 	}
 	req.Asked, req.Alive = true, nil
 	for _, f := range futures {
-		var a activities.Alive
+		var a Alive
 		if f.Get(ctx, &a) == nil {
 			req.Alive = append(req.Alive, a)
 		}

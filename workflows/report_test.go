@@ -1,4 +1,4 @@
-package workflows
+package workflows_test
 
 import (
 	"context"
@@ -13,20 +13,20 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/novaflow/novaflow/activities"
+	"github.com/novaflow/novaflow/workflows"
 )
 
 func TestReportStateRunsItsLocalActivity(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
-	name := activities.ReportStateName("compute")
-	if name != "compute.report_state" {
+	name := workflows.ReportStateName("wftest")
+	if name != "wftest.report_state" {
 		t.Fatalf("ReportStateName = %q", name)
 	}
-	env.RegisterWorkflowWithOptions(ReportState, workflow.RegisterOptions{Name: name})
-	want := activities.ReportRequest{Topic: "compute"}
+	env.RegisterWorkflowWithOptions(workflows.ReportState, workflow.RegisterOptions{Name: name})
+	want := workflows.ReportRequest{Topic: "wftest"}
 	var gotTimeout time.Duration
-	env.RegisterActivityWithOptions(func(ctx context.Context, req activities.ReportRequest) (activities.ReportResult, error) {
+	env.RegisterActivityWithOptions(func(ctx context.Context, req workflows.ReportRequest) (workflows.ReportResult, error) {
 		if req.Topic != want.Topic || req.Asked {
 			t.Errorf("report request = %+v, want %+v", req, want)
 		}
@@ -34,14 +34,14 @@ func TestReportStateRunsItsLocalActivity(t *testing.T) {
 			t.Error("the report is not a local activity")
 		}
 		gotTimeout = activity.GetInfo(ctx).ScheduleToCloseTimeout
-		return activities.ReportResult{Source: "heartbeats", Seen: 3, Reported: 3}, nil
+		return workflows.ReportResult{Source: "heartbeats", Seen: 3, Reported: 3}, nil
 	}, activity.RegisterOptions{Name: name})
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{WorkflowRunTimeout: 3 * time.Second})
 	env.ExecuteWorkflow(name, want)
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatalf("workflow failed: %v", err)
 	}
-	var res ReportRunResult
+	var res workflows.ReportRunResult
 	if err := env.GetWorkflowResult(&res); err != nil {
 		t.Fatal(err)
 	}
@@ -58,24 +58,24 @@ func TestReportStateRunsItsLocalActivity(t *testing.T) {
 func TestReportStateAsksEachHostWithoutHeartbeats(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
-	name := activities.ReportStateName("compute")
-	env.RegisterWorkflowWithOptions(ReportState, workflow.RegisterOptions{Name: name})
-	var second activities.ReportRequest
-	env.RegisterActivityWithOptions(func(ctx context.Context, req activities.ReportRequest) (activities.ReportResult, error) {
+	name := workflows.ReportStateName("wftest")
+	env.RegisterWorkflowWithOptions(workflows.ReportState, workflow.RegisterOptions{Name: name})
+	var second workflows.ReportRequest
+	env.RegisterActivityWithOptions(func(ctx context.Context, req workflows.ReportRequest) (workflows.ReportResult, error) {
 		if !req.Asked {
-			return activities.ReportResult{Source: "activities", AskHosts: []string{"h1", "h2", "dead"}}, nil
+			return workflows.ReportResult{Source: "activities", AskHosts: []string{"h1", "h2", "dead"}}, nil
 		}
 		second = req
-		return activities.ReportResult{Source: "activities", Seen: len(req.Alive), Reported: len(req.Alive)}, nil
+		return workflows.ReportResult{Source: "activities", Seen: len(req.Alive), Reported: len(req.Alive)}, nil
 	}, activity.RegisterOptions{Name: name})
-	env.RegisterActivityWithOptions(func(ctx context.Context) (activities.Alive, error) {
+	env.RegisterActivityWithOptions(func(ctx context.Context) (workflows.Alive, error) {
 		q := activity.GetInfo(ctx).TaskQueue
-		if q == "compute.dead" {
-			return activities.Alive{}, temporal.NewTimeoutError(0, nil)
+		if q == "wftest.dead" {
+			return workflows.Alive{}, temporal.NewTimeoutError(0, nil)
 		}
-		return activities.Alive{Host: q[len("compute."):], Binary: "novaflow-compute"}, nil
-	}, activity.RegisterOptions{Name: activities.ReportAliveName("compute")})
-	env.ExecuteWorkflow(name, activities.ReportRequest{Topic: "compute"})
+		return workflows.Alive{Host: q[len("wftest."):], Binary: "novaflow-wftest"}, nil
+	}, activity.RegisterOptions{Name: workflows.ReportAliveName("wftest")})
+	env.ExecuteWorkflow(name, workflows.ReportRequest{Topic: "wftest"})
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatalf("workflow failed: %v", err)
 	}
@@ -94,26 +94,26 @@ func TestReportStateAsksEachHostWithoutHeartbeats(t *testing.T) {
 func TestReportStateReportsEveryIntervalOfItsRun(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
-	name := activities.ReportStateName("compute")
-	env.RegisterWorkflowWithOptions(ReportState, workflow.RegisterOptions{Name: name})
+	name := workflows.ReportStateName("wftest")
+	env.RegisterWorkflowWithOptions(workflows.ReportState, workflow.RegisterOptions{Name: name})
 	var at []time.Duration
 	var start time.Time
-	env.RegisterActivityWithOptions(func(ctx context.Context, req activities.ReportRequest) (activities.ReportResult, error) {
+	env.RegisterActivityWithOptions(func(ctx context.Context, req workflows.ReportRequest) (workflows.ReportResult, error) {
 		now := env.Now()
 		if start.IsZero() {
 			start = now
 		}
 		at = append(at, now.Sub(start))
 		if len(at) == 2 {
-			return activities.ReportResult{}, errors.New("database restarting")
+			return workflows.ReportResult{}, errors.New("database restarting")
 		}
-		return activities.ReportResult{Seen: 1, Reported: 1}, nil
+		return workflows.ReportResult{Seen: 1, Reported: 1}, nil
 	}, activity.RegisterOptions{Name: name})
-	env.ExecuteWorkflow(name, activities.ReportRequest{Topic: "compute", Every: "10s", For: "1m"})
+	env.ExecuteWorkflow(name, workflows.ReportRequest{Topic: "wftest", Every: "10s", For: "1m"})
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatalf("workflow failed: %v", err)
 	}
-	var res ReportRunResult
+	var res workflows.ReportRunResult
 	if err := env.GetWorkflowResult(&res); err != nil {
 		t.Fatal(err)
 	}
@@ -129,14 +129,14 @@ func TestReportStateReportsEveryIntervalOfItsRun(t *testing.T) {
 func TestReportStateFailsOnceWithoutRetry(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
-	name := activities.ReportStateName("compute")
-	env.RegisterWorkflowWithOptions(ReportState, workflow.RegisterOptions{Name: name})
+	name := workflows.ReportStateName("wftest")
+	env.RegisterWorkflowWithOptions(workflows.ReportState, workflow.RegisterOptions{Name: name})
 	calls := 0
-	env.RegisterActivityWithOptions(func(ctx context.Context, req activities.ReportRequest) (activities.ReportResult, error) {
+	env.RegisterActivityWithOptions(func(ctx context.Context, req workflows.ReportRequest) (workflows.ReportResult, error) {
 		calls++
-		return activities.ReportResult{}, errors.New("connection refused")
+		return workflows.ReportResult{}, errors.New("connection refused")
 	}, activity.RegisterOptions{Name: name})
-	env.ExecuteWorkflow(name, activities.ReportRequest{Topic: "compute"})
+	env.ExecuteWorkflow(name, workflows.ReportRequest{Topic: "wftest"})
 	err := env.GetWorkflowError()
 	var appErr *temporal.ApplicationError
 	if !errors.As(err, &appErr) {

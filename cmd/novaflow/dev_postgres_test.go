@@ -21,10 +21,10 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/novaflow/novaflow/managers/conductor"
 	"github.com/novaflow/novaflow/rpc"
 	"github.com/novaflow/novaflow/testenv"
 	"github.com/novaflow/novaflow/worker"
-	"github.com/novaflow/novaflow/workflows"
 )
 
 // devStack is a running `novaflow dev` of the test.
@@ -113,12 +113,12 @@ func TestDevOnTemporalPostgres(t *testing.T) {
 	// The conductor's build: scheduler, claims, compute hosts.
 	began := time.Now()
 	buildID := "devpg-build"
-	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: buildID, TaskQueue: "conductor"}, workflows.BuildInstancesName,
+	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: buildID, TaskQueue: "conductor"}, conductor.BuildInstancesName,
 		json.RawMessage(`{"name":"web","count":2,"flavor":{"vcpus":1,"memory_mb":64,"disk_gb":1},"image":{"command":["sleep","3600"]}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res workflows.BuildResult
+	var res conductor.BuildResult
 	if err := run.Get(ctx, &res); err != nil {
 		t.Fatalf("build: %v", err)
 	}
@@ -170,7 +170,7 @@ func TestDevOnTemporalPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tc2.Close()
-	var again workflows.BuildResult
+	var again conductor.BuildResult
 	if err := tc2.GetWorkflow(ctx, buildID, "").Get(ctx, &again); err != nil || len(again.Instances) != 2 || again.Instances[0].UUID != first.UUID {
 		t.Fatalf("the build after a restart: %+v, %v; want the same result", again, err)
 	}

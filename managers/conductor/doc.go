@@ -2,10 +2,13 @@
 // (topic conductor), as nova's ComputeTaskManager: it runs the builds of new
 // instances.
 //
-// The build itself is the workflow conductor.build_instances (package
-// workflows, BuildInstances): workflow code does no I/O, so every database
-// write of a build is one of this manager's RPC methods, which the workflow
-// calls as activities on the conductor queue:
+// The build itself is the workflow conductor.build_instances
+// (BuildInstances, with a child conductor.build_instance per instance),
+// which conductor services run (Manager.Workflows). Workflow code does no
+// I/O, so every step of a build is an RPC method that the workflow calls
+// with rpc.CallFromWorkflow: scheduler.select_destinations,
+// compute.build_and_run_instance on the chosen host, and this manager's
+// own, on the conductor queue:
 //
 //	create_instances  the instance rows (building, scheduling) and their
 //	                  "create" actions

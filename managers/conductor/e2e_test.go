@@ -35,7 +35,6 @@ import (
 	"github.com/novaflow/novaflow/rpc"
 	"github.com/novaflow/novaflow/testenv"
 	"github.com/novaflow/novaflow/worker"
-	"github.com/novaflow/novaflow/workflows"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -105,28 +104,28 @@ func (c *cloud) start(topic, host string) *worker.Service {
 
 // build runs conductor.build_instances with input (JSON) and returns its
 // result, from its BuildFailed details when it failed.
-func (c *cloud) build(input string) (workflows.BuildResult, error) {
+func (c *cloud) build(input string) (conductor.BuildResult, error) {
 	c.t.Helper()
 	res, _, err := c.buildID(input)
 	return res, err
 }
 
 // buildID is build, returning the workflow ID too.
-func (c *cloud) buildID(input string) (workflows.BuildResult, string, error) {
+func (c *cloud) buildID(input string) (conductor.BuildResult, string, error) {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	id := testenv.UniqueName(c.t, "build")
 	run, err := c.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: id, TaskQueue: c.buildQ,
-	}, workflows.BuildInstancesName, json.RawMessage(input))
+	}, conductor.BuildInstancesName, json.RawMessage(input))
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	var res workflows.BuildResult
+	var res conductor.BuildResult
 	err = run.Get(ctx, &res)
 	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) && appErr.Type() == workflows.BuildFailedType {
+	if errors.As(err, &appErr) && appErr.Type() == conductor.BuildFailedType {
 		if derr := appErr.Details(&res); derr != nil {
 			c.t.Fatalf("BuildFailed details: %v", derr)
 		}
@@ -136,10 +135,10 @@ func (c *cloud) buildID(input string) (workflows.BuildResult, string, error) {
 
 var defaultIdentity = regexp.MustCompile(`"identity":\s*"\d+@[^"]*"`)
 
-var record = flag.Bool("record", false, "write the histories of a build with a reschedule to workflows/testdata, for its replay test")
+var record = flag.Bool("record", false, "write the histories of a build with a reschedule to testdata, for its replay test")
 
 // recordHistory writes the history of workflow id to file in
-// workflows/testdata, as `temporal workflow show --output json` does.
+// testdata, as `temporal workflow show --output json` does.
 func (c *cloud) recordHistory(id, file string) {
 	c.t.Helper()
 	ctx := context.Background()
@@ -158,7 +157,7 @@ func (c *cloud) recordHistory(id, file string) {
 	}
 	// The SDK's default identities name this machine: keep them out.
 	b = defaultIdentity.ReplaceAll(b, []byte(`"identity": "test"`))
-	if err := os.WriteFile(filepath.Join("..", "..", "workflows", "testdata", file), b, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join("testdata", file), b, 0o644); err != nil {
 		c.t.Fatal(err)
 	}
 }
@@ -295,7 +294,7 @@ func TestBuildReschedules(t *testing.T) {
 	u = uuid.NewString()
 	res, err = c.build(`{"name":"db","flavor":{"vcpus":1,"memory_mb":64,"disk_gb":1},"image":{"command":["sleep","3600"]},"instance_uuids":["` + u + `"]}`)
 	var appErr *temporal.ApplicationError
-	if !errors.As(err, &appErr) || appErr.Type() != workflows.BuildFailedType {
+	if !errors.As(err, &appErr) || appErr.Type() != conductor.BuildFailedType {
 		t.Fatalf("build error = %v, want BuildFailed", err)
 	}
 	b = res.Instances[0]
@@ -326,7 +325,7 @@ func TestBuildNoHostFits(t *testing.T) {
 	u := uuid.NewString()
 	res, err := c.build(`{"name":"huge","flavor":{"vcpus":1000,"memory_mb":64,"disk_gb":1},"image":{"command":["sleep","3600"]},"instance_uuids":["` + u + `"]}`)
 	var appErr *temporal.ApplicationError
-	if !errors.As(err, &appErr) || appErr.Type() != workflows.BuildFailedType {
+	if !errors.As(err, &appErr) || appErr.Type() != conductor.BuildFailedType {
 		t.Fatalf("build error = %v, want BuildFailed", err)
 	}
 	if b := res.Instances[0]; b.VMState != "error" || !strings.Contains(b.Fault, "NoValidHost") {

@@ -10,7 +10,7 @@ import (
 	"github.com/novaflow/novaflow/drivers/compute"
 	"github.com/novaflow/novaflow/managers"
 	"github.com/novaflow/novaflow/managers/compute/store"
-	"github.com/novaflow/novaflow/workflows"
+	"github.com/novaflow/novaflow/rpc"
 )
 
 // Version is the service version of the conductor manager.
@@ -56,10 +56,7 @@ func New(deps managers.Deps) (*Manager, error) {
 // Workflows declares the build workflows that conductor services run:
 // conductor.build_instances and its per-instance child.
 func (m *Manager) Workflows() []managers.Workflow {
-	return []managers.Workflow{
-		{Name: workflows.BuildInstancesName, Func: workflows.BuildInstances},
-		{Name: workflows.BuildInstanceName, Func: workflows.BuildInstance},
-	}
+	return buildWorkflows()
 }
 
 // RPCMethods declares the conductor's methods, the steps of a build.
@@ -172,7 +169,7 @@ func (r ClaimRequest) Validate() error {
 	if r.DestHost == "" {
 		return managers.InvalidArgument("dest_host", "must not be empty")
 	}
-	if !workflows.ValidHost(r.DestHost) {
+	if !rpc.ValidHost(r.DestHost) {
 		return managers.InvalidArgument("dest_host", "%s is not a host name: want letters, digits, '-', '_' and '.', at most 200", managers.Quote(r.DestHost))
 	}
 	return nil

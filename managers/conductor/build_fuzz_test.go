@@ -1,7 +1,6 @@
-package workflows
+package conductor
 
 import (
-	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -10,6 +9,7 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/novaflow/novaflow/managers"
+	"github.com/novaflow/novaflow/rpc"
 )
 
 func jsonInput(raw []byte) converter.RawValue {
@@ -99,48 +99,9 @@ func FuzzBuildInstanceRequest(f *testing.F) {
 			t.Fatalf("accepted %+v", req)
 		}
 		for _, h := range req.Hosts {
-			if !ValidHost(h) {
+			if !rpc.ValidHost(h) {
 				t.Fatalf("accepted host %q", h)
 			}
-		}
-	})
-}
-
-// FuzzRequestRouting reads the routing of an RPC workflow's input as
-// MethodWorkflow does: inputJSON, RequestHost, WithHost and ObjectOf never
-// panic; a host is a valid host name, "" or "*"; WithHost sets what
-// RequestHost reads back; an object is bounded.
-func FuzzRequestRouting(f *testing.F) {
-	for _, s := range []string{
-		`{"instance_uuid":"0b6f1b8e-6c5e-4bb3-9d47-3b5a9f0c2d11","host":"node1"}`,
-		`{"host":"*"}`, `{"host":""}`, `{"host":null}`, `{"host":7}`, `{"host":"a/b"}`,
-		`{"instance_uuid":{"x":1}}`, `[]`, `"x"`, `null`, ``, `{"host":"node1"} {}`,
-	} {
-		f.Add([]byte(s), "node-2")
-	}
-	f.Fuzz(func(t *testing.T, raw []byte, host string) {
-		in, err := inputJSON(jsonInput(raw))
-		if err != nil {
-			t.Fatalf("inputJSON of JSON: %v", err)
-		}
-		h, err := RequestHost(in)
-		if err != nil {
-			invalidArgument(t, "RequestHost", raw, err)
-		} else if h != "" && h != AllHosts && !ValidHost(h) {
-			t.Fatalf("RequestHost(%q) = %q, not a host", raw, h)
-		}
-		if obj := ObjectOf(in, "instance_uuid"); len(obj) > MaxObjectLen {
-			t.Fatalf("ObjectOf returned %d bytes", len(obj))
-		}
-		if !ValidHost(host) {
-			return
-		}
-		var obj map[string]json.RawMessage
-		if json.Unmarshal(in, &obj) != nil {
-			return // not an object: WithHost leaves it as it is
-		}
-		if got, err := RequestHost(WithHost(in, host)); err != nil || got != host {
-			t.Fatalf("RequestHost(WithHost(%q, %q)) = %q, %v", raw, host, got, err)
 		}
 	})
 }

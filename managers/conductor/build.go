@@ -1,11 +1,8 @@
-package workflows
+package conductor
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"strings"
 	"time"
@@ -17,7 +14,13 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/novaflow/novaflow/activities"
+	"github.com/novaflow/novaflow/drivers/compute"
 	"github.com/novaflow/novaflow/managers"
+	computemgr "github.com/novaflow/novaflow/managers/compute"
+	"github.com/novaflow/novaflow/managers/compute/store"
+	"github.com/novaflow/novaflow/managers/scheduler"
+	"github.com/novaflow/novaflow/rpc"
+	"github.com/novaflow/novaflow/workflows"
 )
 
 // The conductor's build, as nova's ComputeTaskManager.build_instances:
@@ -28,14 +31,12 @@ import (
 // method of the conductor, scheduler or compute manager, run as an activity
 // on its topic's queue (compute: the host's queue).
 const (
-	// BuildTopic is the topic whose services run the build workflows.
-	BuildTopic = "conductor"
 	// BuildInstancesName is the workflow type of a build request:
 	// conductor.build_instances.
-	BuildInstancesName = BuildTopic + ".build_instances"
+	BuildInstancesName = Topic + ".build_instances"
 	// BuildInstanceName is the workflow type of the build of one instance,
 	// a child of BuildInstancesName, searchable by NovaflowInstance.
-	BuildInstanceName = BuildTopic + ".build_instance"
+	BuildInstanceName = Topic + ".build_instance"
 	// BuildFailedType is the error type of a build request whose instances
 	// did not all become active; its details hold the BuildResult.
 	BuildFailedType = "BuildFailed"
@@ -50,25 +51,13 @@ const (
 	BuildTimeout = 2 * time.Minute
 )
 
-// RegisterBuild registers the build workflows on r.
-func RegisterBuild(r Registry) {
-	r.RegisterWorkflowWithOptions(BuildInstances, workflow.RegisterOptions{Name: BuildInstancesName})
-	r.RegisterWorkflowWithOptions(BuildInstance, workflow.RegisterOptions{Name: BuildInstanceName})
-}
-
-// BuildFlavor is the size of each instance of a build.
-type BuildFlavor struct {
-	Name     string `json:"name,omitempty"`
-	VCPUs    int    `json:"vcpus"`
-	MemoryMB int    `json:"memory_mb"`
-	DiskGB   int    `json:"disk_gb"`
-}
-
-// BuildImage is what each instance runs: a command (no shell) and its whole
-// environment.
-type BuildImage struct {
-	Command []string `json:"command"`
-	Env     []string `json:"env,omitempty"`
+// buildWorkflows are the build workflows, as the manager declares them
+// (Manager.Workflows).
+func buildWorkflows() []managers.Workflow {
+	return []managers.Workflow{
+		{Name: BuildInstancesName, Func: BuildInstances},
+		{Name: BuildInstanceName, Func: BuildInstance},
+	}
 }
 
 // BuildRequest is the input of conductor.build_instances, e.g.
@@ -80,9 +69,12 @@ type BuildRequest struct {
 	// named <name>-<n> (nova's multi_instance_display_name_template).
 	Name string `json:"name"`
 	// Count is the number of instances; default 1.
-	Count  int         `json:"count,omitempty"`
-	Flavor BuildFlavor `json:"flavor"`
-	Image  BuildImage  `json:"image"`
+	Count int `json:"count,omitempty"`
+	// Flavor is the size of each instance.
+	Flavor compute.Flavor `json:"flavor"`
+	// Image is what each instance runs: a command (no shell) and its whole
+	// environment.
+	Image store.Image `json:"image"`
 	// InstanceUUIDs, when set, are the instances' UUIDs (one per instance);
 	// default: new ones.
 	InstanceUUIDs []string `json:"instance_uuids,omitempty"`
@@ -130,50 +122,6 @@ type BuildInstanceRequest struct {
 	Hosts []string `json:"hosts"`
 }
 
-// The requests and results of the steps, as the managers' JSON APIs have
-// them (the conductor, scheduler and compute packages own the types).
-type (
-	createStep struct {
-		RequestID string        `json:"request_id"`
-		Flavor    BuildFlavor   `json:"flavor"`
-		Image     BuildImage    `json:"image"`
-		Instances []createdStep `json:"instances"`
-	}
-	createdStep struct {
-		UUID string `json:"uuid"`
-		Name string `json:"name"`
-	}
-	selectStep struct {
-		Flavor        BuildFlavor `json:"flavor"`
-		InstanceUUIDs []string    `json:"instance_uuids"`
-		MaxAttempts   int         `json:"max_attempts,omitempty"`
-	}
-	selectResult struct {
-		Destinations []struct {
-			InstanceUUID string   `json:"instance_uuid"`
-			Host         string   `json:"host"`
-			Alternates   []string `json:"alternates"`
-		} `json:"destinations"`
-	}
-	claimStep struct {
-		InstanceUUID string `json:"instance_uuid"`
-		DestHost     string `json:"dest_host"`
-	}
-	buildStep struct {
-		InstanceUUID string `json:"instance_uuid"`
-		RequestID    string `json:"request_id"`
-	}
-	finishStep struct {
-		InstanceUUID string `json:"instance_uuid"`
-		RequestID    string `json:"request_id"`
-		Fault        string `json:"fault,omitempty"`
-	}
-	instanceResult struct {
-		Host    string `json:"host"`
-		VMState string `json:"vm_state"`
-	}
-)
-
 // BuildInstances is the workflow conductor.build_instances. Its input is a
 // BuildRequest as plain JSON (unknown fields are refused); it returns a
 // BuildResult when every instance became active, and otherwise fails with a
@@ -202,32 +150,32 @@ func BuildInstances(ctx workflow.Context, input converter.RawValue) (BuildResult
 			return BuildResult{}, fmt.Errorf("make instance UUIDs: %w", err)
 		}
 	}
-	sa := []temporal.SearchAttributeUpdate{TopicKey.ValueSet(BuildTopic), HostKey.ValueSet(AnyHost),
-		MethodKey.ValueSet("build_instances")}
+	sa := []temporal.SearchAttributeUpdate{workflows.TopicKey.ValueSet(Topic), workflows.HostKey.ValueSet(rpc.AnyHost),
+		workflows.MethodKey.ValueSet("build_instances")}
 	if len(uuids) == 1 {
-		sa = append(sa, InstanceKey.ValueSet(uuids[0]))
+		sa = append(sa, workflows.InstanceKey.ValueSet(uuids[0]))
 	}
 	if err := workflow.UpsertTypedSearchAttributes(ctx, sa...); err != nil {
 		return BuildResult{}, err
 	}
 
 	result := BuildResult{RequestID: rid}
-	create := createStep{RequestID: rid, Flavor: req.Flavor, Image: req.Image}
+	create := CreateRequest{RequestID: rid, Flavor: req.Flavor, Image: req.Image}
 	for i, u := range uuids {
 		name := req.Name
 		if len(uuids) > 1 {
 			name = fmt.Sprintf("%s-%d", req.Name, i+1)
 		}
-		create.Instances = append(create.Instances, createdStep{UUID: u, Name: name})
+		create.Instances = append(create.Instances, NewInstance{UUID: u, Name: name})
 		result.Instances = append(result.Instances, BuiltInstance{UUID: u, Name: name})
 	}
-	if err := buildCall(ctx, BuildTopic, "", "create_instances", create, nil, BuildStepTimeout); err != nil {
-		return BuildResult{}, err
+	if err := call(ctx, Topic, "", "create_instances", create, nil, BuildStepTimeout); err != nil {
+		return BuildResult{}, activities.ToApplicationError(err)
 	}
 
-	var sel selectResult
-	err = buildCall(ctx, "scheduler", "", "select_destinations",
-		selectStep{Flavor: req.Flavor, InstanceUUIDs: uuids, MaxAttempts: req.MaxAttempts}, &sel, BuildStepTimeout)
+	var sel scheduler.SelectResponse
+	err = call(ctx, scheduler.Topic, "", "select_destinations",
+		scheduler.SelectRequest{Flavor: req.Flavor, InstanceUUIDs: uuids, MaxAttempts: req.MaxAttempts}, &sel, BuildStepTimeout)
 	if err == nil && len(sel.Destinations) != len(uuids) {
 		err = fmt.Errorf("the scheduler returned %d destinations for %d instances", len(sel.Destinations), len(uuids))
 	}
@@ -236,9 +184,9 @@ func BuildInstances(ctx workflow.Context, input converter.RawValue) (BuildResult
 		for i := range result.Instances {
 			b := &result.Instances[i]
 			b.VMState, b.Fault = "error", fault
-			if ferr := buildCall(ctx, BuildTopic, "", "finish_build",
-				finishStep{InstanceUUID: b.UUID, RequestID: rid, Fault: fault}, nil, BuildStepTimeout); ferr != nil {
-				return result, ferr
+			if ferr := call(ctx, Topic, "", "finish_build",
+				FinishRequest{InstanceUUID: b.UUID, RequestID: rid, Fault: fault}, nil, BuildStepTimeout); ferr != nil {
+				return result, activities.ToApplicationError(ferr)
 			}
 		}
 		return result, buildFailed(result)
@@ -251,8 +199,8 @@ func BuildInstances(ctx workflow.Context, input converter.RawValue) (BuildResult
 			WorkflowID:            info.WorkflowExecution.ID + "/" + b.UUID,
 			WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
 			TypedSearchAttributes: temporal.NewSearchAttributes(
-				TopicKey.ValueSet(BuildTopic), HostKey.ValueSet(AnyHost),
-				MethodKey.ValueSet("build_instance"), InstanceKey.ValueSet(b.UUID)),
+				workflows.TopicKey.ValueSet(Topic), workflows.HostKey.ValueSet(rpc.AnyHost),
+				workflows.MethodKey.ValueSet("build_instance"), workflows.InstanceKey.ValueSet(b.UUID)),
 		}
 		hosts := append([]string{d.Host}, d.Alternates...)
 		futures[i] = workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, cwo), BuildInstanceName,
@@ -264,8 +212,8 @@ func BuildInstances(ctx workflow.Context, input converter.RawValue) (BuildResult
 			// A step of the child could not be done (e.g. no conductor took
 			// it in time): the instance must not stay building for ever.
 			b.VMState, b.Fault = "error", "build failed: "+errorMessage(err)
-			if ferr := buildCall(ctx, BuildTopic, "", "finish_build",
-				finishStep{InstanceUUID: b.UUID, RequestID: rid, Fault: b.Fault}, nil, BuildStepTimeout); ferr != nil {
+			if ferr := call(ctx, Topic, "", "finish_build",
+				FinishRequest{InstanceUUID: b.UUID, RequestID: rid, Fault: b.Fault}, nil, BuildStepTimeout); ferr != nil {
 				return result, fmt.Errorf("build instance %s: %w (and marking it ERROR failed: %v)", b.UUID, err, ferr)
 			}
 		}
@@ -294,7 +242,7 @@ func BuildInstance(ctx workflow.Context, input converter.RawValue) (BuiltInstanc
 	var final error
 	for i, host := range req.Hosts {
 		if i > 0 { // the scheduler claimed the first host; claim the alternate
-			err := buildCall(ctx, BuildTopic, "", "claim_instance", claimStep{InstanceUUID: req.UUID, DestHost: host}, nil, BuildStepTimeout)
+			err := call(ctx, Topic, "", "claim_instance", ClaimRequest{InstanceUUID: req.UUID, DestHost: host}, nil, BuildStepTimeout)
 			if isType(err, managers.NotFoundType) {
 				out.VMState = "deleted"
 				return out, nil
@@ -304,15 +252,15 @@ func BuildInstance(ctx workflow.Context, input converter.RawValue) (BuiltInstanc
 				continue
 			}
 		}
-		var inst instanceResult
-		err := buildCall(ctx, "compute", host, "build_and_run_instance",
-			buildStep{InstanceUUID: req.UUID, RequestID: req.RequestID}, &inst, BuildTimeout)
+		var inst store.Instance
+		err := call(ctx, computemgr.Topic, host, "build_and_run_instance",
+			computemgr.InstanceRequest{InstanceUUID: req.UUID, RequestID: req.RequestID}, &inst, BuildTimeout)
 		if err == nil {
 			out.Attempts = append(out.Attempts, BuildAttempt{Host: host})
-			out.Host, out.VMState = inst.Host, inst.VMState
-			if ferr := buildCall(ctx, BuildTopic, "", "finish_build",
-				finishStep{InstanceUUID: req.UUID, RequestID: req.RequestID}, nil, BuildStepTimeout); ferr != nil {
-				return out, ferr
+			out.Host, out.VMState = inst.Host, string(inst.VMState)
+			if ferr := call(ctx, Topic, "", "finish_build",
+				FinishRequest{InstanceUUID: req.UUID, RequestID: req.RequestID}, nil, BuildStepTimeout); ferr != nil {
+				return out, activities.ToApplicationError(ferr)
 			}
 			return out, nil
 		}
@@ -320,8 +268,8 @@ func BuildInstance(ctx workflow.Context, input converter.RawValue) (BuiltInstanc
 		logger.Warn("build failed on host", "instance", req.UUID, "host", host, "error", err)
 		// The compute service releases its claim when it can; a host that
 		// never took the call cannot.
-		if rerr := buildCall(ctx, BuildTopic, "", "release_claim", claimStep{InstanceUUID: req.UUID, DestHost: host}, nil, BuildStepTimeout); rerr != nil {
-			return out, rerr
+		if rerr := call(ctx, Topic, "", "release_claim", ClaimRequest{InstanceUUID: req.UUID, DestHost: host}, nil, BuildStepTimeout); rerr != nil {
+			return out, activities.ToApplicationError(rerr)
 		}
 		if isType(err, managers.NotFoundType) {
 			out.VMState = "deleted"
@@ -340,49 +288,36 @@ func BuildInstance(ctx workflow.Context, input converter.RawValue) (BuiltInstanc
 			req.UUID, attemptSummary(out.Attempts))
 	}
 	out.VMState = "error"
-	err = buildCall(ctx, BuildTopic, "", "finish_build",
-		finishStep{InstanceUUID: req.UUID, RequestID: req.RequestID, Fault: out.Fault}, nil, BuildStepTimeout)
+	err = call(ctx, Topic, "", "finish_build",
+		FinishRequest{InstanceUUID: req.UUID, RequestID: req.RequestID, Fault: out.Fault}, nil, BuildStepTimeout)
 	if isType(err, managers.NotFoundType) {
 		out.VMState, out.Fault = "deleted", ""
 		return out, nil
 	}
-	return out, err
+	return out, activities.ToApplicationError(err)
 }
 
-// buildCall runs method of topic (on host, when set) as an RPC activity
-// with a deadline of timeout from now, and decodes its result into resp
-// (nil: dropped). encoding/json is deterministic for these types (struct
-// fields in order, map keys sorted), which workflowcheck cannot see.
-//
-//workflowcheck:ignore
-func buildCall(ctx workflow.Context, topic, host, method string, req, resp any, timeout time.Duration) error {
-	raw, err := json.Marshal(req)
-	if err != nil {
-		return fmt.Errorf("encode %s.%s request: %w", topic, method, err)
+// call runs method of topic (on host, when set) from the workflow with
+// rpc.CallFromWorkflow, with a deadline of timeout from now, and stores its
+// result in resp (nil: dropped). Its error is the method's typed error as a
+// *managers.Error (a Timeout when no host took or finished the call in time).
+func call(ctx workflow.Context, topic, host, method string, req, resp any, timeout time.Duration) error {
+	opts := []rpc.CallOption{rpc.Timeout(timeout)}
+	if host != "" {
+		opts = append(opts, rpc.ToHost(host))
 	}
-	t := Target{Topic: topic, Method: method, Host: host}
-	out, err := RunMethod(ctx, t, raw, workflow.Now(ctx).Add(timeout))
-	if err != nil {
-		return err
-	}
-	if resp == nil {
-		return nil
-	}
-	if err := json.Unmarshal(out, resp); err != nil {
-		return fmt.Errorf("decode %s result: %w", t.Name(), err)
-	}
-	return nil
+	return rpc.CallFromWorkflow(ctx, topic, method, req, resp, opts...)
 }
 
-// isType reports whether err carries a typed error of type typ.
+// isType reports whether err is a typed error of type typ.
 func isType(err error, typ string) bool {
-	e, ok := managers.AsError(activities.FromApplicationError(err))
+	e, ok := managers.AsError(err)
 	return ok && e.Type == typ
 }
 
 // errorMessage is err as a fault shows it: a typed error's type and message.
 func errorMessage(err error) string {
-	if e, ok := managers.AsError(activities.FromApplicationError(err)); ok {
+	if e, ok := managers.AsError(err); ok {
 		return e.Error()
 	}
 	var appErr *temporal.ApplicationError
@@ -416,58 +351,65 @@ func buildFailed(r BuildResult) error {
 	return temporal.NewNonRetryableApplicationError(msg, BuildFailedType, nil, r)
 }
 
-// decodeBuildRequest decodes the workflow's JSON input strictly and checks
-// what the workflow itself relies on; the conductor checks the flavor and
-// the image when it creates the rows. (encoding/json is deterministic here;
-// see buildCall.)
-//
-//workflowcheck:ignore
-func decodeBuildRequest(input converter.RawValue) (BuildRequest, error) {
-	var req BuildRequest
-	if err := decodeStrict(input, &req); err != nil {
-		return BuildRequest{}, err
-	}
+// Validate checks what the workflow itself relies on; the conductor checks
+// the flavor and the image again when it creates the rows. It runs in
+// workflow code (rpc.DecodeInput), so it is deterministic.
+func (req BuildRequest) Validate() error {
 	switch {
 	case req.Count < 0 || req.Count > MaxBuildCount:
-		return BuildRequest{}, managers.InvalidArgument("count", "want 1 to %d, got %d", MaxBuildCount, req.Count)
+		return managers.InvalidArgument("count", "want 1 to %d, got %d", MaxBuildCount, req.Count)
 	case req.Count > 0 && len(req.InstanceUUIDs) > 0 && req.Count != len(req.InstanceUUIDs):
-		return BuildRequest{}, managers.InvalidArgument("count", "is %d but %d instance_uuids are given", req.Count, len(req.InstanceUUIDs))
+		return managers.InvalidArgument("count", "is %d but %d instance_uuids are given", req.Count, len(req.InstanceUUIDs))
 	case len(req.InstanceUUIDs) > MaxBuildCount:
-		return BuildRequest{}, managers.InvalidArgument("instance_uuids", "at most %d", MaxBuildCount)
+		return managers.InvalidArgument("instance_uuids", "at most %d", MaxBuildCount)
 	case req.MaxAttempts < 0:
-		return BuildRequest{}, managers.InvalidArgument("max_attempts", "must not be negative, got %d", req.MaxAttempts)
+		return managers.InvalidArgument("max_attempts", "must not be negative, got %d", req.MaxAttempts)
 	case req.Flavor.VCPUs < 1:
-		return BuildRequest{}, managers.InvalidArgument("flavor.vcpus", "must be at least 1, got %d", req.Flavor.VCPUs)
+		return managers.InvalidArgument("flavor.vcpus", "must be at least 1, got %d", req.Flavor.VCPUs)
 	case req.Flavor.MemoryMB < 1:
-		return BuildRequest{}, managers.InvalidArgument("flavor.memory_mb", "must be at least 1, got %d", req.Flavor.MemoryMB)
+		return managers.InvalidArgument("flavor.memory_mb", "must be at least 1, got %d", req.Flavor.MemoryMB)
 	case req.Flavor.DiskGB < 0:
-		return BuildRequest{}, managers.InvalidArgument("flavor.disk_gb", "must not be negative, got %d", req.Flavor.DiskGB)
+		return managers.InvalidArgument("flavor.disk_gb", "must not be negative, got %d", req.Flavor.DiskGB)
 	case req.Flavor.VCPUs > math.MaxInt32:
-		return BuildRequest{}, managers.InvalidArgument("flavor.vcpus", "must be at most %d, got %d", math.MaxInt32, req.Flavor.VCPUs)
+		return managers.InvalidArgument("flavor.vcpus", "must be at most %d, got %d", math.MaxInt32, req.Flavor.VCPUs)
 	case req.Flavor.MemoryMB > math.MaxInt32:
-		return BuildRequest{}, managers.InvalidArgument("flavor.memory_mb", "must be at most %d, got %d", math.MaxInt32, req.Flavor.MemoryMB)
+		return managers.InvalidArgument("flavor.memory_mb", "must be at most %d, got %d", math.MaxInt32, req.Flavor.MemoryMB)
 	case req.Flavor.DiskGB > math.MaxInt32:
-		return BuildRequest{}, managers.InvalidArgument("flavor.disk_gb", "must be at most %d, got %d", math.MaxInt32, req.Flavor.DiskGB)
+		return managers.InvalidArgument("flavor.disk_gb", "must be at most %d, got %d", math.MaxInt32, req.Flavor.DiskGB)
 	case len(req.Image.Command) == 0:
-		return BuildRequest{}, managers.InvalidArgument("image.command", "must not be empty")
+		return managers.InvalidArgument("image.command", "must not be empty")
 	}
 	// The name gets a "-<n>" suffix for each instance: keep room for it.
 	if err := managers.CheckText("name", req.Name, managers.MaxNameLen-5); err != nil {
-		return BuildRequest{}, err
+		return err
 	}
 	if err := managers.CheckText("request_id", req.RequestID, managers.MaxRequestIDLen); err != nil {
-		return BuildRequest{}, err
+		return err
 	}
 	seen := make(map[string]bool, len(req.InstanceUUIDs))
 	for i, u := range req.InstanceUUIDs {
 		field := fmt.Sprintf("instance_uuids[%d]", i)
 		if err := managers.CheckUUID(field, u); err != nil {
-			return BuildRequest{}, err
+			return err
 		}
 		if seen[strings.ToLower(u)] {
-			return BuildRequest{}, managers.InvalidArgument(field, "%s is given twice", u)
+			return managers.InvalidArgument(field, "%s is given twice", u)
 		}
 		seen[strings.ToLower(u)] = true
+	}
+	return nil
+}
+
+// decodeBuildRequest decodes the workflow's JSON input strictly, as an RPC
+// method's request (rpc.DecodeInput), and fills in the defaults.
+// (encoding/json is deterministic for these types: struct fields in order,
+// which workflowcheck cannot see.)
+//
+//workflowcheck:ignore
+func decodeBuildRequest(input converter.RawValue) (BuildRequest, error) {
+	req, err := rpc.DecodeInput[BuildRequest](input)
+	if err != nil {
+		return BuildRequest{}, err
 	}
 	if req.Count == 0 {
 		req.Count = max(len(req.InstanceUUIDs), 1)
@@ -478,64 +420,35 @@ func decodeBuildRequest(input converter.RawValue) (BuildRequest, error) {
 	return req, nil
 }
 
+// Validate checks the request of conductor.build_instance.
+func (req BuildInstanceRequest) Validate() error {
+	if err := managers.CheckUUID("uuid", req.UUID); err != nil {
+		return err
+	}
+	if req.RequestID == "" {
+		return managers.InvalidArgument("request_id", "must not be empty")
+	}
+	if err := managers.CheckText("request_id", req.RequestID, managers.MaxRequestIDLen); err != nil {
+		return err
+	}
+	if err := managers.CheckText("name", req.Name, managers.MaxNameLen); err != nil {
+		return err
+	}
+	if len(req.Hosts) == 0 {
+		return managers.InvalidArgument("hosts", "must not be empty")
+	}
+	for i, h := range req.Hosts {
+		if !rpc.ValidHost(h) {
+			return managers.InvalidArgument(fmt.Sprintf("hosts[%d]", i), "%s is not a host name", managers.Quote(h))
+		}
+	}
+	return nil
+}
+
 // decodeBuildInstanceRequest decodes conductor.build_instance's input
-// strictly and checks it. (encoding/json is deterministic here; see
-// buildCall.)
+// strictly and checks it (see decodeBuildRequest).
 //
 //workflowcheck:ignore
 func decodeBuildInstanceRequest(input converter.RawValue) (BuildInstanceRequest, error) {
-	var req BuildInstanceRequest
-	if err := decodeStrict(input, &req); err != nil {
-		return BuildInstanceRequest{}, err
-	}
-	if err := managers.CheckUUID("uuid", req.UUID); err != nil {
-		return BuildInstanceRequest{}, err
-	}
-	if req.RequestID == "" {
-		return BuildInstanceRequest{}, managers.InvalidArgument("request_id", "must not be empty")
-	}
-	if err := managers.CheckText("request_id", req.RequestID, managers.MaxRequestIDLen); err != nil {
-		return BuildInstanceRequest{}, err
-	}
-	if err := managers.CheckText("name", req.Name, managers.MaxNameLen); err != nil {
-		return BuildInstanceRequest{}, err
-	}
-	if len(req.Hosts) == 0 {
-		return BuildInstanceRequest{}, managers.InvalidArgument("hosts", "must not be empty")
-	}
-	for i, h := range req.Hosts {
-		if !ValidHost(h) {
-			return BuildInstanceRequest{}, managers.InvalidArgument(fmt.Sprintf("hosts[%d]", i), "%s is not a host name", managers.Quote(h))
-		}
-	}
-	return req, nil
-}
-
-// decodeStrict decodes a workflow's JSON input into v as managers.Method
-// decodes requests: one JSON object, no unknown field, each wrong type an
-// InvalidArgument naming its field. (encoding/json is deterministic here;
-// see buildCall.)
-//
-//workflowcheck:ignore
-func decodeStrict(input converter.RawValue, v any) error {
-	raw, err := inputJSON(input)
-	if err != nil {
-		return err
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) && typeErr.Field != "" {
-			return managers.InvalidArgument(typeErr.Field, "want %s, got JSON %s", typeErr.Type, typeErr.Value)
-		}
-		if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			return managers.InvalidArgument(strings.Trim(field, `"`), "unknown field")
-		}
-		return managers.InvalidArgument("", "the request must be a JSON object: %v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return managers.InvalidArgument("", "the request has data after its JSON object")
-	}
-	return nil
+	return rpc.DecodeInput[BuildInstanceRequest](input)
 }

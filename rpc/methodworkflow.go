@@ -1,4 +1,4 @@
-package workflows
+package rpc
 
 import (
 	"encoding/json"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/novaflow/novaflow/activities"
 	"github.com/novaflow/novaflow/managers"
+	"github.com/novaflow/novaflow/workflows"
 )
 
 // Routing values of a call's target host.
@@ -33,8 +34,8 @@ type Registry interface {
 	RegisterWorkflowWithOptions(w interface{}, options workflow.RegisterOptions)
 }
 
-// RPCOptions tune the RPC workflows a service registers.
-type RPCOptions struct {
+// WorkflowOptions tune the RPC workflows a service registers.
+type WorkflowOptions struct {
 	// CurrentDefaultTimeout, when set, returns DefaultTimeout as it is now
 	// (a service's settings after SIGHUP): read when an execution starts
 	// without a timeout, and recorded in its history like DefaultTimeout.
@@ -52,9 +53,9 @@ type RPCOptions struct {
 }
 
 // defaultTimeout is the deadline of an execution started without one, as
-// the settings say now. Deadline only uses it inside a side effect, so a
+// the settings say now. executionDeadline only uses it inside a side effect, so a
 // replay sees the value the first run recorded.
-func (o RPCOptions) defaultTimeout() time.Duration {
+func (o WorkflowOptions) defaultTimeout() time.Duration {
 	if o.CurrentDefaultTimeout != nil {
 		if d := o.CurrentDefaultTimeout(); d > 0 {
 			return d
@@ -63,18 +64,14 @@ func (o RPCOptions) defaultTimeout() time.Duration {
 	if o.DefaultTimeout > 0 {
 		return o.DefaultTimeout
 	}
-	return DefaultTimeout
+	return DefaultCastTimeout
 }
 
-// DefaultTimeout is the deadline of executions started without a timeout
-// when RPCOptions.DefaultTimeout is zero.
-const DefaultTimeout = time.Hour
-
-// RegisterRPC registers, for each method, the workflow type
+// RegisterWorkflows registers, for each method, the workflow type
 // <topic>.<method> (MethodWorkflow) on r. With Worker Versioning on, RPC
 // executions auto-upgrade: they are short, and replay tests keep each
 // release able to finish the previous one's executions (docs/rpc.md).
-func RegisterRPC(r Registry, topic string, methods []managers.Method, opts RPCOptions) {
+func RegisterWorkflows(r Registry, topic string, methods []managers.Method, opts WorkflowOptions) {
 	for _, m := range methods {
 		r.RegisterWorkflowWithOptions(MethodWorkflow(topic, m, opts), workflow.RegisterOptions{
 			Name:               activities.Name(topic, m.Name),
@@ -91,8 +88,9 @@ func RegisterRPC(r Registry, topic string, methods []managers.Method, opts RPCOp
 // The request's top-level "host" routes the call: absent, null or "" runs it
 // on any host of the topic (task queue <topic>), unless the execution was
 // started on a host's queue <topic>.<host>, which then is the target; a host
-// name runs it on <topic>.<host>; "*" runs it on every up host (disabled included)
-// and returns a FanoutResult. The method sees "host" only when its request
+// name runs it on <topic>.<host>; "*" runs it on every up host (disabled
+// included) and returns {"hosts":[{"host","result" or "error"}...]}, one
+// entry per host in host order. The method sees "host" only when its request
 // declares that field (see managers.NewMethod).
 //
 // Before anything is dispatched the workflow decodes the request as the
@@ -102,34 +100,34 @@ func RegisterRPC(r Registry, topic string, methods []managers.Method, opts RPCOp
 // this worker's code is left to the target, which decodes it again anyway.
 //
 // The execution's deadline is its execution (or run) timeout, else
-// RPCOptions.DefaultTimeout; the call's activity gets that deadline, minus a
-// margin to report the outcome, as its schedule-to-start and
-// schedule-to-close timeouts (see RunMethod). The workflow upserts the
+// WorkflowOptions.DefaultTimeout; the call's activity gets that deadline,
+// minus a margin to report the outcome, as its schedule-to-start and
+// schedule-to-close timeouts. The workflow upserts the
 // search attributes NovaflowTopic, NovaflowHost, NovaflowMethod and, when the
 // method declares an object, NovaflowInstance, when the starter did not set
 // them.
-func MethodWorkflow(topic string, m managers.Method, opts RPCOptions) func(ctx workflow.Context, input converter.RawValue) (json.RawMessage, error) {
+func MethodWorkflow(topic string, m managers.Method, opts WorkflowOptions) func(ctx workflow.Context, input converter.RawValue) (json.RawMessage, error) {
 	return func(ctx workflow.Context, input converter.RawValue) (json.RawMessage, error) {
 		raw, err := inputJSON(input)
 		if err != nil {
 			return nil, activities.ToApplicationError(err)
 		}
-		host, err := RequestHost(raw)
+		host, err := requestHost(raw)
 		if err != nil {
 			return nil, activities.ToApplicationError(err)
 		}
 		if host == "" {
 			if h := queueHost(topic, workflow.GetInfo(ctx).TaskQueueName); h != "" {
 				host = h
-				raw = WithHost(raw, h)
+				raw = withHost(raw, h)
 			}
 		}
 		version, err := memoVersion(ctx)
 		if err != nil {
 			return nil, activities.ToApplicationError(err)
 		}
-		deadline := Deadline(ctx, opts.defaultTimeout())
-		t := Target{Topic: topic, Method: m.Name, Host: host, Version: version}
+		deadline := executionDeadline(ctx, opts.defaultTimeout())
+		t := target{Topic: topic, Method: m.Name, Host: host, Version: version}
 
 		// First the search attributes, so that a run started from the shell
 		// can be found by topic and host even when its request is rejected.
@@ -147,18 +145,18 @@ func MethodWorkflow(topic string, m managers.Method, opts RPCOptions) func(ctx w
 			}
 		}
 		if host == "" && opts.Routed && m.Object != "" {
-			if obj := ObjectOf(raw, m.Object); obj != "" {
-				if t.Host, err = FindHost(ctx, t, obj, deadline); err != nil {
+			if obj := objectOf(raw, m.Object); obj != "" {
+				if t.Host, err = findHost(ctx, t, obj, deadline); err != nil {
 					return nil, err
 				}
-				if err := workflow.UpsertTypedSearchAttributes(ctx, HostKey.ValueSet(t.Host)); err != nil {
+				if err := workflow.UpsertTypedSearchAttributes(ctx, workflows.HostKey.ValueSet(t.Host)); err != nil {
 					return nil, err
 				}
-				return RunMethod(ctx, t, WithHost(raw, t.Host), deadline)
+				return runMethod(ctx, t, withHost(raw, t.Host), deadline)
 			}
 		}
 		if host != AllHosts {
-			return RunMethod(ctx, t, raw, deadline)
+			return runMethod(ctx, t, raw, deadline)
 		}
 		var check func(json.RawMessage) error
 		if validate && perHost {
@@ -167,7 +165,7 @@ func MethodWorkflow(topic string, m managers.Method, opts RPCOptions) func(ctx w
 				return err
 			}
 		}
-		res, err := Fanout(ctx, t, raw, deadline, check)
+		res, err := fanout(ctx, t, raw, deadline, check)
 		if err != nil {
 			return nil, err
 		}
@@ -179,8 +177,8 @@ func MethodWorkflow(topic string, m managers.Method, opts RPCOptions) func(ctx w
 	}
 }
 
-// Target says which method a call runs, where, and at which version.
-type Target struct {
+// target says which method a call runs, where, and at which version.
+type target struct {
 	// Topic is the topic of the services that run the method.
 	Topic string
 	// Method is the method's name.
@@ -194,20 +192,20 @@ type Target struct {
 }
 
 // Name is the call's activity and workflow type: <topic>.<method>.
-func (t Target) Name() string { return activities.Name(t.Topic, t.Method) }
+func (t target) Name() string { return activities.Name(t.Topic, t.Method) }
 
 // Queue is the task queue the call's activity runs on: <topic>.<host> for a
 // host, else <topic>.
-func (t Target) Queue() string {
+func (t target) Queue() string {
 	if t.Host == "" || t.Host == AnyHost || t.Host == AllHosts {
 		return t.Topic
 	}
-	return t.Topic + "." + t.Host
+	return workflows.HostQueue(t.Topic, t.Host)
 }
 
 // HostLabel is the host as search attribute NovaflowHost and workflow IDs
 // show it: the host, AnyHost or AllHosts.
-func (t Target) HostLabel() string {
+func (t target) HostLabel() string {
 	if t.Host == "" {
 		return AnyHost
 	}
@@ -236,21 +234,21 @@ func inputJSON(input converter.RawValue) (json.RawMessage, error) {
 	}
 }
 
-// RequestHost returns the request's routing host: "" when absent, null or
+// requestHost returns the request's routing host: "" when absent, null or
 // empty, AllHosts for a fanout, else a host name. A value that is not a
 // string, or not a valid host name, is an InvalidArgument error for field
 // "host". A request that is not a JSON object has no host (decoding it
 // reports the error).
-func RequestHost(raw json.RawMessage) (string, error) {
+func requestHost(raw json.RawMessage) (string, error) {
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &obj); err != nil {
 		return "", nil
 	}
-	return HostOf(obj)
+	return hostOf(obj)
 }
 
-// HostOf is RequestHost of a request already parsed as a JSON object.
-func HostOf(obj map[string]json.RawMessage) (string, error) {
+// hostOf is requestHost of a request already parsed as a JSON object.
+func hostOf(obj map[string]json.RawMessage) (string, error) {
 	v, ok := obj[managers.HostField]
 	if !ok || string(v) == "null" {
 		return "", nil
@@ -284,23 +282,23 @@ func ValidHost(h string) bool {
 	return true
 }
 
-// WithHost returns the JSON object raw with its top-level "host" set to
+// withHost returns the JSON object raw with its top-level "host" set to
 // host. raw is returned unchanged when it is not a JSON object.
-func WithHost(raw json.RawMessage, host string) json.RawMessage {
+func withHost(raw json.RawMessage, host string) json.RawMessage {
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &obj); err != nil {
 		return raw
 	}
-	if out := WithHostObject(obj, host); out != nil {
+	if out := withHostObject(obj, host); out != nil {
 		return out
 	}
 	return raw
 }
 
-// WithHostObject is WithHost of a request already parsed as a JSON object:
+// withHostObject is withHost of a request already parsed as a JSON object:
 // it sets obj's "host" and returns obj's JSON, or nil when it cannot be
 // encoded.
-func WithHostObject(obj map[string]json.RawMessage, host string) json.RawMessage {
+func withHostObject(obj map[string]json.RawMessage, host string) json.RawMessage {
 	if obj == nil {
 		obj = map[string]json.RawMessage{}
 	}
@@ -352,9 +350,9 @@ func speaks(m managers.Method, version string) bool {
 
 // upsertSearchAttributes sets the execution's novaflow search attributes
 // that its starter did not set (or set otherwise): a run started from the
-// shell gets them here, a run started by package rpc already has them and
+// shell gets them here, a run started by a Client already has them and
 // upserts nothing.
-func upsertSearchAttributes(ctx workflow.Context, t Target, object string, raw json.RawMessage) error {
+func upsertSearchAttributes(ctx workflow.Context, t target, object string, raw json.RawMessage) error {
 	cur := workflow.GetTypedSearchAttributes(ctx)
 	var updates []temporal.SearchAttributeUpdate
 	set := func(key temporal.SearchAttributeKeyKeyword, value string) {
@@ -362,11 +360,11 @@ func upsertSearchAttributes(ctx workflow.Context, t Target, object string, raw j
 			updates = append(updates, key.ValueSet(value))
 		}
 	}
-	set(TopicKey, t.Topic)
-	set(HostKey, t.HostLabel())
-	set(MethodKey, t.Method)
-	if obj := ObjectOf(raw, object); obj != "" {
-		set(InstanceKey, obj)
+	set(workflows.TopicKey, t.Topic)
+	set(workflows.HostKey, t.HostLabel())
+	set(workflows.MethodKey, t.Method)
+	if obj := objectOf(raw, object); obj != "" {
+		set(workflows.InstanceKey, obj)
 	}
 	if len(updates) == 0 {
 		return nil
@@ -374,18 +372,18 @@ func upsertSearchAttributes(ctx workflow.Context, t Target, object string, raw j
 	return workflow.UpsertTypedSearchAttributes(ctx, updates...)
 }
 
-// MaxObjectLen bounds the object ObjectOf returns: a longer value is no
+// maxObjectLen bounds the object objectOf returns: a longer value is no
 // object name (decoding the request rejects it) and would not fit in a
 // search attribute.
-const MaxObjectLen = 200
+const maxObjectLen = 200
 
-// ObjectOf returns the value of the request's top-level field (a method's
+// objectOf returns the value of the request's top-level field (a method's
 // Object) as NovaflowInstance shows it: the string, or the JSON text of a
 // non-string; "" when field is "", the request lacks it, or the value is
-// longer than MaxObjectLen bytes.
-func ObjectOf(raw json.RawMessage, field string) (object string) {
+// longer than maxObjectLen bytes.
+func objectOf(raw json.RawMessage, field string) (object string) {
 	defer func() {
-		if len(object) > MaxObjectLen {
+		if len(object) > maxObjectLen {
 			object = ""
 		}
 	}()
@@ -405,4 +403,19 @@ func ObjectOf(raw json.RawMessage, field string) (object string) {
 		return s
 	}
 	return string(v)
+}
+
+// DecodeInput decodes a workflow's input, plain JSON as `temporal workflow
+// start --input` sends it, strictly into a Req, as the RPC workflows decode a
+// method's request (managers.DecodeRequest): for a domain workflow that can
+// be started from the shell. A bad input is an InvalidArgument
+// *managers.Error naming the field; return it from the workflow through
+// activities.ToApplicationError so that it fails at once, not retried.
+func DecodeInput[Req any](input converter.RawValue) (Req, error) {
+	raw, err := inputJSON(input)
+	if err != nil {
+		var zero Req
+		return zero, err
+	}
+	return managers.DecodeRequest[Req](raw)
 }

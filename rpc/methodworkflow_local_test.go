@@ -1,4 +1,4 @@
-package workflows
+package rpc
 
 import (
 	"encoding/json"

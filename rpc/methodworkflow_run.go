@@ -1,4 +1,4 @@
-package workflows
+package rpc
 
 import (
 	"encoding/json"
@@ -30,13 +30,13 @@ const (
 	maxMargin = 2 * time.Second
 )
 
-// RetryPolicy is the retry policy of RPC activities: failures that are not
+// retryPolicy is the retry policy of RPC activities: failures that are not
 // typed (a crash, a lost host, a plain Go error) are retried with
 // exponential backoff for as long as the deadline allows; a typed
 // managers.Error fails the call at once, except Unavailable, which is
 // retried (its application error says so itself, see
 // activities.ToApplicationError).
-func RetryPolicy() *temporal.RetryPolicy {
+func retryPolicy() *temporal.RetryPolicy {
 	return &temporal.RetryPolicy{
 		InitialInterval:    time.Second,
 		BackoffCoefficient: 2,
@@ -44,11 +44,11 @@ func RetryPolicy() *temporal.RetryPolicy {
 	}
 }
 
-// Deadline returns when the execution must have its result: its start time
+// executionDeadline returns when the execution must have its result: its start time
 // plus its execution timeout, or its run timeout when that is shorter. An
 // execution started without either (from the shell, without
 // --execution-timeout) gets def, recorded in its history as a side effect.
-func Deadline(ctx workflow.Context, def time.Duration) time.Time {
+func executionDeadline(ctx workflow.Context, def time.Duration) time.Time {
 	info := workflow.GetInfo(ctx)
 	d := info.WorkflowExecutionTimeout
 	if r := info.WorkflowRunTimeout; r > 0 && (d == 0 || r < d) {
@@ -77,7 +77,7 @@ func activityOptions(queue string, startWithin, total time.Duration) workflow.Ac
 		TaskQueue:              queue,
 		ScheduleToStartTimeout: startWithin,
 		ScheduleToCloseTimeout: total,
-		RetryPolicy:            RetryPolicy(),
+		RetryPolicy:            retryPolicy(),
 	}
 	if total > HeartbeatTimeout {
 		ao.HeartbeatTimeout = HeartbeatTimeout
@@ -85,22 +85,22 @@ func activityOptions(queue string, startWithin, total time.Duration) workflow.Ac
 	return ao
 }
 
-// RunMethod runs the call's activity <topic>.<method> on the target's task
+// runMethod runs the call's activity <topic>.<method> on the target's task
 // queue and returns its JSON result. The activity must start and finish
 // before deadline, less a margin to report the outcome: so a call to a dead
 // host fails with a Timeout (schedule-to-start) within the deadline, while a
 // cast, whose deadline is long, waits for the host to come back. Errors are
-// those of CallError.
+// those of callError.
 //
 // When the workflow itself runs on the target host's queue <topic>.<host>
-// (package rpc starts host-targeted calls there), only that host's service
+// (a Client starts host-targeted calls there), only that host's service
 // takes its workflow tasks, so the method runs as a local activity in the
 // same workflow task: no activity task, no second round trip through the
 // server (about half the latency, docs/BENCHMARKS.md), with the same
 // deadline, retries and errors. A host that dies mid-call then shows as a
 // workflow task timeout, and the call runs again when the host is back, as
 // a retried activity would.
-func RunMethod(ctx workflow.Context, t Target, req json.RawMessage, deadline time.Time) (json.RawMessage, error) {
+func runMethod(ctx workflow.Context, t target, req json.RawMessage, deadline time.Time) (json.RawMessage, error) {
 	b := budget(workflow.Now(ctx), deadline)
 	if b <= 0 {
 		return nil, timeoutError("%s: the deadline passed before the call was dispatched", t.Name())
@@ -110,7 +110,7 @@ func RunMethod(ctx workflow.Context, t Target, req json.RawMessage, deadline tim
 	if local {
 		lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 			ScheduleToCloseTimeout: b,
-			RetryPolicy:            RetryPolicy(),
+			RetryPolicy:            retryPolicy(),
 		})
 		f = workflow.ExecuteLocalActivity(lctx, t.Name(), req, activities.CallInfo{Version: t.Version})
 	} else {
@@ -122,12 +122,12 @@ func RunMethod(ctx workflow.Context, t Target, req json.RawMessage, deadline tim
 		if local {
 			return nil, localCallError(t.Name(), t.Queue(), b, err)
 		}
-		return nil, CallError(t.Name(), t.Queue(), b, b, err)
+		return nil, callError(t.Name(), t.Queue(), b, b, err)
 	}
 	return out, nil
 }
 
-// localCallError is CallError for a method run as a local activity, whose
+// localCallError is callError for a method run as a local activity, whose
 // retries end with the last failure itself rather than an activity error of
 // retry state Timeout: a failure the retry policy retries (untyped, or
 // Unavailable) can only have stopped because the deadline came, and becomes
@@ -137,22 +137,22 @@ func localCallError(name, queue string, total time.Duration, err error) error {
 	var te *temporal.TimeoutError
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &canceled) || errors.As(err, &te) || (errors.As(err, &appErr) && appErr.NonRetryable()) {
-		return CallError(name, queue, total, total, err)
+		return callError(name, queue, total, total, err)
 	}
 	return timeoutError("%s on task queue %s: no result within %s; last failure: %s", name, queue, roundDuration(total), failureText(err))
 }
 
 // onTargetQueue reports whether the workflow runs on t's host queue, where
-// RunMethod may run the method as a local activity. It depends only on the
+// runMethod may run the method as a local activity. It depends only on the
 // execution's start (its task queue and request), so replays agree.
-func onTargetQueue(ctx workflow.Context, t Target) bool {
+func onTargetQueue(ctx workflow.Context, t target) bool {
 	q := t.Queue()
 	return q != t.Topic && workflow.GetInfo(ctx).TaskQueueName == q
 }
 
-// FindHost asks activity <topic>.find_host, on any host of the topic, which
+// findHost asks activity <topic>.find_host, on any host of the topic, which
 // host holds object, for a call of t that names no host.
-func FindHost(ctx workflow.Context, t Target, object string, deadline time.Time) (string, error) {
+func findHost(ctx workflow.Context, t target, object string, deadline time.Time) (string, error) {
 	b := budget(workflow.Now(ctx), deadline)
 	if b <= 0 {
 		return "", timeoutError("%s: the deadline passed before the call was dispatched", t.Name())
@@ -161,7 +161,7 @@ func FindHost(ctx workflow.Context, t Target, object string, deadline time.Time)
 	actx := workflow.WithActivityOptions(ctx, activityOptions(t.Topic, b, b))
 	var host string
 	if err := workflow.ExecuteActivity(actx, name, activities.FindHostRequest{Method: t.Method, Object: object}).Get(ctx, &host); err != nil {
-		return "", CallError(name, t.Topic, b, b, err)
+		return "", callError(name, t.Topic, b, b, err)
 	}
 	if !ValidHost(host) {
 		return "", activities.ToApplicationError(managers.Conflict("%s: %s %q has no host to run on (got %q)", t.Name(), "object", object, host))
@@ -169,14 +169,14 @@ func FindHost(ctx workflow.Context, t Target, object string, deadline time.Time)
 	return host, nil
 }
 
-// CallError turns the error of activity name on queue, which had to start
+// callError turns the error of activity name on queue, which had to start
 // within startWithin and finish within total, into the call's error: a
 // timeout, or retries that ran out of time, becomes a non-retryable
 // application error of type Timeout saying what timed out and the last
 // failure; a typed error comes back as the application error of the
 // same type (activities.FromApplicationError rebuilds it); cancellation and
 // anything else pass through.
-func CallError(name, queue string, startWithin, total time.Duration, err error) error {
+func callError(name, queue string, startWithin, total time.Duration, err error) error {
 	var canceled *temporal.CanceledError
 	if errors.As(err, &canceled) {
 		return err

@@ -1,4 +1,4 @@
-package workflows
+package rpc
 
 import (
 	"context"
@@ -18,6 +18,7 @@ import (
 
 	"github.com/novaflow/novaflow/activities"
 	"github.com/novaflow/novaflow/managers"
+	"github.com/novaflow/novaflow/workflows"
 )
 
 const testTopic = "wftest"
@@ -92,7 +93,7 @@ func newEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *started) {
 	t.Helper()
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestWorkflowEnvironment()
-	RegisterRPC(env, testTopic, testMethods(), RPCOptions{DefaultTimeout: 10 * time.Minute})
+	RegisterWorkflows(env, testTopic, testMethods(), WorkflowOptions{DefaultTimeout: 10 * time.Minute})
 	activities.RegisterMethods(env, testTopic, testMethods())
 	s := &started{}
 	env.SetOnActivityStartedListener(s.listen)
@@ -313,7 +314,7 @@ func TestMethodWorkflowSearchAttributes(t *testing.T) {
 	t.Run("from the shell", func(t *testing.T) {
 		env, _ := newEnv(t)
 		env.OnUpsertTypedSearchAttributes(temporal.NewSearchAttributes(
-			TopicKey.ValueSet(testTopic), HostKey.ValueSet("h1"), MethodKey.ValueSet("echo"), InstanceKey.ValueSet("u-1"),
+			workflows.TopicKey.ValueSet(testTopic), workflows.HostKey.ValueSet("h1"), workflows.MethodKey.ValueSet("echo"), workflows.InstanceKey.ValueSet("u-1"),
 		)).Return(nil).Once()
 		env.ExecuteWorkflow("wftest.echo", json.RawMessage(`{"msg":"x","host":"h1","instance_uuid":"u-1"}`))
 		if err := env.GetWorkflowError(); err != nil {
@@ -324,7 +325,7 @@ func TestMethodWorkflowSearchAttributes(t *testing.T) {
 	t.Run("set at start", func(t *testing.T) {
 		env, _ := newEnv(t)
 		if err := env.SetTypedSearchAttributesOnStart(temporal.NewSearchAttributes(
-			TopicKey.ValueSet(testTopic), HostKey.ValueSet(AnyHost), MethodKey.ValueSet("echo"),
+			workflows.TopicKey.ValueSet(testTopic), workflows.HostKey.ValueSet(AnyHost), workflows.MethodKey.ValueSet("echo"),
 		)); err != nil {
 			t.Fatal(err)
 		}
@@ -339,12 +340,12 @@ func TestMethodWorkflowSearchAttributes(t *testing.T) {
 
 func TestFanout(t *testing.T) {
 	env, s := newEnv(t)
-	env.RegisterActivityWithOptions(func(ctx context.Context, req activities.UpHostsRequest) (activities.UpHostsResult, error) {
+	env.RegisterActivityWithOptions(func(ctx context.Context, req workflows.UpHostsRequest) (workflows.UpHostsResult, error) {
 		if req.Topic != testTopic {
-			return activities.UpHostsResult{}, errors.New("wrong topic")
+			return workflows.UpHostsResult{}, errors.New("wrong topic")
 		}
-		return activities.UpHostsResult{Hosts: []string{"h1", "h2", "h3"}}, nil
-	}, activity.RegisterOptions{Name: activities.UpHostsName})
+		return workflows.UpHostsResult{Hosts: []string{"h1", "h2", "h3"}}, nil
+	}, activity.RegisterOptions{Name: workflows.UpHostsName})
 	env.OnActivity("wftest.where", mock.Anything, mock.Anything, mock.Anything).Return(
 		func(ctx context.Context, req json.RawMessage, call activities.CallInfo) (json.RawMessage, error) {
 			switch activity.GetInfo(ctx).TaskQueue {
@@ -357,7 +358,7 @@ func TestFanout(t *testing.T) {
 		})
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{WorkflowExecutionTimeout: time.Minute})
 	env.ExecuteWorkflow("wftest.where", json.RawMessage(`{"host":"*"}`))
-	var got FanoutResult
+	var got fanoutResult
 	if err := env.GetWorkflowResult(&got); err != nil {
 		t.Fatal(err)
 	}
@@ -386,9 +387,9 @@ func TestFanout(t *testing.T) {
 
 func TestFanoutValidatesBeforeDispatch(t *testing.T) {
 	env, s := newEnv(t)
-	env.RegisterActivityWithOptions(func(ctx context.Context, req activities.UpHostsRequest) (activities.UpHostsResult, error) {
-		return activities.UpHostsResult{Hosts: []string{"h1"}}, nil
-	}, activity.RegisterOptions{Name: activities.UpHostsName})
+	env.RegisterActivityWithOptions(func(ctx context.Context, req workflows.UpHostsRequest) (workflows.UpHostsResult, error) {
+		return workflows.UpHostsResult{Hosts: []string{"h1"}}, nil
+	}, activity.RegisterOptions{Name: workflows.UpHostsName})
 	env.ExecuteWorkflow("wftest.echo", json.RawMessage(`{"host":"*","msg":3}`))
 	if e := typedError(t, env.GetWorkflowError()); e.Type != managers.InvalidArgumentType || e.Field != "msg" {
 		t.Errorf("error %v, want InvalidArgument of msg", e)
@@ -407,8 +408,8 @@ func TestWithHost(t *testing.T) {
 		{`[1]`, `[1]`},
 	}
 	for _, tt := range tests {
-		if got := string(WithHost(json.RawMessage(tt.in), "h1")); got != tt.want {
-			t.Errorf("WithHost(%s) = %s, want %s", tt.in, got, tt.want)
+		if got := string(withHost(json.RawMessage(tt.in), "h1")); got != tt.want {
+			t.Errorf("withHost(%s) = %s, want %s", tt.in, got, tt.want)
 		}
 	}
 }

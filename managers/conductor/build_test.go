@@ -1,4 +1,4 @@
-package workflows
+package conductor
 
 import (
 	"context"
@@ -112,7 +112,9 @@ func runBuild(t *testing.T, f *buildFake, input string) (BuildResult, error) {
 	t.Helper()
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
-	RegisterBuild(env)
+	for _, w := range buildWorkflows() {
+		env.RegisterWorkflowWithOptions(w.Func, workflow.RegisterOptions{Name: w.Name})
+	}
 	if f.finished == nil {
 		f.finished = map[string]string{}
 	}
@@ -288,7 +290,9 @@ func TestBuildReplay(t *testing.T) {
 				}
 			}
 			r := worker.NewWorkflowReplayer()
-			RegisterBuild(r)
+			for _, w := range buildWorkflows() {
+				r.RegisterWorkflowWithOptions(w.Func, workflow.RegisterOptions{Name: w.Name})
+			}
 			logger := sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler))
 			if err := r.ReplayWorkflowHistoryWithOptions(logger, h, worker.ReplayWorkflowHistoryOptions{OriginalExecution: exec}); err != nil {
 				t.Fatalf("replay %s: %v", file, err)

@@ -18,7 +18,9 @@
 //   - Instruments are novaflow's own metrics and client spans: RPC calls by
 //     topic, method, kind and outcome (package rpc records the client side),
 //     and the services table's view of which services are up.
-//   - TraceComputeDriver wraps a compute driver with a span per call.
+//   - Spans starts spans of a component's own steps (the reference compute
+//     manager traces its driver's calls with it); Tracing says whether
+//     spans are recorded.
 //   - LogHandler adds trace_id and span_id to the log lines of a context
 //     that carries a span.
 //

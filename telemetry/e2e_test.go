@@ -39,7 +39,9 @@ import (
 	"github.com/novaflow/novaflow/testenv"
 	"github.com/novaflow/novaflow/worker"
 
-	// The build runs on the reference control plane's managers.
+	// The build runs on the reference control plane's managers, with the
+	// fake compute driver.
+	_ "github.com/novaflow/novaflow/drivers/compute/fake"
 	"github.com/novaflow/novaflow/managers/conductor"
 	_ "github.com/novaflow/novaflow/managers/scheduler"
 )

@@ -9,12 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/novaflow/novaflow/drivers/compute"
-	"github.com/novaflow/novaflow/drivers/compute/fake"
 	"github.com/novaflow/novaflow/managers"
 )
 
@@ -133,92 +130,20 @@ func grep(text, prefix string) string {
 	return strings.Join(out, "\n")
 }
 
-// TestTraceComputeDriver: each driver call is a span under the caller's.
-func TestTraceComputeDriver(t *testing.T) {
-	clearEnv(t)
-	spans := tracetest.NewInMemoryExporter()
-	setup(t, Config{SpanExporter: spans})
-	f, err := fake.Open(compute.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := TraceComputeDriver("fake", f)
-	if UntracedComputeDriver(d) != compute.Driver(f) || UntracedComputeDriver(f) != compute.Driver(f) {
-		t.Fatal("UntracedComputeDriver does not give the fake back")
-	}
-	if UntracedComputeDriver(TraceComputeDriver("fake", d)) != compute.Driver(f) {
-		t.Fatal("wrapping twice nests")
-	}
-	ctx, parent := otel.Tracer("test").Start(context.Background(), "manager")
-	u := "2b0c3f8e-4a52-4e0b-8f55-6f3c8f1a0d11"
-	inst := compute.Instance{UUID: u, Flavor: compute.Flavor{Name: "t", VCPUs: 1, MemoryMB: 1}, Command: []string{"sleep", "1"}}
-	if err := d.Spawn(ctx, inst); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := d.Info(ctx, "not-a-uuid"); err == nil {
-		t.Fatal("Info of a bad UUID succeeded")
-	}
-	if err := d.Reboot(ctx, u, true); err != nil {
-		t.Fatal(err)
-	}
-	parent.End()
-	got := spans.GetSpans()
-	names := []string{}
-	for _, s := range got {
-		names = append(names, s.Name)
-		if s.Name == "manager" {
-			continue
-		}
-		if s.Parent.SpanID() != parent.SpanContext().SpanID() {
-			t.Errorf("%s is not a child of the caller's span", s.Name)
-		}
-	}
-	if strings.Join(names, ",") != "compute.driver Spawn,compute.driver Info,compute.driver Reboot,manager" {
-		t.Fatalf("spans = %v", names)
-	}
-	if got[1].Status.Code.String() != "Error" || len(got[1].Events) == 0 {
-		t.Errorf("failed Info span: status %v, events %v", got[1].Status, got[1].Events)
-	}
-	attrs := map[string]string{}
-	for _, a := range got[0].Attributes {
-		attrs[string(a.Key)] = a.Value.Emit()
-	}
-	if attrs["novaflow.driver"] != "fake" || attrs["novaflow.instance"] != u {
-		t.Errorf("Spawn attributes = %v", attrs)
-	}
-}
-
 // BenchmarkOff measures what instrumentation costs when telemetry is off
-// (no-op providers), per RPC and per driver call.
+// (no-op providers), per RPC.
 func BenchmarkOff(b *testing.B) {
 	clearEnv(b)
 	if _, err := Setup(context.Background(), Config{Logger: slog.New(slog.DiscardHandler)}); err != nil {
 		b.Fatal(err)
 	}
 	in := NewInstruments()
-	f, err := fake.Open(compute.Config{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	d := TraceComputeDriver("fake", f)
 	ctx := context.Background()
 	b.Run("StartRPC", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			_, end := in.StartRPC(ctx, Call, "compute", "reboot_instance")
 			end(nil)
-		}
-	})
-	b.Run("driver Resources", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			_, _ = d.Resources(ctx)
-		}
-	})
-	b.Run("driver Resources untraced", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			_, _ = f.Resources(ctx)
 		}
 	})
 }

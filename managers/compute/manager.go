@@ -13,7 +13,6 @@ import (
 	"github.com/novaflow/novaflow/registry"
 	"github.com/novaflow/novaflow/rpc"
 	"github.com/novaflow/novaflow/servicegroup"
-	"github.com/novaflow/novaflow/telemetry"
 )
 
 // Version is the service version of the compute manager.
@@ -93,7 +92,7 @@ func New(deps managers.Deps) (*Manager, error) {
 		host:   deps.Host,
 		cfg:    cfg,
 		logger: logger,
-		driver: telemetry.TraceComputeDriver(cfg.Driver, d), // a span per driver call
+		driver: traceDriver(cfg.Driver, d), // a span per driver call
 		store:  store.New(deps.DB),
 		rpc:    client,
 	}, nil
@@ -101,7 +100,7 @@ func New(deps managers.Deps) (*Manager, error) {
 
 // Driver returns the manager's compute driver (tests reach the fake's
 // failure injection through it).
-func (m *Manager) Driver() compute.Driver { return telemetry.UntracedComputeDriver(m.driver) }
+func (m *Manager) Driver() compute.Driver { return untracedDriver(m.driver) }
 
 // Host returns the host the manager runs instances on.
 func (m *Manager) Host() string { return m.host }

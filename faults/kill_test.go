@@ -11,7 +11,6 @@ import (
 
 	"go.temporal.io/sdk/client"
 
-	"github.com/novaflow/novaflow/drivers/compute"
 	"github.com/novaflow/novaflow/managers/compute/store"
 )
 

@@ -31,6 +31,7 @@ import (
 	"github.com/novaflow/novaflow/drivers/compute"
 	"github.com/novaflow/novaflow/internal/db"
 	"github.com/novaflow/novaflow/internal/devstack"
+	"github.com/novaflow/novaflow/managers"
 	"github.com/novaflow/novaflow/managers/compute/store"
 	"github.com/novaflow/novaflow/managers/conductor"
 	"github.com/novaflow/novaflow/servicegroup"
@@ -121,7 +122,12 @@ func newStack(t *testing.T, o stackOptions) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.pool.Close)
-	if err := db.Migrate(ctx, s.pool, nil, worker.Schemas()...); err != nil {
+	var defs []managers.Definition
+	for _, name := range managers.Names() {
+		def, _ := managers.Lookup(name)
+		defs = append(defs, def)
+	}
+	if err := worker.Migrate(ctx, s.pool, defs...); err != nil {
 		t.Fatal(err)
 	}
 	s.store, s.services = store.New(s.pool), servicegroup.NewStore(s.pool)

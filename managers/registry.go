@@ -32,8 +32,14 @@ type Definition struct {
 	Config any
 	// Migrations, when set, holds the manager's own versioned SQL migrations
 	// (files like 00001_create_volumes.sql); the runtime applies them at start,
-	// tracked apart from novaflow's own schema.
+	// tracked apart from novaflow's own schema, as Schema{Name: Name}.
 	Migrations fs.FS
+	// Schemas are schemas the manager shares with others, such as the tables
+	// of a data model that several services use; the runtime applies them
+	// before Migrations, each once however many services list it. Every
+	// manager that uses the tables lists the schema, so whichever service
+	// starts first on a fresh database creates them.
+	Schemas []Schema
 	// New builds the manager.
 	New func(Deps) (Manager, error)
 }

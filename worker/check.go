@@ -66,24 +66,55 @@ func (s *Service) basicConfigCheck(ctx context.Context) error {
 	return nil
 }
 
-// Schemas are the migration sets the given managers need: novaflow's own,
-// then each manager's that brings tables of its own.
-func Schemas(defs ...managers.Definition) []db.Schema {
-	out := []db.Schema{db.Core()}
+// Schemas are the migration sets the given managers need, in the order they
+// are applied: novaflow's own ("novaflow"), then for each manager the
+// schemas it shares with others (Definition.Schemas) and its own
+// (Definition.Migrations, named after the manager). A schema listed by
+// several managers appears once.
+func Schemas(defs ...managers.Definition) []managers.Schema {
+	core := db.Core()
+	out := []managers.Schema{{Name: core.Name, Migrations: core.FS}}
+	seen := map[string]bool{core.Name: true}
+	add := func(s managers.Schema) {
+		if !seen[s.Name] {
+			seen[s.Name] = true
+			out = append(out, s)
+		}
+	}
 	for _, def := range defs {
+		for _, s := range def.Schemas {
+			add(s)
+		}
 		if def.Migrations != nil {
-			out = append(out, db.Schema{Name: def.Name, FS: def.Migrations})
+			add(managers.Schema{Name: def.Name, Migrations: def.Migrations})
 		}
 	}
 	return out
 }
 
-// Migrate applies novaflow's schema and the migrations of the given managers
-// (Definition.Migrations) to pool's database, as a service does at start:
-// for a manager's tests without the runtime, and for tools. It is safe to
-// run from many processes at once and does nothing when all is current.
+// MigrateSchemas applies schemas to pool's database in order, each under its
+// advisory lock, logging to logger when it is not nil: what Migrate and
+// `novaflow migrate` do.
+func MigrateSchemas(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger, schemas ...managers.Schema) error {
+	return db.Migrate(ctx, pool, logger, dbSchemas(schemas)...)
+}
+
+// dbSchemas are schemas as package db applies them.
+func dbSchemas(schemas []managers.Schema) []db.Schema {
+	out := make([]db.Schema, len(schemas))
+	for i, s := range schemas {
+		out[i] = db.Schema{Name: s.Name, FS: s.Migrations}
+	}
+	return out
+}
+
+// Migrate applies novaflow's schema and the schemas of the given managers
+// (Definition.Schemas and Definition.Migrations) to pool's database, as a
+// service does at start: for a manager's tests without the runtime, and for
+// tools. It is safe to run from many processes at once and does nothing when
+// all is current.
 func Migrate(ctx context.Context, pool *pgxpool.Pool, defs ...managers.Definition) error {
-	if err := db.Migrate(ctx, pool, nil, Schemas(defs...)...); err != nil {
+	if err := MigrateSchemas(ctx, pool, nil, Schemas(defs...)...); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	return nil
@@ -91,12 +122,12 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, defs ...managers.Definitio
 
 func (s *Service) migrate(ctx context.Context) error {
 	if s.cfg.MigrateOnStart {
-		if err := db.Migrate(ctx, s.pool, nil, Schemas(s.def)...); err != nil {
+		if err := db.Migrate(ctx, s.pool, nil, dbSchemas(Schemas(s.def))...); err != nil {
 			return fmt.Errorf("NOVAFLOW_DATABASE_URL: %w", err)
 		}
 		return nil
 	}
-	if err := db.CheckCurrent(ctx, s.pool, Schemas(s.def)...); err != nil {
+	if err := db.CheckCurrent(ctx, s.pool, dbSchemas(Schemas(s.def))...); err != nil {
 		return fmt.Errorf("NOVAFLOW_MIGRATE_ON_START=false: %w", err)
 	}
 	return nil

@@ -33,7 +33,7 @@ start: each schema migrates under a PostgreSQL advisory lock.`,
 			}
 			defer pool.Close()
 			logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-			if err := db.Migrate(ctx, pool, logger, allSchemas()...); err != nil {
+			if err := worker.MigrateSchemas(ctx, pool, logger, allSchemas()...); err != nil {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), "database schema is current")
@@ -43,7 +43,7 @@ start: each schema migrates under a PostgreSQL advisory lock.`,
 }
 
 // allSchemas is novaflow's schema and every registered manager's.
-func allSchemas() []db.Schema {
+func allSchemas() []managers.Schema {
 	var defs []managers.Definition
 	for _, name := range managers.Names() {
 		def, _ := managers.Lookup(name)

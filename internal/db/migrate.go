@@ -27,7 +27,8 @@ type Schema struct {
 	FS fs.FS
 }
 
-// Core is the schema of novaflow itself (services, compute nodes, instances...).
+// Core is the schema of novaflow itself: the services table and what the
+// status reports keep.
 func Core() Schema {
 	sub, err := fs.Sub(coreMigrations, "migrations")
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	computemgr "github.com/novaflow/novaflow/managers/compute"
 	"github.com/novaflow/novaflow/managers/compute/store"
 	"github.com/novaflow/novaflow/testenv"
+	"github.com/novaflow/novaflow/worker"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -31,7 +32,11 @@ func newPool(t *testing.T) *pgxpool.Pool {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	if err := db.Migrate(ctx, pool, nil, db.Core()); err != nil {
+	def, err := managers.Lookup(computemgr.Topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := worker.Migrate(ctx, pool, def); err != nil {
 		t.Fatal(err)
 	}
 	return pool

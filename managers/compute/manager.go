@@ -2,8 +2,10 @@ package compute
 
 import (
 	"context"
+	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 
 	"github.com/novaflow/novaflow/drivers/compute"
@@ -28,8 +30,13 @@ func init() {
 		Version: Version,
 		// Service version 1 serves RPC API 1.0.
 		RPCVersions: map[int]string{1: "1.0"},
-		Config:      &Settings{},
-		New:         func(deps managers.Deps) (managers.Manager, error) { return New(deps) },
+		// The instances, compute nodes and actions it shares with the
+		// other services of the reference control plane.
+		Schemas: []managers.Schema{{Name: store.SchemaName, Migrations: store.Migrations()}},
+		// Its own: block_device_mappings.
+		Migrations: ownMigrations(),
+		Config:     &Settings{},
+		New:        func(deps managers.Deps) (managers.Manager, error) { return New(deps) },
 	})
 }
 
@@ -196,4 +203,16 @@ func (m *Manager) Reset(context.Context) error {
 		m.rpc.ResetUpgradeLevels()
 	}
 	return nil
+}
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// ownMigrations are compute's own tables (block_device_mappings).
+func ownMigrations() fs.FS {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		panic(err) // the embedded folder is part of the binary
+	}
+	return sub
 }

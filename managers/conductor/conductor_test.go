@@ -15,6 +15,7 @@ import (
 	"github.com/novaflow/novaflow/managers/compute/store"
 	"github.com/novaflow/novaflow/managers/conductor"
 	"github.com/novaflow/novaflow/testenv"
+	"github.com/novaflow/novaflow/worker"
 )
 
 func newConductor(t *testing.T) (*conductor.Manager, *store.Store) {
@@ -25,7 +26,11 @@ func newConductor(t *testing.T) (*conductor.Manager, *store.Store) {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	if err := db.Migrate(ctx, pool, nil, db.Core()); err != nil {
+	def, err := managers.Lookup(conductor.Topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := worker.Migrate(ctx, pool, def); err != nil {
 		t.Fatal(err)
 	}
 	m, err := conductor.New(managers.Deps{Host: "c1", DB: pool, Logger: slog.New(slog.DiscardHandler)})

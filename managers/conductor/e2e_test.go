@@ -63,7 +63,12 @@ func newCloud(t *testing.T, computeHosts int) *cloud {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	if err := db.Migrate(ctx, pool, nil, db.Core()); err != nil {
+	var defs []managers.Definition
+	for _, name := range managers.Names() {
+		def, _ := managers.Lookup(name)
+		defs = append(defs, def)
+	}
+	if err := worker.Migrate(ctx, pool, defs...); err != nil {
 		t.Fatal(err)
 	}
 	c.pool, c.store, c.tc = pool, store.New(pool), c.srv.Client(t)

@@ -32,8 +32,11 @@ func init() {
 		Version: Version,
 		// Service version 1 serves RPC API 1.0.
 		RPCVersions: map[int]string{1: "1.0"},
-		Config:      &Settings{},
-		New:         func(deps managers.Deps) (managers.Manager, error) { return New(deps) },
+		// The instances, compute nodes and actions it shares with the
+		// other services of the reference control plane.
+		Schemas: []managers.Schema{{Name: store.SchemaName, Migrations: store.Migrations()}},
+		Config:  &Settings{},
+		New:     func(deps managers.Deps) (managers.Manager, error) { return New(deps) },
 	})
 }
 

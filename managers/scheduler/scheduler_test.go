@@ -41,7 +41,11 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	if err := db.Migrate(ctx, pool, nil, db.Core()); err != nil {
+	def, err := managers.Lookup(scheduler.Topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := worker.Migrate(ctx, pool, def); err != nil {
 		t.Fatal(err)
 	}
 	return &env{url: url, pool: pool, store: store.New(pool), services: servicegroup.NewStore(pool)}

@@ -1,18 +1,11 @@
--- Compute's record of the volumes it attached to its instances (nova's
--- block_device_mappings): a row is written before compute asks the volume
--- service to attach, and removed once the volume service has detached it.
--- Terminating an instance reads it to detach every volume the instance had,
--- with a durable cast to the volume service, so that a volume never stays
--- in-use by a deleted instance, even when the volume service is down at
--- that moment (a known nova failure).
+-- Version 3 of novaflow's core schema created the compute manager's
+-- block_device_mappings. It is compute's own now (Definition.Migrations,
+-- managers/compute/migrations); the version stays, empty, so that databases
+-- made before keep their numbering, and the new migration leaves their table
+-- as it is.
 
 -- +goose Up
-CREATE TABLE block_device_mappings (
-    instance_uuid uuid        NOT NULL REFERENCES instances (uuid) ON DELETE CASCADE,
-    volume_id     uuid        NOT NULL,
-    created_at    timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (instance_uuid, volume_id)
-);
+SELECT 1;
 
 -- +goose Down
-DROP TABLE block_device_mappings;
+SELECT 1;

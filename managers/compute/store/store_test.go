@@ -10,8 +10,10 @@ import (
 
 	"github.com/novaflow/novaflow/drivers/compute"
 	"github.com/novaflow/novaflow/internal/db"
+	"github.com/novaflow/novaflow/managers"
 	"github.com/novaflow/novaflow/managers/compute/store"
 	"github.com/novaflow/novaflow/testenv"
+	"github.com/novaflow/novaflow/worker"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -24,7 +26,8 @@ func newStore(t *testing.T) *store.Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	if err := db.Migrate(ctx, pool, nil, db.Core()); err != nil {
+	schema := managers.Schema{Name: store.SchemaName, Migrations: store.Migrations()}
+	if err := worker.MigrateSchemas(ctx, pool, nil, append(worker.Schemas(), schema)...); err != nil {
 		t.Fatal(err)
 	}
 	return store.New(pool)

@@ -1,0 +1,23 @@
+-- Compute's record of the volumes it attached to its instances (nova's
+-- block_device_mappings): a row is written before compute asks the volume
+-- service to attach, and removed once the volume service has detached it.
+-- Terminating an instance reads it to detach every volume the instance had,
+-- with a durable cast to the volume service, so that a volume never stays
+-- in-use by a deleted instance, even when the volume service is down at
+-- that moment (a known nova failure).
+
+-- Until compute had migrations of its own, this table was version 3 of
+-- novaflow's core schema: a database made then has it already, hence IF NOT
+-- EXISTS. It needs the instances table of schema compute_store, which the
+-- runtime applies first (Definition.Schemas before Definition.Migrations).
+
+-- +goose Up
+CREATE TABLE IF NOT EXISTS block_device_mappings (
+    instance_uuid uuid        NOT NULL REFERENCES instances (uuid) ON DELETE CASCADE,
+    volume_id     uuid        NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (instance_uuid, volume_id)
+);
+
+-- +goose Down
+DROP TABLE IF EXISTS block_device_mappings;

@@ -1,0 +1,155 @@
+package novaflow_test
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// The dependency rules between novaflow's parts (docs/architecture.md, "Rules
+// between the parts"), checked on the imports of the module's packages, test
+// files left out: a rule broken by a change fails here.
+
+const module = "github.com/novaflow/novaflow"
+
+// framework are the packages of the runtime and its public API that a user's
+// control plane builds on: they never name the reference control plane.
+var framework = []string{"worker", "workflows", "rpc", "activities", "servicegroup", "telemetry", "managers", "drivers"}
+
+// internalAllowed are imports of internal packages by the reference control
+// plane that are known and to be removed.
+var internalAllowed = map[string]string{
+	// TODO(contracts): managers/volume and managers/compute lock per object
+	// with internal/keylock; a public lock (or none) is to replace it.
+	"managers/volume -> internal/keylock":  "",
+	"managers/compute -> internal/keylock": "",
+}
+
+type listedPackage struct {
+	ImportPath string
+	Imports    []string
+	Deps       []string
+}
+
+// listPackages returns the module's packages with their imports (without
+// test files) and all their dependencies, by import path relative to the
+// module ("worker", "managers/compute").
+func listPackages(t *testing.T) map[string]listedPackage {
+	t.Helper()
+	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+	out, err := exec.Command(goTool, "list", "-json=ImportPath,Imports,Deps", "./...").Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("go list: %v\n%s", err, ee.Stderr)
+		}
+		t.Fatalf("go list: %v", err)
+	}
+	pkgs := map[string]listedPackage{}
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for {
+		var p listedPackage
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("go list output: %v", err)
+		}
+		rel, ok := relative(p.ImportPath)
+		if !ok {
+			continue
+		}
+		pkgs[rel] = p
+	}
+	for _, name := range append(slices.Clone(framework), "managers/compute", "managers/volume", "drivers/compute") {
+		if _, ok := pkgs[name]; !ok {
+			t.Fatalf("go list did not list package %s: the rules below would check nothing", name)
+		}
+	}
+	return pkgs
+}
+
+// relative returns path relative to the module, and whether it is in it.
+func relative(path string) (string, bool) {
+	if path == module {
+		return "", true
+	}
+	return strings.CutPrefix(path, module+"/")
+}
+
+// within reports whether rel is dir or a package under it.
+func within(rel, dir string) bool { return rel == dir || strings.HasPrefix(rel, dir+"/") }
+
+// reference reports whether rel is a package of the reference control plane:
+// a manager (managers/<topic>/...) or a driver kind or driver
+// (drivers/<kind>/...).
+func reference(rel string) bool {
+	return strings.HasPrefix(rel, "managers/") || strings.HasPrefix(rel, "drivers/")
+}
+
+func TestFrameworkImportsNoReferenceControlPlane(t *testing.T) {
+	pkgs := listPackages(t)
+	for _, name := range framework {
+		for _, dep := range pkgs[name].Deps {
+			if rel, ok := relative(dep); ok && reference(rel) {
+				t.Errorf("%s depends on %s: the framework must not know the reference control plane (managers/<topic>, drivers/<kind>)", name, rel)
+			}
+		}
+	}
+}
+
+func TestWorkflowsImportNeitherManagersNorDatabase(t *testing.T) {
+	pkgs := listPackages(t)
+	for _, dep := range pkgs["workflows"].Deps {
+		rel, ok := relative(dep)
+		if (ok && (within(rel, "managers") || within(rel, "activities") || within(rel, "internal"))) || strings.HasPrefix(dep, "github.com/jackc/pgx") {
+			t.Errorf("workflows depends on %s: workflow code touches no database and knows no manager", dep)
+		}
+	}
+}
+
+func TestDriversKnowNoManagersRuntimeOrDatabase(t *testing.T) {
+	pkgs := listPackages(t)
+	for name, p := range pkgs {
+		if !within(name, "drivers") {
+			continue
+		}
+		for _, dep := range p.Deps {
+			rel, ok := relative(dep)
+			if ok && (within(rel, "managers") || within(rel, "worker") || within(rel, "internal/db")) {
+				t.Errorf("%s depends on %s: a driver knows nothing of managers, the runtime or the database", name, rel)
+			}
+		}
+	}
+}
+
+func TestReferenceControlPlaneUsesOnlyThePublicAPI(t *testing.T) {
+	pkgs := listPackages(t)
+	used := map[string]bool{}
+	for name, p := range pkgs {
+		if !reference(name) {
+			continue
+		}
+		for _, imp := range p.Imports {
+			rel, ok := relative(imp)
+			if !ok || !within(rel, "internal") {
+				continue
+			}
+			if _, allowed := internalAllowed[name+" -> "+rel]; allowed {
+				used[name+" -> "+rel] = true
+				continue
+			}
+			t.Errorf("%s imports %s: a service needs only novaflow's public API", name, rel)
+		}
+	}
+	for imp := range internalAllowed {
+		if !used[imp] {
+			t.Errorf("internalAllowed lists %s, which is gone: remove it", imp)
+		}
+	}
+}

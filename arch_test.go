@@ -3,11 +3,15 @@ package novaflow_test
 import (
 	"encoding/json"
 	"errors"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -33,6 +37,8 @@ var internalAllowed = map[string]string{
 
 type listedPackage struct {
 	ImportPath string
+	Dir        string
+	GoFiles    []string
 	Imports    []string
 	Deps       []string
 }
@@ -43,7 +49,7 @@ type listedPackage struct {
 func listPackages(t *testing.T) map[string]listedPackage {
 	t.Helper()
 	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	out, err := exec.Command(goTool, "list", "-json=ImportPath,Imports,Deps", "./...").Output()
+	out, err := exec.Command(goTool, "list", "-json=ImportPath,Dir,GoFiles,Imports,Deps", "./...").Output()
 	if err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
@@ -150,6 +156,39 @@ func TestReferenceControlPlaneUsesOnlyThePublicAPI(t *testing.T) {
 	for imp := range internalAllowed {
 		if !used[imp] {
 			t.Errorf("internalAllowed lists %s, which is gone: remove it", imp)
+		}
+	}
+}
+
+// referenceTopics are the topics of the reference control plane.
+var referenceTopics = []string{"compute", "scheduler", "conductor", "volume"}
+
+func TestFrameworkNamesNoReferenceTopic(t *testing.T) {
+	pkgs := listPackages(t)
+	for _, name := range framework {
+		p := pkgs[name]
+		for _, file := range p.GoFiles {
+			path := filepath.Join(p.Dir, file)
+			f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.SkipObjectResolution)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ast.Inspect(f, func(n ast.Node) bool {
+				lit, ok := n.(*ast.BasicLit)
+				if !ok || lit.Kind != token.STRING {
+					return true
+				}
+				v, err := strconv.Unquote(lit.Value)
+				if err != nil {
+					return true
+				}
+				for _, topic := range referenceTopics {
+					if v == topic || strings.HasPrefix(v, topic+".") {
+						t.Errorf("%s/%s names the reference topic %q: the framework must work for any topic", name, file, v)
+					}
+				}
+				return true
+			})
 		}
 	}
 }

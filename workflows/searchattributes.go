@@ -7,7 +7,7 @@ import "go.temporal.io/sdk/temporal"
 // registered on the namespace (`novaflow dev` and the test harness do it; production:
 // `temporal operator search-attribute create --name NovaflowTopic --type Keyword`, ...).
 var (
-	// TopicKey is the topic of the service that runs the work, e.g. "compute".
+	// TopicKey is the topic of the service that runs the work, e.g. volume.
 	TopicKey = temporal.NewSearchAttributeKeyKeyword("NovaflowTopic")
 	// HostKey is the host that runs the work, or "-" when any host of the topic may.
 	HostKey = temporal.NewSearchAttributeKeyKeyword("NovaflowHost")

@@ -95,7 +95,7 @@ func TestUpgradeFromCoreComputeTables(t *testing.T) {
 		`SELECT count(*) FROM compute_nodes WHERE host = 'h1' AND vcpus_used = 1`:     1,
 		`SELECT count(*) FROM instances WHERE uuid = '` + inst + `' AND name = 'web'`: 1,
 		`SELECT count(*) FROM instance_actions WHERE request_id = 'r1'`:               1,
-		`SELECT count(*) FROM block_device_mappings WHERE volume_id = '` + vol + `'`:   1,
+		`SELECT count(*) FROM block_device_mappings WHERE volume_id = '` + vol + `'`:  1,
 	} {
 		var got int
 		if err := pool.QueryRow(ctx, q).Scan(&got); err != nil || got != want {

@@ -2,12 +2,14 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
@@ -23,7 +25,8 @@ const checkTimeout = 15 * time.Second
 
 // basicConfigCheck is nova's basic_config_check, grown to what a novaflow
 // service needs: a writable temp dir, PostgreSQL reachable with a current
-// schema, Temporal reachable with our namespace, and the manager built with
+// schema, Temporal reachable with our namespace and its search attributes
+// (`novaflow temporal setup`), and the manager built with
 // its drivers. Each failure names the setting to fix.
 func (s *Service) basicConfigCheck(ctx context.Context) error {
 	dir, err := os.MkdirTemp("", "novaflow-check-")
@@ -55,6 +58,9 @@ func (s *Service) basicConfigCheck(ctx context.Context) error {
 		s.client = c
 		s.owned = append(s.owned, c.Close)
 	} else if err := CheckNamespace(ctx, s.client, s.cfg); err != nil {
+		return err
+	}
+	if err := CheckSearchAttributes(ctx, s.client, s.cfg.TemporalNamespace); err != nil {
 		return err
 	}
 
@@ -136,6 +142,20 @@ func (s *Service) migrate(ctx context.Context) error {
 // Dial connects a Temporal client for cfg and checks that its namespace
 // exists; failures name NOVAFLOW_TEMPORAL_ADDRESS or NOVAFLOW_TEMPORAL_NAMESPACE.
 func Dial(ctx context.Context, cfg Config, logger *slog.Logger) (client.Client, error) {
+	c, err := DialServer(ctx, cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckNamespace(ctx, c, cfg); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// DialServer connects a Temporal client for cfg without checking its
+// namespace, which may not exist yet (SetupTemporal creates it).
+func DialServer(ctx context.Context, cfg Config, logger *slog.Logger) (client.Client, error) {
 	dialCtx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
 	conn, creds, err := cfg.temporalConnection()
@@ -156,10 +176,6 @@ func Dial(ctx context.Context, cfg Config, logger *slog.Logger) (client.Client, 
 	if err != nil {
 		return nil, fmt.Errorf("NOVAFLOW_TEMPORAL_ADDRESS: cannot reach Temporal at %s: %w", cfg.TemporalAddress, err)
 	}
-	if err := CheckNamespace(ctx, c, cfg); err != nil {
-		c.Close()
-		return nil, err
-	}
 	return c, nil
 }
 
@@ -168,6 +184,10 @@ func CheckNamespace(ctx context.Context, c client.Client, cfg Config) error {
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
 	_, err := c.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: cfg.TemporalNamespace})
+	var notFound *serviceerror.NamespaceNotFound
+	if errors.As(err, &notFound) {
+		return fmt.Errorf("NOVAFLOW_TEMPORAL_NAMESPACE: namespace %q does not exist on %s: run `%s` first", cfg.TemporalNamespace, cfg.TemporalAddress, SetupCommand)
+	}
 	if err != nil {
 		return fmt.Errorf("NOVAFLOW_TEMPORAL_NAMESPACE: namespace %q on %s: %w", cfg.TemporalNamespace, cfg.TemporalAddress, err)
 	}

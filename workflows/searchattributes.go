@@ -4,8 +4,8 @@ import "go.temporal.io/sdk/temporal"
 
 // Search attributes that every novaflow execution carries, so that the Web UI and
 // `temporal workflow list --query 'NovaflowHost="h1"'` can find them. They must be
-// registered on the namespace (`novaflow dev` and the test harness do it; production:
-// `temporal operator search-attribute create --name NovaflowTopic --type Keyword`, ...).
+// registered on the namespace: `novaflow temporal setup` does it (`novaflow dev` and the
+// test harness too), and a service refuses to start on a namespace without them.
 var (
 	// TopicKey is the topic of the service that runs the work, e.g. volume.
 	TopicKey = temporal.NewSearchAttributeKeyKeyword("NovaflowTopic")

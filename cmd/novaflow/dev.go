@@ -113,6 +113,19 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) error {
 		say("stopping Temporal")
 		_ = tmp.Stop()
 	}()
+	// The stack's Temporal gets what `novaflow temporal setup` gives any:
+	// the server registered the namespace and search attributes; this
+	// checks them and its settings, and says what is off.
+	setup, err := worker.SetupTemporal(ctx, tmp.Client(), worker.TemporalSetupOptions{Namespace: tmp.Namespace()})
+	if err != nil {
+		return fmt.Errorf("set up Temporal: %w", err)
+	}
+	for _, c := range append(setup.Problems(), setup.Warnings()...) {
+		say("Temporal: %s %s: %s", c.Result, c.Name, c.Detail)
+	}
+	if len(setup.Problems()) > 0 {
+		return fmt.Errorf("the dev stack's Temporal is not ready for novaflow (above)")
+	}
 
 	// The services read their settings like any other: the stack's
 	// addresses over the process's environment, some unset ones given dev

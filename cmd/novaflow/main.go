@@ -4,6 +4,7 @@
 //	novaflow dev              run the whole system on this machine
 //	novaflow service ...      list, disable, enable, force down or delete services
 //	novaflow migrate          apply the database migrations
+//	novaflow temporal setup   create or check the Temporal namespace, search attributes, settings
 //	novaflow version          print the versions
 //
 // Installed (or linked) as novaflow-<topic>, it runs that topic's service, as
@@ -76,7 +77,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCmd(), newDevCmd(), newServiceCmd(), newMigrateCmd(), newVersionCmd(), newConfigCmd(), newInstanceCmd())
+	root.AddCommand(newRunCmd(), newDevCmd(), newServiceCmd(), newMigrateCmd(), newTemporalCmd(), newVersionCmd(), newConfigCmd(), newInstanceCmd())
 	return root
 }
 

@@ -20,7 +20,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/novaflow/novaflow/internal/devstack"
-	"github.com/novaflow/novaflow/workflows"
 )
 
 const composeDir = "deploy/compose"
@@ -164,12 +163,13 @@ func checkCompose(f composeFile, s settings, dynamicConfig map[string]any) []err
 
 		// novaflow's own.
 		migrate := slices.Equal(svc.Command, []string{"migrate"})
+		setup := slices.Equal(svc.Command, []string{"temporal", "setup"})
 		topic := ""
 		if len(svc.Command) == 2 && svc.Command[0] == "run" {
 			topic = svc.Command[1]
 		}
-		if !migrate && topic == "" {
-			fail("%s: command %q: want [run <topic>] or [migrate]", name, svc.Command)
+		if !migrate && !setup && topic == "" {
+			fail("%s: command %q: want [run <topic>], [migrate] or [temporal setup]", name, svc.Command)
 			continue
 		}
 		for k := range svc.Environment {
@@ -185,15 +185,23 @@ func checkCompose(f composeFile, s settings, dynamicConfig map[string]any) []err
 		if err != nil || pg.Environment["POSTGRES_DB"] == "" || strings.TrimPrefix(db.Path, "/") != pg.Environment["POSTGRES_DB"] || db.User.Username() != pg.Environment["POSTGRES_USER"] {
 			fail("%s: NOVAFLOW_DATABASE_URL %q does not name the database of a PostgreSQL service", name, svc.Environment["NOVAFLOW_DATABASE_URL"])
 		}
-		if migrate {
+		if migrate || setup {
 			if svc.Restart != "no" {
-				fail("%s: the migration must run once (restart: \"no\")", name)
+				fail("%s: %q must run once (restart: \"no\")", name, svc.Command)
 			}
+		}
+		if migrate {
 			continue
 		}
 		host, port, _ := net.SplitHostPort(svc.Environment["NOVAFLOW_TEMPORAL_ADDRESS"])
 		if tmp, ok := f.Services[host]; !ok || port != "7233" || !strings.HasPrefix(tmp.Image, "temporalio/") {
 			fail("%s: NOVAFLOW_TEMPORAL_ADDRESS %q is not the Temporal service", name, svc.Environment["NOVAFLOW_TEMPORAL_ADDRESS"])
+		}
+		if setup {
+			if svc.DependsOn[host].Condition != "service_healthy" {
+				fail("%s: must start once the Temporal service is healthy", name)
+			}
+			continue
 		}
 		if svc.DependsOn["migrate"].Condition != "service_completed_successfully" || svc.DependsOn["temporal-setup"].Condition != "service_completed_successfully" {
 			fail("%s: must start after the migration and Temporal's set-up have completed", name)
@@ -248,11 +256,9 @@ func checkCompose(f composeFile, s settings, dynamicConfig map[string]any) []err
 			fail("dynamicconfig.yaml: %s = %v, want %v as the dev stack has it", k, got, v)
 		}
 	}
-	setup := strings.Join(f.Services["temporal-setup"].Command, " ")
-	for key := range workflows.SearchAttributes().GetUntypedValues() {
-		if !strings.Contains(setup, key.GetName()) {
-			fail("temporal-setup does not create search attribute %s", key.GetName())
-		}
+	// novaflow's own set-up registers workflows.SearchAttributes, all of them.
+	if setup := f.Services["temporal-setup"]; setup.Image != novaflowImage || !slices.Equal(setup.Command, []string{"temporal", "setup"}) {
+		fail("temporal-setup: %s %q: want novaflow's `temporal setup`", setup.Image, setup.Command)
 	}
 	if ui := f.Services["temporal-ui"]; ui.Environment["TEMPORAL_ADDRESS"] != "temporal:7233" {
 		fail("temporal-ui: TEMPORAL_ADDRESS %q", ui.Environment["TEMPORAL_ADDRESS"])
@@ -324,6 +330,11 @@ func TestCompose(t *testing.T) {
 		{"misspelt volume setting", func(f *composeFile) { f.Services["volume"].Environment["NOVAFLOW_VOLUME_DRIVR"] = "fake" }, "volume: NOVAFLOW_VOLUME_DRIVR is not a novaflow setting"},
 		{"volume on the file driver", func(f *composeFile) { delete(f.Services["volume"].Environment, "NOVAFLOW_VOLUME_DRIVER") }, `volume: NOVAFLOW_VOLUME_DRIVER="": want fake`},
 		{"volume without the migration", func(f *composeFile) { delete(f.Services["volume"].DependsOn, "migrate") }, "volume: must start after the migration"},
+		{"set-up by hand", func(f *composeFile) {
+			setup := f.Services["temporal-setup"]
+			setup.Image, setup.Command = "temporalio/admin-tools:1.29.1", []string{"temporal", "operator", "search-attribute", "create"}
+			f.Services["temporal-setup"] = setup
+		}, "want novaflow's `temporal setup`"},
 		{"health check on another port", func(f *composeFile) { f.Services["scheduler"].Environment["NOVAFLOW_HEALTH_ADDRESS"] = ":9090" }, "does not ask /readyz"},
 		{"another server version", func(f *composeFile) {
 			tmp := f.Services["temporal"]

@@ -203,10 +203,11 @@ func (m *manifests) check(s settings) []error {
 		images[c.Image] = true
 		switch {
 		case w.kind == "Job" && slices.Equal(c.Args, []string{"migrate"}):
+		case w.kind == "Job" && slices.Equal(c.Args, []string{"temporal", "setup"}):
 		case w.kind != "Job" && w.topic != "":
 			topics[w.topic] = w.kind
 		default:
-			fail("%s: args %q: want [run <topic>] (or [migrate] in a Job)", where, c.Args)
+			fail("%s: args %q: want [run <topic>] (or [migrate] or [temporal setup] in a Job)", where, c.Args)
 		}
 		if _, ok := m.serviceAccounts[w.spec.ServiceAccountName]; !ok {
 			fail("%s: service account %q is not in the manifests", where, w.spec.ServiceAccountName)
@@ -215,8 +216,12 @@ func (m *manifests) check(s settings) []error {
 		m.checkVolumes(where, w.spec, c, env, fail)
 		checkResources(where, c, fail)
 		checkSecurity(where, w.spec, c, fail)
-		if _, ok := env["NOVAFLOW_DATABASE_URL"]; !ok {
+		temporalSetup := slices.Equal(c.Args, []string{"temporal", "setup"})
+		if _, ok := env["NOVAFLOW_DATABASE_URL"]; !ok && !temporalSetup {
 			fail("%s: NOVAFLOW_DATABASE_URL is not set", where)
+		}
+		if _, ok := env["NOVAFLOW_TEMPORAL_ADDRESS"]; !ok && temporalSetup {
+			fail("%s: NOVAFLOW_TEMPORAL_ADDRESS is not set", where)
 		}
 		if w.topic == "" {
 			continue
@@ -345,6 +350,9 @@ func (m *manifests) checkEnv(where string, c corev1.Container, s settings, fail 
 		case e.ValueFrom.ConfigMapKeyRef != nil:
 			ref := e.ValueFrom.ConfigMapKeyRef
 			cm, ok := m.configMaps[ref.Name]
+			if !ok {
+				cm = &corev1.ConfigMap{}
+			}
 			if v, has := cm.Data[ref.Key]; ok && has {
 				env[e.Name] = v
 			} else if ref.Optional == nil || !*ref.Optional {

@@ -23,8 +23,17 @@ const Version = 1
 // Topic is the topic of compute services.
 const Topic = "compute"
 
+// next is what the next release changes in the compute manager: nil in
+// novaflow's builds; set by next.go, which only the build tag novaflow_next
+// compiles in (the newer variant of the reference control plane that the
+// mixed-version test in faults/ runs beside this one).
+var next interface {
+	define(*managers.Definition)
+	methods(*Manager, []managers.Method) []managers.Method
+}
+
 func init() {
-	managers.Register(managers.Definition{
+	def := managers.Definition{
 		Name:    Topic,
 		Topic:   Topic,
 		Version: Version,
@@ -37,7 +46,11 @@ func init() {
 		Migrations: ownMigrations(),
 		Config:     &Settings{},
 		New:        func(deps managers.Deps) (managers.Manager, error) { return New(deps) },
-	})
+	}
+	if next != nil {
+		next.define(&def)
+	}
+	managers.Register(def)
 }
 
 var (
@@ -137,7 +150,7 @@ func (m *Manager) CleanupHost(context.Context) error {
 
 // RPCMethods declares the compute API.
 func (m *Manager) RPCMethods() []managers.Method {
-	return []managers.Method{
+	methods := []managers.Method{
 		managers.NewMethod("build_and_run_instance", "1.0", m.BuildAndRunInstance).WithObject("instance_uuid"),
 		managers.NewMethod("stop_instance", "1.0", m.StopInstance).WithObject("instance_uuid"),
 		managers.NewMethod("start_instance", "1.0", m.StartInstance).WithObject("instance_uuid"),
@@ -147,6 +160,10 @@ func (m *Manager) RPCMethods() []managers.Method {
 		managers.NewMethod("attach_volume", "1.0", m.AttachVolume).WithObject("instance_uuid"),
 		managers.NewMethod("detach_volume", "1.0", m.DetachVolume).WithObject("instance_uuid"),
 	}
+	if next != nil {
+		methods = next.methods(m, methods)
+	}
+	return methods
 }
 
 // PeriodicTasks declares the compute periodic tasks. An interval of 0 runs

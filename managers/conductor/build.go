@@ -1,6 +1,7 @@
 package conductor
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -50,6 +51,27 @@ const (
 	// next alternate.
 	BuildTimeout = 2 * time.Minute
 )
+
+// next is what the next release changes in the conductor: nil in
+// novaflow's builds; set by next.go, which only the build tag novaflow_next
+// compiles in (the newer variant of the reference control plane that the
+// mixed-version test in faults/ runs beside this one). Its build writes
+// build_and_run_instance at compute 1.1 when compute's upgrade level
+// allows it. It adds no step to the workflows, so that each release can
+// replay the other's histories, the old one included after a rollback:
+// create_instances tells the build what compute may be sent, and the
+// build gives it to each instance's child in the child's memo, which only
+// the start of the child records (docs/upgrades.md).
+var next interface {
+	newManager(*Manager, managers.Deps) error
+	methods(*Manager, []managers.Method) []managers.Method
+	// childMemo is the memo of the children of a build whose
+	// create_instances answered created.
+	childMemo(created json.RawMessage) map[string]any
+	// buildRequest is the request of build_and_run_instance, and its
+	// options, in the child ctx.
+	buildRequest(ctx workflow.Context, req computemgr.InstanceRequest) (any, []rpc.CallOption)
+}
 
 // buildWorkflows are the build workflows, as the manager declares them
 // (Manager.Workflows).
@@ -169,7 +191,8 @@ func BuildInstances(ctx workflow.Context, input converter.RawValue) (BuildResult
 		create.Instances = append(create.Instances, NewInstance{UUID: u, Name: name})
 		result.Instances = append(result.Instances, BuiltInstance{UUID: u, Name: name})
 	}
-	if err := call(ctx, Topic, "", "create_instances", create, nil, BuildStepTimeout); err != nil {
+	var created json.RawMessage
+	if err := call(ctx, Topic, "", "create_instances", create, &created, BuildStepTimeout); err != nil {
 		return BuildResult{}, activities.ToApplicationError(err)
 	}
 
@@ -201,6 +224,9 @@ func BuildInstances(ctx workflow.Context, input converter.RawValue) (BuildResult
 			TypedSearchAttributes: temporal.NewSearchAttributes(
 				workflows.TopicKey.ValueSet(Topic), workflows.HostKey.ValueSet(rpc.AnyHost),
 				workflows.MethodKey.ValueSet("build_instance"), workflows.InstanceKey.ValueSet(b.UUID)),
+		}
+		if next != nil {
+			cwo.Memo = next.childMemo(created)
 		}
 		hosts := append([]string{d.Host}, d.Alternates...)
 		futures[i] = workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, cwo), BuildInstanceName,
@@ -253,8 +279,12 @@ func BuildInstance(ctx workflow.Context, input converter.RawValue) (BuiltInstanc
 			}
 		}
 		var inst store.Instance
-		err := call(ctx, computemgr.Topic, host, "build_and_run_instance",
-			computemgr.InstanceRequest{InstanceUUID: req.UUID, RequestID: req.RequestID}, &inst, BuildTimeout)
+		var breq any = computemgr.InstanceRequest{InstanceUUID: req.UUID, RequestID: req.RequestID}
+		var bopts []rpc.CallOption
+		if next != nil {
+			breq, bopts = next.buildRequest(ctx, computemgr.InstanceRequest{InstanceUUID: req.UUID, RequestID: req.RequestID})
+		}
+		err := call(ctx, computemgr.Topic, host, "build_and_run_instance", breq, &inst, BuildTimeout, bopts...)
 		if err == nil {
 			out.Attempts = append(out.Attempts, BuildAttempt{Host: host})
 			out.Host, out.VMState = inst.Host, string(inst.VMState)
@@ -301,8 +331,8 @@ func BuildInstance(ctx workflow.Context, input converter.RawValue) (BuiltInstanc
 // rpc.CallFromWorkflow, with a deadline of timeout from now, and stores its
 // result in resp (nil: dropped). Its error is the method's typed error as a
 // *managers.Error (a Timeout when no host took or finished the call in time).
-func call(ctx workflow.Context, topic, host, method string, req, resp any, timeout time.Duration) error {
-	opts := []rpc.CallOption{rpc.Timeout(timeout)}
+func call(ctx workflow.Context, topic, host, method string, req, resp any, timeout time.Duration, more ...rpc.CallOption) error {
+	opts := append([]rpc.CallOption{rpc.Timeout(timeout)}, more...)
 	if host != "" {
 		opts = append(opts, rpc.ToHost(host))
 	}

@@ -48,7 +48,8 @@ type CallInfo struct {
 // The second argument is optional: a caller that passes only the request
 // gets the method's own version. The method's context carries the call's
 // identity (managers.CallID): the activity's workflow, run and activity
-// IDs, the same in each of its retries.
+// IDs, the same in each of its retries; and the call's version
+// (managers.CallVersion).
 func Method(m managers.Method) func(ctx context.Context, req json.RawMessage, call CallInfo) (json.RawMessage, error) {
 	return func(ctx context.Context, req json.RawMessage, call CallInfo) (json.RawMessage, error) {
 		if err := m.Supports(call.Version); err != nil {
@@ -57,6 +58,9 @@ func Method(m managers.Method) func(ctx context.Context, req json.RawMessage, ca
 		if activity.IsActivity(ctx) {
 			info := activity.GetInfo(ctx)
 			ctx = managers.WithCallID(ctx, info.WorkflowExecution.ID+"/"+info.WorkflowExecution.RunID+"/"+info.ActivityID)
+		}
+		if call.Version != "" {
+			ctx = managers.WithCallVersion(ctx, call.Version)
 		}
 		defer heartbeat(ctx)()
 		out, err := m.Call(ctx, req)

@@ -24,6 +24,9 @@ type Method struct {
 	// object (instance_uuid); its value is shown as search attribute
 	// NovaflowInstance. Empty when there is none.
 	Object string
+	// Since is the version that added the method, when it is not minor 0 of
+	// its major (WithSince): callers capped below it cannot send it.
+	Since string
 
 	request reflect.Type
 	invoke  func(ctx context.Context, req any) (any, error)
@@ -34,7 +37,8 @@ var methodName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 // NewMethod declares an RPC method from a typed Go function. Req must be a
 // struct (its JSON form is the request); fields tagged `required:"true"` must be
 // present and non-null; a Req with a `Validate() error` method is validated after
-// decoding. It panics on a name that is not snake_case or a Req that is not a
+// decoding. A field added in a later minor of the method's major carries
+// `since:"major.minor"` and is optional (see Backport and docs/rpc.md). It panics on a name that is not snake_case or a Req that is not a
 // struct: both are programming errors found at registration.
 //
 // Requests are decoded twice: by the RPC workflow before it dispatches the
@@ -58,6 +62,7 @@ func NewMethod[Req, Resp any](name, version string, fn func(ctx context.Context,
 	if rt.Kind() != reflect.Struct {
 		panic(fmt.Sprintf("managers: method %s: request type %s is not a struct", name, rt))
 	}
+	checkSince(name, version, rt)
 	return Method{
 		Name:    name,
 		Version: version,

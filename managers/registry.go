@@ -26,6 +26,15 @@ type Definition struct {
 	// send at the entry of the topic's minimum service version (the highest
 	// key not above it). Add an entry whenever a release changes a method.
 	RPCVersions map[int]string
+	// Methods, when set, returns the manager's RPC methods as RPCMethods
+	// declares them, without building a manager (usually the RPCMethods of
+	// a zero manager: func() []managers.Method { return
+	// (&Manager{}).RPCMethods() }): callers in any binary that registers
+	// the definition learn from it the version of each method they speak
+	// and its request type (rpc stamps and caps calls with them). The
+	// methods are only read, never invoked. Without it, calls of the topic
+	// carry a version only when the caller names one (rpc.Version).
+	Methods func() []Method
 	// Config, when set, is a pointer to the manager's zero settings struct with
 	// envconfig tags; the runtime fills a fresh copy from NOVAFLOW_* variables
 	// and hands it to New in Deps.Config.
@@ -92,6 +101,20 @@ func ForTopic(topic, override string) (Definition, error) {
 		return Definition{}, fmt.Errorf("NOVAFLOW_%s_MANAGER: manager %q serves topic %q, not %q", EnvName(topic), name, def.Topic, topic)
 	}
 	return def, nil
+}
+
+// Method returns the method named name of def.Methods, and whether def
+// declares it.
+func (def Definition) Method(name string) (Method, bool) {
+	if def.Methods == nil {
+		return Method{}, false
+	}
+	for _, m := range def.Methods() {
+		if m.Name == name {
+			return m, true
+		}
+	}
+	return Method{}, false
 }
 
 // Names lists the registered manager names, sorted.

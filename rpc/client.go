@@ -65,6 +65,7 @@ type Client struct {
 
 	mu     sync.Mutex
 	auto   map[string]level                        // "auto" levels by topic
+	defs   map[string]map[string]managers.Method   // Definition methods by topic and name
 	locals map[localKey]map[string]managers.Method // methods by name
 }
 
@@ -98,7 +99,7 @@ func New(opts Options) (*Client, error) {
 		levels[topic] = v
 	}
 	opts.UpgradeLevels = levels
-	return &Client{opts: opts, tel: telemetry.NewInstruments(), auto: map[string]level{}, locals: map[localKey]map[string]managers.Method{}}, nil
+	return &Client{opts: opts, tel: telemetry.NewInstruments(), auto: map[string]level{}, defs: map[string]map[string]managers.Method{}, locals: map[localKey]map[string]managers.Method{}}, nil
 }
 
 // responseTimeout is the current response timeout (Options.Timeouts, else
@@ -305,23 +306,28 @@ func callTimeout(ctx context.Context, t target, timeout time.Duration) (time.Dur
 	return timeout, nil
 }
 
-// target validates a call and returns where it goes and its request.
+// target validates a call and returns where it goes and its request: at
+// the version the caller speaks (Version, else the method's version this
+// client knows: a local service's, or the topic's manager definition's
+// Methods), capped by the topic's upgrade level (sendVersion), in the form
+// that version understands (encodeAt).
 func (c *Client) target(ctx context.Context, topic, method string, req any, o callOptions) (target, json.RawMessage, error) {
-	raw, host, err := encodeRequest(req, o.host)
-	if err != nil {
-		return target{}, nil, err
-	}
-	t := target{Topic: topic, Method: method, Host: host, Version: o.version}
-	if t.Version == "" {
-		if m, ok := c.localMethod(topic, method); ok {
-			t.Version = m.Version
+	t := target{Topic: topic, Method: method}
+	mi := c.info(topic, method, o.version)
+	if mi.speaks != "" {
+		l, err := c.level(ctx, topic)
+		if err != nil {
+			return target{}, nil, fmt.Errorf("upgrade level of topic %s: %w", topic, err)
 		}
-	}
-	if t.Version != "" {
-		if err := c.checkLevel(ctx, t.Name(), topic, t.Version); err != nil {
+		if t.Version, err = sendVersion(t.Name(), topic, mi, l); err != nil {
 			return target{}, nil, err
 		}
 	}
+	raw, host, err := encodeAt(req, o.host, t.Name(), method, mi, t.Version)
+	if err != nil {
+		return target{}, nil, err
+	}
+	t.Host = host
 	return t, raw, nil
 }
 
@@ -338,7 +344,7 @@ func (c *Client) start(ctx context.Context, t target, queue string, raw json.Raw
 		workflows.HostKey.ValueSet(t.HostLabel()),
 		workflows.MethodKey.ValueSet(t.Method),
 	}
-	if m, ok := c.localMethod(t.Topic, t.Method); ok {
+	if m, ok := c.method(t.Topic, t.Method); ok {
 		if obj := objectOf(raw, m.Object); obj != "" {
 			attrs = append(attrs, workflows.InstanceKey.ValueSet(obj))
 		}

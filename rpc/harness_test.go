@@ -137,7 +137,7 @@ func testMethods(host string, st *state) []managers.Method {
 func (m *testManager) RPCMethods() []managers.Method {
 	return []managers.Method{
 		managers.NewMethod("echo", "1.0", m.echo).WithObject("instance_uuid"),
-		managers.NewMethod("newer", "1.1", m.echo),
+		managers.NewMethod("newer", "1.1", m.echo).WithSince("1.1"),
 		managers.NewMethod("fail", "1.0", m.fail),
 		managers.NewMethod("count", "1.0", m.count),
 		managers.NewMethod("flaky", "1.0", m.flaky),
@@ -217,6 +217,7 @@ func newFixture(t *testing.T) *fixture {
 		Topic:       f.topic,
 		Version:     testServiceVersion,
 		RPCVersions: map[int]string{1: "1.0", testServiceVersion: testAPIVersion},
+		Methods:     func() []managers.Method { return testMethods("", nil) },
 		New: func(d managers.Deps) (managers.Manager, error) {
 			return &testManager{host: d.Host, st: st}, nil
 		},

@@ -2,8 +2,11 @@ package rpc
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"reflect"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/novaflow/novaflow/managers"
@@ -149,31 +152,140 @@ func (c *Client) CanSendVersion(ctx context.Context, topic, version string) (boo
 	return cmp <= 0, nil
 }
 
-// checkLevel returns an UnsupportedVersion error when version is above the
-// topic's upgrade level.
-func (c *Client) checkLevel(ctx context.Context, name, topic, version string) error {
-	l, err := c.level(ctx, topic)
-	if err != nil {
-		return fmt.Errorf("upgrade level of topic %s: %w", topic, err)
-	}
-	if l.version == "" {
-		return nil
-	}
-	cmp, err := managers.CompareVersions(version, l.version)
-	if err != nil {
-		return err
-	}
-	if cmp > 0 {
-		return &managers.Error{Type: managers.UnsupportedVersionType, Field: "version", Message: fmt.Sprintf(
-			"%s at version %s is above the upgrade level %s of topic %s (%s)", name, version, l.version, topic, l.why)}
-	}
-	return nil
-}
-
 // ResetUpgradeLevels forgets the "auto" levels read so far, so the next call
 // reads the services table again (for SIGHUP).
 func (c *Client) ResetUpgradeLevels() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	clear(c.auto)
+}
+
+// methodInfo is what a caller knows of a method it calls: the version it
+// speaks, the version that added the method, and its request type.
+type methodInfo struct {
+	speaks string       // "" when unknown: the call goes unversioned
+	since  string       // "" when unknown: minor 0 of speaks' major
+	rt     reflect.Type // nil when unknown
+}
+
+// method returns method of topic as this client knows it: a local
+// service's (AddLocal), else the topic's manager definition's Methods
+// (Options.Definition).
+func (c *Client) method(topic, method string) (managers.Method, bool) {
+	if m, ok := c.localMethod(topic, method); ok {
+		return m, true
+	}
+	c.mu.Lock()
+	byName, ok := c.defs[topic]
+	c.mu.Unlock()
+	if !ok {
+		byName = map[string]managers.Method{}
+		if def, err := c.opts.Definition(topic); err == nil && def.Methods != nil {
+			for _, m := range def.Methods() {
+				byName[m.Name] = m
+			}
+		}
+		c.mu.Lock()
+		c.defs[topic] = byName
+		c.mu.Unlock()
+	}
+	m, ok := byName[method]
+	return m, ok
+}
+
+// info is what the client knows of method, with version (rpc.Version) as
+// the version spoken when set.
+func (c *Client) info(topic, method, version string) methodInfo {
+	m, ok := c.method(topic, method)
+	if !ok {
+		return methodInfo{speaks: version}
+	}
+	mi := methodInfo{speaks: m.Version, since: m.Since, rt: m.RequestType()}
+	if version != "" {
+		mi.speaks = version
+	}
+	return mi
+}
+
+// sendVersion is the version a call of name to topic is sent at: the
+// version its caller speaks, or, when that is above the topic's upgrade
+// level l, the level itself if it is of the same major and not below the
+// version that added the method; otherwise an UnsupportedVersion error at
+// the caller naming the method, both versions and the level's source. An
+// unknown version ("") is sent as is: unversioned.
+func sendVersion(name, topic string, mi methodInfo, l level) (string, error) {
+	if mi.speaks == "" || l.version == "" {
+		return mi.speaks, nil
+	}
+	cmp, err := managers.CompareVersions(mi.speaks, l.version)
+	if err != nil {
+		return "", err
+	}
+	if cmp <= 0 {
+		return mi.speaks, nil
+	}
+	refuse := func(why string) error {
+		return &managers.Error{Type: managers.UnsupportedVersionType, Field: "version", Message: fmt.Sprintf(
+			"%s at version %s is above the upgrade level %s of topic %s (%s)%s", name, mi.speaks, l.version, topic, l.why, why)}
+	}
+	if ok, _ := managers.Compatible(mi.speaks, l.version); !ok {
+		return "", refuse(": another major version")
+	}
+	since := mi.since
+	if since == "" {
+		since = strings.SplitN(mi.speaks, ".", 2)[0] + ".0"
+	}
+	if added, err := managers.CompareVersions(since, l.version); err != nil || added > 0 {
+		return "", refuse(fmt.Sprintf(": the method was added in version %s", since))
+	}
+	return l.version, nil
+}
+
+// encodeAt is encodeRequest of a request written for version mi.speaks,
+// sent at version: when version is older, in the form it understands
+// (managers.MakeCompatible, then managers.Backport with the request's Go
+// type, or the method's when the request is JSON or a map). A request whose
+// type is unknown cannot be made older and is refused at the caller.
+func encodeAt(req any, host, name, method string, mi methodInfo, version string) (json.RawMessage, string, error) {
+	if version == "" || version == mi.speaks {
+		return encodeRequest(req, host)
+	}
+	req, err := managers.MakeCompatible(method, req, version)
+	if err != nil {
+		return nil, "", err
+	}
+	rt := structType(req)
+	if rt == nil {
+		rt = mi.rt
+	}
+	if rt == nil {
+		return nil, "", &managers.Error{Type: managers.UnsupportedVersionType, Field: "version", Message: fmt.Sprintf(
+			"%s: the request is written for version %s and must be sent at %s, but it is not a Go struct and this binary does not know the method's request type (managers.Definition.Methods) to write it for %s",
+			name, mi.speaks, version, version)}
+	}
+	raw, target, err := encodeRequest(req, host)
+	if err != nil {
+		return nil, "", err
+	}
+	raw, err = managers.Backport(method, rt, raw, mi.speaks, version)
+	if err != nil {
+		return nil, "", err
+	}
+	return raw, target, nil
+}
+
+// structType is the struct type of req (a struct or a pointer to one), or
+// nil.
+func structType(req any) reflect.Type {
+	rt := reflect.TypeOf(req)
+	if rt == nil {
+		return nil
+	}
+	if rt.Kind() == reflect.Pointer {
+		rt = rt.Elem()
+	}
+	if rt.Kind() != reflect.Struct {
+		return nil
+	}
+	return rt
 }

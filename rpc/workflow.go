@@ -21,23 +21,33 @@ import (
 // Timeout (default DefaultResponseTimeout; settings cannot be read in
 // workflow code). A dead host fails with a Timeout error within it; typed
 // errors come back as *managers.Error. RequestID does not apply: the
-// calling workflow's history already makes the call happen once. Upgrade
-// levels are not applied (they need the database); Version is sent and the
-// target checks it.
+// calling workflow's history already makes the call happen once.
+//
+// The call is versioned and capped as Client.Call's: at the version the
+// calling service speaks (Version, else the method's version in the
+// topic's registered manager definition, managers.Definition.Methods),
+// capped by the calling service's NOVAFLOW_UPGRADE_LEVELS_<TOPIC> (fixed or
+// "auto"), in the form that version understands, or refused here with an
+// UnsupportedVersion error. Both are read through the local activity
+// CallVersionName and recorded in the history (see versionedRequest).
 func CallFromWorkflow(ctx workflow.Context, topic, method string, req, resp any, opts ...CallOption) error {
 	o, err := applyOptions(opts, DefaultResponseTimeout)
 	if err != nil {
 		return err
 	}
-	raw, host, err := encodeRequest(req, o.host)
+	if _, host, err := encodeRequest(req, o.host); err != nil {
+		return err
+	} else if host == AllHosts {
+		return managers.InvalidArgument(managers.HostField, "use FanoutFromWorkflow to call every host")
+	}
+	deadline := workflow.Now(ctx).Add(o.timeout)
+	t := target{Topic: topic, Method: method}
+	raw, host, err := versionedRequest(ctx, &t, req, o)
 	if err != nil {
 		return err
 	}
-	if host == AllHosts {
-		return managers.InvalidArgument(managers.HostField, "use FanoutFromWorkflow to call every host")
-	}
-	t := target{Topic: topic, Method: method, Host: host, Version: o.version}
-	out, err := runMethod(ctx, t, raw, workflow.Now(ctx).Add(o.timeout))
+	t.Host = host
+	out, err := runMethod(ctx, t, raw, deadline)
 	if err != nil {
 		return workflowCallError(t, err)
 	}
@@ -46,7 +56,8 @@ func CallFromWorkflow(ctx workflow.Context, topic, method string, req, resp any,
 
 // FanoutFromWorkflow is Fanout for workflow code: it lists the topic's up
 // hosts and runs the method's activity on each, from the calling workflow,
-// within Timeout (default DefaultResponseTimeout).
+// within Timeout (default DefaultResponseTimeout). It is versioned and
+// capped as CallFromWorkflow.
 func FanoutFromWorkflow(ctx workflow.Context, topic, method string, req any, opts ...CallOption) ([]HostResult, error) {
 	o, err := applyOptions(opts, DefaultResponseTimeout)
 	if err != nil {
@@ -55,12 +66,17 @@ func FanoutFromWorkflow(ctx workflow.Context, topic, method string, req any, opt
 	if o.host != "" {
 		return nil, managers.InvalidArgument(managers.HostField, "a fanout goes to every host; drop ToHost")
 	}
-	raw, _, err := encodeRequest(req, AllHosts)
+	o.host = AllHosts
+	if _, _, err := encodeRequest(req, AllHosts); err != nil {
+		return nil, err
+	}
+	deadline := workflow.Now(ctx).Add(o.timeout)
+	t := target{Topic: topic, Method: method, Host: AllHosts}
+	raw, _, err := versionedRequest(ctx, &t, req, o)
 	if err != nil {
 		return nil, err
 	}
-	t := target{Topic: topic, Method: method, Host: AllHosts, Version: o.version}
-	res, err := fanout(ctx, t, raw, workflow.Now(ctx).Add(o.timeout), nil)
+	res, err := fanout(ctx, t, raw, deadline, nil)
 	if err != nil {
 		return nil, workflowCallError(t, err)
 	}
@@ -72,20 +88,25 @@ func FanoutFromWorkflow(ctx workflow.Context, topic, method string, req any, opt
 // and returns once it has started. Its deadline is Timeout (default
 // DefaultCastTimeout). Without a RequestID the ID is a UUID recorded in the
 // caller's history; a RequestID that was used before starts nothing and
-// returns the earlier execution's workflow ID.
+// returns the earlier execution's workflow ID. It is versioned and capped
+// as CallFromWorkflow; the version travels as the child's memo
+// NovaflowVersion.
 func CastFromWorkflow(ctx workflow.Context, topic, method string, req any, opts ...CallOption) (Execution, error) {
 	o, err := applyOptions(opts, DefaultCastTimeout)
 	if err != nil {
 		return Execution{}, err
 	}
-	raw, host, err := encodeRequest(req, o.host)
+	if _, host, err := encodeRequest(req, o.host); err != nil {
+		return Execution{}, err
+	} else if host == AllHosts {
+		return Execution{}, managers.InvalidArgument(managers.HostField, "a cast goes to one host or any host")
+	}
+	t := target{Topic: topic, Method: method}
+	raw, host, err := versionedRequest(ctx, &t, req, o)
 	if err != nil {
 		return Execution{}, err
 	}
-	if host == AllHosts {
-		return Execution{}, managers.InvalidArgument(managers.HostField, "a cast goes to one host or any host")
-	}
-	t := target{Topic: topic, Method: method, Host: host, Version: o.version}
+	t.Host = host
 	rid := o.requestID
 	if rid == "" {
 		if err := workflow.SideEffect(ctx, func(workflow.Context) any { return uuid.NewString() }).Get(&rid); err != nil {

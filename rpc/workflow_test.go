@@ -67,6 +67,9 @@ func TestFromWorkflow(t *testing.T) {
 	queue := testenv.UniqueName(t, "caller")
 	w := sdkworker.New(f.temporal, queue, sdkworker.Options{})
 	w.RegisterWorkflowWithOptions(callerWorkflow, workflow.RegisterOptions{Name: "caller"})
+	// A worker of its own registers what versioned calls from its
+	// workflows need, with its settings (a service does it by itself).
+	f.client(rpc.Options{}).RegisterActivities(w)
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}

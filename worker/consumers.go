@@ -44,6 +44,7 @@ func (s *Service) register(w sdkworker.Worker, queue string) {
 	methods := s.mgr.RPCMethods()
 	activities.RegisterMethods(w, s.topic, methods)
 	activities.RegisterServices(w, &activities.Services{Store: s.store, DownTime: s.cfg.DownTime(), CurrentDownTime: s.live.downTime})
+	s.calls.RegisterActivities(w)
 	router, routed := s.mgr.(managers.Router)
 	if routed {
 		activities.RegisterRouter(w, s.topic, router)

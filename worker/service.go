@@ -94,6 +94,10 @@ type Service struct {
 	workers []sdkworker.Worker
 	state   state
 
+	// calls is the RPC client whose settings the calls of this service's
+	// workflows follow (rpc.Client.RegisterActivities).
+	calls *rpc.Client
+
 	live liveSettings // the mutable settings read outside s.mu
 	// ready and conns are read without s.mu, which Start holds through
 	// its network calls: a health probe answers at once while it runs.
@@ -341,6 +345,24 @@ func (s *Service) newManager() (managers.Manager, error) {
 		return nil, err
 	}
 	s.live.levels.Store(&levels)
+	// The settings of calls made by the workflows this service runs
+	// (rpc.CallFromWorkflow and friends), read through the activity
+	// rpc.CallVersionName: the upgrade levels, and the method versions of
+	// the binary's manager definitions (this service's own for its topic).
+	own := s.def
+	calls, err := rpc.New(rpc.Options{
+		Temporal: s.client, Services: s.store, UpgradeLevels: levels, CurrentUpgradeLevels: s.live.upgradeLevels,
+		Definition: func(topic string) (managers.Definition, error) {
+			if topic == own.Topic {
+				return own, nil
+			}
+			return managers.ForTopic(topic, "")
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.calls = calls
 	mgr, err := s.def.New(managers.Deps{
 		Host: s.host, Binary: s.binary, Topic: s.topic, DB: s.pool, Logger: s.logger, Config: cfg,
 		Temporal: s.client, DownTime: s.live.downTime,
@@ -481,6 +503,9 @@ func (s *Service) Reset(ctx context.Context) error {
 	s.live.set(s.cfg)
 	if s.reload != nil {
 		s.live.levels.Store(&levels)
+	}
+	if s.calls != nil {
+		s.calls.ResetUpgradeLevels()
 	}
 	if s.logLevel != nil {
 		if level, err := parseLevel(s.cfg.LogLevel); err == nil { // Validate passed

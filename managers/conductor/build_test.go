@@ -24,6 +24,9 @@ import (
 
 	"github.com/novaflow/novaflow/activities"
 	"github.com/novaflow/novaflow/managers"
+	computemgr "github.com/novaflow/novaflow/managers/compute"
+	"github.com/novaflow/novaflow/managers/scheduler"
+	"github.com/novaflow/novaflow/rpc"
 )
 
 // buildFake plays the conductor, scheduler and compute services of a build.
@@ -40,7 +43,11 @@ type buildFake struct {
 	// releaseErr, when set, is how every release_claim fails.
 	releaseErr error
 	calls      []string // "<activity> <queue> <instance/host>"
-	finished   map[string]string
+	// levels are the upgrade levels of the calling service, by topic.
+	levels map[string]string
+	// versions are the versions each activity was called at.
+	versions map[string][]string
+	finished map[string]string
 }
 
 func (f *buildFake) record(ctx context.Context, name string, req json.RawMessage) map[string]any {
@@ -58,8 +65,11 @@ func (f *buildFake) record(ctx context.Context, name string, req json.RawMessage
 
 func (f *buildFake) register(env *testsuite.TestWorkflowEnvironment) {
 	reg := func(name string, fn func(ctx context.Context, m map[string]any) (any, error)) {
-		env.RegisterActivityWithOptions(func(ctx context.Context, req json.RawMessage, _ activities.CallInfo) (json.RawMessage, error) {
+		env.RegisterActivityWithOptions(func(ctx context.Context, req json.RawMessage, ci activities.CallInfo) (json.RawMessage, error) {
 			m := f.record(ctx, name, req)
+			f.mu.Lock()
+			f.versions[name] = append(f.versions[name], ci.Version)
+			f.mu.Unlock()
 			out, err := fn(ctx, m)
 			if err != nil {
 				return nil, activities.ToApplicationError(err)
@@ -67,6 +77,19 @@ func (f *buildFake) register(env *testsuite.TestWorkflowEnvironment) {
 			return json.Marshal(out)
 		}, activity.RegisterOptions{Name: name})
 	}
+	// What a conductor service answers workflow code about a call: the
+	// version of the method in the binary's definitions, and its levels.
+	env.RegisterActivityWithOptions(func(_ context.Context, req rpc.CallVersionRequest) (rpc.CallVersionResult, error) {
+		res := rpc.CallVersionResult{Level: f.levels[req.Topic], Why: "the test's level", Speaks: req.Version}
+		def, err := managers.ForTopic(req.Topic, "")
+		if err != nil {
+			return res, err
+		}
+		if m, ok := def.Method(req.Method); ok && res.Speaks == "" {
+			res.Speaks, res.Since = m.Version, m.Since
+		}
+		return res, nil
+	}, activity.RegisterOptions{Name: rpc.CallVersionName})
 	reg("conductor.create_instances", func(_ context.Context, m map[string]any) (any, error) {
 		return map[string]any{"instances": m["instances"]}, nil
 	})
@@ -117,6 +140,9 @@ func runBuild(t *testing.T, f *buildFake, input string) (BuildResult, error) {
 	}
 	if f.finished == nil {
 		f.finished = map[string]string{}
+	}
+	if f.versions == nil {
+		f.versions = map[string][]string{}
 	}
 	f.register(env)
 	p, err := converter.GetDefaultDataConverter().ToPayload(json.RawMessage(input))
@@ -261,6 +287,52 @@ func TestBuildInstancesWorkflow(t *testing.T) {
 				t.Errorf("a malformed request made calls: %v", tt.fake.calls)
 			}
 		})
+	}
+}
+
+// TestBuildCallsAreVersioned: the build's calls carry the version of each
+// method in the binary's manager definitions (compute's for
+// build_and_run_instance), and a caller whose upgrade level for compute
+// cannot carry compute's version refuses the call itself: no compute host
+// is called.
+func TestBuildCallsAreVersioned(t *testing.T) {
+	f := &buildFake{hosts: []string{"h1"}}
+	if _, err := runBuild(t, f, `{"name":"web","flavor":{"vcpus":1,"memory_mb":64},"image":{"command":["true"]}}`); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{}
+	for _, topic := range []string{Topic, computemgr.Topic, scheduler.Topic} {
+		def, err := managers.ForTopic(topic, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range def.Methods() {
+			want[topic+"."+m.Name] = m.Version
+		}
+	}
+	for name, versions := range f.versions {
+		for _, v := range versions {
+			if v == "" || v != want[name] {
+				t.Errorf("%s was called at version %q, want %q (its method's version)", name, v, want[name])
+			}
+		}
+	}
+	if len(f.versions["compute.build_and_run_instance"]) != 1 {
+		t.Errorf("compute.build_and_run_instance calls: %v", f.versions["compute.build_and_run_instance"])
+	}
+
+	// Capped at a major compute does not speak: refused at the caller.
+	f = &buildFake{hosts: []string{"h1", "h2"}, levels: map[string]string{computemgr.Topic: "0.9"}}
+	res, err := runBuild(t, f, `{"name":"web","flavor":{"vcpus":1,"memory_mb":64},"image":{"command":["true"]}}`)
+	if err == nil {
+		t.Fatal("a build whose compute calls cannot be sent succeeded")
+	}
+	if n := len(f.versions["compute.build_and_run_instance"]); n != 0 {
+		t.Errorf("compute was called %d times above the caller's level", n)
+	}
+	if len(res.Instances) != 1 || !strings.Contains(res.Instances[0].Fault, managers.UnsupportedVersionType) ||
+		!strings.Contains(res.Instances[0].Fault, "upgrade level 0.9") {
+		t.Errorf("build result %+v, want a fault naming UnsupportedVersion and the level", res)
 	}
 }
 

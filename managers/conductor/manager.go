@@ -26,6 +26,8 @@ func init() {
 		Version: Version,
 		// Service version 1 serves RPC API 1.0.
 		RPCVersions: map[int]string{1: "1.0"},
+		// Its methods, for callers in any binary (their versions).
+		Methods: func() []managers.Method { return (&Manager{}).RPCMethods() },
 		// The instances, compute nodes and actions it shares with the
 		// other services of the reference control plane.
 		Schemas: []managers.Schema{{Name: store.SchemaName, Migrations: store.Migrations()}},

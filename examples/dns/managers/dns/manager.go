@@ -37,9 +37,11 @@ func init() {
 		Topic:       Topic,
 		Version:     1,
 		RPCVersions: map[int]string{1: "1.0"},
-		Config:      &Settings{},
-		Migrations:  sub,
-		New:         func(deps managers.Deps) (managers.Manager, error) { return New(deps) },
+		// Its methods, for callers in any binary (their versions).
+		Methods:    func() []managers.Method { return (&Manager{}).RPCMethods() },
+		Config:     &Settings{},
+		Migrations: sub,
+		New:        func(deps managers.Deps) (managers.Manager, error) { return New(deps) },
 	})
 }
 

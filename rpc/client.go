@@ -314,16 +314,17 @@ func callTimeout(ctx context.Context, t target, timeout time.Duration) (time.Dur
 func (c *Client) target(ctx context.Context, topic, method string, req any, o callOptions) (target, json.RawMessage, error) {
 	t := target{Topic: topic, Method: method}
 	mi := c.info(topic, method, o.version)
+	var l level
 	if mi.speaks != "" {
-		l, err := c.level(ctx, topic)
-		if err != nil {
+		var err error
+		if l, err = c.level(ctx, topic); err != nil {
 			return target{}, nil, fmt.Errorf("upgrade level of topic %s: %w", topic, err)
 		}
 		if t.Version, err = sendVersion(t.Name(), topic, mi, l); err != nil {
 			return target{}, nil, err
 		}
 	}
-	raw, host, err := encodeAt(req, o.host, t.Name(), method, mi, t.Version)
+	raw, host, err := encodeAt(req, o.host, t.Name(), method, mi, t.Version, l.why)
 	if err != nil {
 		return target{}, nil, err
 	}

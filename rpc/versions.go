@@ -246,13 +246,20 @@ func sendVersion(name, topic string, mi methodInfo, l level) (string, error) {
 // (managers.MakeCompatible, then managers.Backport with the request's Go
 // type, or the method's when the request is JSON or a map). A request whose
 // type is unknown cannot be made older and is refused at the caller.
-func encodeAt(req any, host, name, method string, mi methodInfo, version string) (json.RawMessage, string, error) {
+func encodeAt(req any, host, name, method string, mi methodInfo, version, why string) (json.RawMessage, string, error) {
 	if version == "" || version == mi.speaks {
 		return encodeRequest(req, host)
 	}
+	// Say why the call is sent at an older version.
+	capped := func(err error) error {
+		if e, ok := managers.AsError(err); ok && e.Type == managers.UnsupportedVersionType {
+			return &managers.Error{Type: e.Type, Field: e.Field, Message: e.Message + " (upgrade level: " + why + ")"}
+		}
+		return err
+	}
 	req, err := managers.MakeCompatible(method, req, version)
 	if err != nil {
-		return nil, "", err
+		return nil, "", capped(err)
 	}
 	rt := structType(req)
 	if rt == nil {
@@ -260,8 +267,8 @@ func encodeAt(req any, host, name, method string, mi methodInfo, version string)
 	}
 	if rt == nil {
 		return nil, "", &managers.Error{Type: managers.UnsupportedVersionType, Field: "version", Message: fmt.Sprintf(
-			"%s: the request is written for version %s and must be sent at %s, but it is not a Go struct and this binary does not know the method's request type (managers.Definition.Methods) to write it for %s",
-			name, mi.speaks, version, version)}
+			"%s: the request is written for version %s and must be sent at %s (upgrade level: %s), but it is not a Go struct and this binary does not know the method's request type (managers.Definition.Methods) to write it for %s",
+			name, mi.speaks, version, why, version)}
 	}
 	raw, target, err := encodeRequest(req, host)
 	if err != nil {
@@ -269,7 +276,7 @@ func encodeAt(req any, host, name, method string, mi methodInfo, version string)
 	}
 	raw, err = managers.Backport(method, rt, raw, mi.speaks, version)
 	if err != nil {
-		return nil, "", err
+		return nil, "", capped(err)
 	}
 	return raw, target, nil
 }

@@ -123,13 +123,14 @@ func versionedRequest(ctx workflow.Context, t *target, req any, o callOptions) (
 		return nil, "", err
 	}
 	mi := methodInfo{speaks: res.Speaks, since: res.Since}
-	if t.Version, err = sendVersion(t.Name(), t.Topic, mi, level{version: res.Level, why: res.Why}); err != nil {
+	l := level{version: res.Level, why: res.Why}
+	if t.Version, err = sendVersion(t.Name(), t.Topic, mi, l); err != nil {
 		return nil, "", err
 	}
 	if t.Version != mi.speaks && structType(req) == nil {
 		mi.rt = registeredRequestType(t.Topic, t.Method)
 	}
-	return encodeAt(req, o.host, t.Name(), t.Method, mi, t.Version)
+	return encodeAt(req, o.host, t.Name(), t.Method, mi, t.Version, l.why)
 }
 
 // registeredRequestType is the request type of method in the topic's

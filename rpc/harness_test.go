@@ -88,8 +88,9 @@ func (s *state) releaseAll() {
 // testManager is the manager the tests call: methods that succeed, fail
 // typed, fail untyped for a while, and block until released.
 type testManager struct {
-	host string
-	st   *state
+	topic string
+	host  string
+	st    *state
 }
 
 func (m *testManager) PeriodicTasks() []managers.PeriodicTask { return nil }
@@ -143,7 +144,16 @@ func (m *testManager) RPCMethods() []managers.Method {
 		managers.NewMethod("flaky", "1.0", m.flaky),
 		managers.NewMethod("block", "1.0", m.block),
 		managers.NewMethod("where", "1.0", m.where),
+		// API 1.1 added greet's title and the method wave.
+		managers.NewMethod("greet", "1.1", m.greet),
+		managers.NewMethod("wave", "1.1", m.greet).WithSince("1.1"),
 	}
+}
+
+// Workflows declares the workflow that makes versioned calls from workflow
+// code (mixed_version_test.go).
+func (m *testManager) Workflows() []managers.Workflow {
+	return []managers.Workflow{{Name: m.topic + ".versioned_caller", Func: versionedCaller(m.topic)}}
 }
 
 func (m *testManager) echo(ctx context.Context, req echoReq) (echoResp, error) {
@@ -219,7 +229,7 @@ func newFixture(t *testing.T) *fixture {
 		RPCVersions: map[int]string{1: "1.0", testServiceVersion: testAPIVersion},
 		Methods:     func() []managers.Method { return testMethods("", nil) },
 		New: func(d managers.Deps) (managers.Manager, error) {
-			return &testManager{host: d.Host, st: st}, nil
+			return &testManager{topic: d.Topic, host: d.Host, st: st}, nil
 		},
 	})
 	ctx := context.Background()

@@ -52,8 +52,9 @@ type Options struct {
 	// Services is the services table, for "auto" levels.
 	Services *servicegroup.Store
 	// Definition returns the manager definition of a topic's services, whose
-	// RPCVersions an "auto" level reads; default: the topic's registered
-	// default manager (managers.ForTopic).
+	// RPCVersions an "auto" level reads and whose Methods give the version
+	// of each method a call speaks by default; default: the topic's
+	// registered default manager (managers.ForTopic).
 	Definition func(topic string) (managers.Definition, error)
 }
 

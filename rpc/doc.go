@@ -23,17 +23,24 @@
 // ID never runs the method twice; Call on a finished ID returns that run's
 // result.
 //
-// Methods carry versions ("major.minor", managers.Method.Version). A caller
-// says which version its request is written for (Version); per topic,
-// NOVAFLOW_UPGRADE_LEVELS_<TOPIC> caps what the client sends (a version, or
-// "auto" for the version the oldest running service of the topic speaks), so
+// Methods carry versions ("major.minor", managers.Method.Version). Every
+// call carries the version its request is written for (Version, else the
+// method's version as the caller's binary knows it:
+// managers.Definition.Methods); per topic, NOVAFLOW_UPGRADE_LEVELS_<TOPIC>
+// caps what the caller sends (a version, or "auto" for the version the
+// oldest running service of the topic speaks): above it a call goes out in
+// the older version's form (request fields tagged `since`, MakeCompatible,
+// managers.Backport) or fails at the caller with UnsupportedVersion, so
 // mixed versions work during a rolling upgrade.
 //
 // A manager builds its Client with ForManager from the managers.Deps the
 // runtime hands it, which carry the process's Temporal client and settings.
 //
 // Inside workflows use CallFromWorkflow, CastFromWorkflow and
-// FanoutFromWorkflow, which are deterministic.
+// FanoutFromWorkflow, which are deterministic, and are versioned and capped
+// the same way with the calling service's settings, read through the local
+// activity CallVersionName and recorded in the history;
+// CanSendVersionFromWorkflow is CanSendVersion for workflow code.
 //
 // docs/rpc.md describes all of this from the shell and the Web UI.
 package rpc

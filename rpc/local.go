@@ -20,7 +20,8 @@ import (
 // Temporal anyway. Casts and fanouts always go through Temporal, which makes
 // them durable. Calls to any host of the topic are not made local.
 //
-// AddLocal also gives the client the methods' versions and objects, so calls
+// AddLocal also gives the client the methods' versions and objects, ahead
+// of the topic's manager definition (managers.Definition.Methods), so calls
 // and casts to the topic carry the version by default and set the
 // NovaflowInstance search attribute at start.
 func (c *Client) AddLocal(topic, host string, methods []managers.Method) {

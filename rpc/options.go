@@ -45,10 +45,13 @@ func RequestID(id string) CallOption { return func(o *callOptions) { o.requestID
 func Timeout(d time.Duration) CallOption { return func(o *callOptions) { o.timeout = d } }
 
 // Version says which version ("major.minor") of the method the request is
-// written for. The client refuses to send above the topic's upgrade level,
-// and the target refuses a version it does not speak. Without it, a call is
-// at the version of the method in this process when the client has it
-// (AddLocal), else at whatever version the target speaks, unchecked.
+// written for. Without it, a call is at the version of the method as this
+// process knows it: a local service's (AddLocal), else the topic's manager
+// definition's (managers.Definition.Methods); a method the process does not
+// know goes unversioned (served as whatever the target speaks). Above the
+// topic's upgrade level the call is sent at the level, in the form it
+// understands (managers.Backport), or refused at the caller with
+// UnsupportedVersion; the target refuses a version it does not speak.
 func Version(v string) CallOption { return func(o *callOptions) { o.version = v } }
 
 // Remote makes a call go through Temporal even when its target is a local

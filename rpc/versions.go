@@ -139,7 +139,9 @@ func (c *Client) autoLevel(ctx context.Context, topic string) (level, error) {
 
 // CanSendVersion reports whether a call at version may be sent to topic
 // under its upgrade level, as oslo's can_send_version: callers that know an
-// older form of a request use it to pick the form.
+// older form of a request use it to pick the form, or whether to call a
+// method added in a later minor. Workflow code uses
+// CanSendVersionFromWorkflow.
 func (c *Client) CanSendVersion(ctx context.Context, topic, version string) (bool, error) {
 	l, err := c.level(ctx, topic)
 	if err != nil || l.version == "" {

@@ -101,7 +101,7 @@ func walkSince(rt reflect.Type, prefix string, seen map[reflect.Type]bool, fn fu
 	defer delete(seen, rt)
 	for i := 0; i < rt.NumField(); i++ {
 		f := rt.Field(i)
-		if !f.IsExported() || f.Tag.Get("json") == "-" {
+		if (!f.IsExported() && !f.Anonymous) || f.Tag.Get("json") == "-" {
 			continue
 		}
 		path := prefix + jsonName(f)
@@ -192,7 +192,7 @@ func backportValue(method string, rt reflect.Type, v any, prefix, speaks, versio
 func backportObject(method string, rt reflect.Type, obj map[string]any, prefix, speaks, version string) error {
 	for i := 0; i < rt.NumField(); i++ {
 		f := rt.Field(i)
-		if !f.IsExported() || f.Tag.Get("json") == "-" {
+		if (!f.IsExported() && !f.Anonymous) || f.Tag.Get("json") == "-" {
 			continue
 		}
 		ft := elemType(f.Type)

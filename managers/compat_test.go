@@ -87,6 +87,29 @@ func TestBackport(t *testing.T) {
 	}
 }
 
+// instanceReq is shared by several methods; buildReq, one method's own,
+// embeds it and adds a field.
+type instanceReq struct {
+	UUID string `json:"uuid"`
+}
+
+type buildReq struct {
+	instanceReq
+	Hint string `json:"hint,omitempty" since:"1.1"`
+}
+
+func TestBackportEmbedded(t *testing.T) {
+	rt := reflect.TypeFor[buildReq]()
+	out, err := managers.Backport("build", rt, []byte(`{"uuid":"u","hint":""}`), "1.1", "1.0")
+	if err != nil || string(out) != `{"uuid":"u"}` {
+		t.Errorf("a zero field beside an embedded struct: %s, %v", out, err)
+	}
+	if _, err := managers.Backport("build", rt, []byte(`{"uuid":"u","hint":"x"}`), "1.1", "1.0"); err == nil {
+		t.Error("a set hint was sent at 1.0")
+	}
+	managers.NewMethod("build", "1.1", func(context.Context, buildReq) (struct{}, error) { return struct{}{}, nil })
+}
+
 func TestSinceDeclarations(t *testing.T) {
 	fn := func(context.Context, rebootV) (struct{}, error) { return struct{}{}, nil }
 	m := managers.NewMethod("reboot", "1.2", fn)

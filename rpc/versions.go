@@ -166,6 +166,7 @@ func (c *Client) ResetUpgradeLevels() {
 // speaks, the version that added the method, and its request type.
 type methodInfo struct {
 	speaks string       // "" when unknown: the call goes unversioned
+	known  bool         // the caller's binary declares the method (since, rt)
 	since  string       // "" when unknown: minor 0 of speaks' major
 	rt     reflect.Type // nil when unknown
 }
@@ -202,7 +203,7 @@ func (c *Client) info(topic, method, version string) methodInfo {
 	if !ok {
 		return methodInfo{speaks: version}
 	}
-	mi := methodInfo{speaks: m.Version, since: m.Since, rt: m.RequestType()}
+	mi := methodInfo{speaks: m.Version, known: true, since: m.Since, rt: m.RequestType()}
 	if version != "" {
 		mi.speaks = version
 	}
@@ -211,10 +212,12 @@ func (c *Client) info(topic, method, version string) methodInfo {
 
 // sendVersion is the version a call of name to topic is sent at: the
 // version its caller speaks, or, when that is above the topic's upgrade
-// level l, the level itself if it is of the same major and not below the
-// version that added the method; otherwise an UnsupportedVersion error at
-// the caller naming the method, both versions and the level's source. An
-// unknown version ("") is sent as is: unversioned.
+// level l, the level itself if it is of the same major, the caller's binary
+// declares the method (so it knows which version added it and its request
+// type) and the method is not newer than the level; otherwise an
+// UnsupportedVersion error at the caller naming the method, both versions
+// and the level's source. An unknown version ("") is sent as is:
+// unversioned.
 func sendVersion(name, topic string, mi methodInfo, l level) (string, error) {
 	if mi.speaks == "" || l.version == "" {
 		return mi.speaks, nil
@@ -232,6 +235,9 @@ func sendVersion(name, topic string, mi methodInfo, l level) (string, error) {
 	}
 	if ok, _ := managers.Compatible(mi.speaks, l.version); !ok {
 		return "", refuse(": another major version")
+	}
+	if !mi.known {
+		return "", refuse(": the caller's binary does not declare the method (managers.Definition.Methods), so it cannot tell whether version " + l.version + " has it or write its request for it")
 	}
 	since := mi.since
 	if since == "" {

@@ -57,6 +57,9 @@ type CallVersionResult struct {
 	// Speaks is the version the caller writes the request for; empty when
 	// unknown (the call is unversioned).
 	Speaks string `json:"speaks,omitempty"`
+	// Known says the calling process's manager definitions declare the
+	// method (Since is then meaningful, and a request can be made older).
+	Known bool `json:"known,omitempty"`
 	// Since is the version that added the method, when known and not minor
 	// 0 of its major.
 	Since string `json:"since,omitempty"`
@@ -88,7 +91,7 @@ func (c *Client) CallVersion(ctx context.Context, req CallVersionRequest) (CallV
 	res := CallVersionResult{Level: l.version, Why: l.why}
 	if req.Method != "" {
 		mi := c.info(req.Topic, req.Method, req.Version)
-		res.Speaks, res.Since = mi.speaks, mi.since
+		res.Speaks, res.Known, res.Since = mi.speaks, mi.known, mi.since
 	}
 	return res, nil
 }
@@ -122,7 +125,7 @@ func versionedRequest(ctx workflow.Context, t *target, req any, o callOptions) (
 	if err != nil {
 		return nil, "", err
 	}
-	mi := methodInfo{speaks: res.Speaks, since: res.Since}
+	mi := methodInfo{speaks: res.Speaks, known: res.Known, since: res.Since}
 	l := level{version: res.Level, why: res.Why}
 	if t.Version, err = sendVersion(t.Name(), t.Topic, mi, l); err != nil {
 		return nil, "", err

@@ -86,7 +86,7 @@ func (f *buildFake) register(env *testsuite.TestWorkflowEnvironment) {
 			return res, err
 		}
 		if m, ok := def.Method(req.Method); ok && res.Speaks == "" {
-			res.Speaks, res.Since = m.Version, m.Since
+			res.Speaks, res.Known, res.Since = m.Version, true, m.Since
 		}
 		return res, nil
 	}, activity.RegisterOptions{Name: rpc.CallVersionName})

@@ -151,6 +151,13 @@ type Deps struct {
 	DB *pgxpool.Pool
 	// Logger carries the service, host and topic on every line.
 	Logger *slog.Logger
+	// StateDir is the service's state directory, where a manager keeps its
+	// files unless a setting of its own says otherwise: $STATE_DIRECTORY
+	// under systemd (StateDirectory=), else /var/lib/novaflow/<topic> for
+	// `novaflow run`, the dev stack's data dir for `novaflow dev`; "" when
+	// the manager is built without the runtime (a test), or the caller of
+	// worker.Create gave none.
+	StateDir string
 	// Config is the manager's settings: a pointer of the same type as
 	// Definition.Config, filled from the environment; nil when it has none.
 	// ConfigOf reads it, with the tags' defaults when it is nil.

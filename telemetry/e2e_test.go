@@ -97,7 +97,7 @@ func newStack(t *testing.T, topics ...string) *stack {
 	st.cfg.GracefulShutdownTimeout, st.cfg.LogFormat, st.cfg.LogLevel, st.cfg.Versioning = 5*time.Second, "json", "debug", worker.VersioningOff
 	var services []*worker.Service
 	for _, topic := range append([]string{computemgr.Topic}, topics...) {
-		svc, err := worker.Create(st.cfg, worker.Options{Topic: topic, Logger: logger})
+		svc, err := worker.Create(st.cfg, worker.Options{Topic: topic, Logger: logger, Env: worker.Env{"NOVAFLOW_COMPUTE_DRIVER": "fake"}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -66,6 +66,11 @@ type Options struct {
 	// that another service of the process has just brought in line with the
 	// same settings, instead of asking the server for each again.
 	OneReconcilePerProcess bool
+	// StateDir is the service's state directory, handed to its manager
+	// (managers.Deps.StateDir) as the default place of its files: cmd gives
+	// $STATE_DIRECTORY (systemd's StateDirectory=) or /var/lib/novaflow/<topic>
+	// (DefaultStateDir), novaflow dev its own data dir. "": none.
+	StateDir string
 	// ManagerConfig, when set, is the manager's settings (a pointer of the
 	// type of its Definition.Config), used instead of reading them from the
 	// environment: for services of one process that differ, such as the
@@ -78,6 +83,7 @@ type Service struct {
 	host, binary, topic string
 	def                 managers.Definition
 	managerConfig       any
+	stateDir            string
 	oncePerProcess      bool
 	logger              *slog.Logger
 	reload              func() (Env, error)
@@ -192,7 +198,7 @@ func Create(cfg Config, opts Options) (*Service, error) {
 	}
 	logger = logger.With("service", binary, "host", cfg.Host, "topic", topic)
 	s := &Service{
-		host: cfg.Host, binary: binary, topic: topic, def: def, managerConfig: opts.ManagerConfig, oncePerProcess: opts.OneReconcilePerProcess, logger: logger,
+		host: cfg.Host, binary: binary, topic: topic, def: def, managerConfig: opts.ManagerConfig, stateDir: opts.StateDir, oncePerProcess: opts.OneReconcilePerProcess, logger: logger,
 		reload: opts.Reload, logLevel: opts.LogLevel,
 		cfg: cfg, env: opts.Env, client: opts.Temporal, pool: opts.DB,
 	}
@@ -229,6 +235,21 @@ func names(binary, topic string) (string, string, error) {
 		topic = strings.TrimPrefix(binary, BinaryPrefix)
 	}
 	return binary, topic, nil
+}
+
+// StateRoot is where the services of `novaflow run` keep their state by
+// default, each in a folder named after its topic (DefaultStateDir).
+const StateRoot = "/var/lib/novaflow"
+
+// DefaultStateDir is the state directory of a service of topic: stateDirectory
+// when it is set (the value of $STATE_DIRECTORY, which systemd sets from
+// StateDirectory=: the first of its paths), else StateRoot/<topic>. The
+// caller reads the environment; the runtime does not.
+func DefaultStateDir(topic, stateDirectory string) string {
+	if first, _, _ := strings.Cut(stateDirectory, ":"); first != "" {
+		return first
+	}
+	return filepath.Join(StateRoot, topic)
 }
 
 // Host is the service's host.
@@ -364,7 +385,7 @@ func (s *Service) newManager() (managers.Manager, error) {
 	}
 	s.calls = calls
 	mgr, err := s.def.New(managers.Deps{
-		Host: s.host, Binary: s.binary, Topic: s.topic, DB: s.pool, Logger: s.logger, Config: cfg,
+		Host: s.host, Binary: s.binary, Topic: s.topic, DB: s.pool, Logger: s.logger, Config: cfg, StateDir: s.stateDir,
 		Temporal: s.client, DownTime: s.live.downTime,
 		RPC: managers.RPCSettings{
 			ResponseTimeout: s.cfg.RPCResponseTimeout, CastTimeout: s.cfg.CastTimeout, UpgradeLevels: levels,

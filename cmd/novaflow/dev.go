@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -21,7 +22,6 @@ import (
 	"github.com/novaflow/novaflow/internal/devstack"
 	"github.com/novaflow/novaflow/managers"
 	computemgr "github.com/novaflow/novaflow/managers/compute"
-	volumemgr "github.com/novaflow/novaflow/managers/volume"
 	"github.com/novaflow/novaflow/worker"
 )
 
@@ -50,7 +50,8 @@ func newDevCmd() *cobra.Command {
     NOVAFLOW_DATABASE_URL or DATABASE_URL names a server);
   - one service of every registered topic on this host; compute runs real
     processes (the process driver, unless NOVAFLOW_COMPUTE_DRIVER says
-    otherwise), and --fake-hosts N adds N simulated compute hosts;
+    otherwise; off Linux the fake driver), and --fake-hosts N adds N
+    simulated compute hosts; their state is in .novaflow too;
   - their /healthz, /readyz and /metrics (Prometheus) on 127.0.0.1:9464, and
     traces and metrics over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set.
 The first run builds the pinned Temporal CLI, which takes a few minutes; later
@@ -146,6 +147,9 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if _, set := env.Lookup("NOVAFLOW_COMPUTE_DRIVER"); !set && devComputeDriver() != "process" {
+		say("the process compute driver runs on Linux only: compute on this %s machine runs the fake driver (simulated instances); NOVAFLOW_COMPUTE_DRIVER chooses another", runtime.GOOS)
+	}
 	st := stackFile{
 		PID: os.Getpid(), TemporalAddress: tmp.Address(), TemporalNamespace: tmp.Namespace(),
 		TemporalUI: devTemporalUI(o), DatabaseURL: databaseURL,
@@ -197,7 +201,8 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) error {
 }
 
 // devServices is one service of every registered topic on this host, the
-// compute one with the process driver unless NOVAFLOW_COMPUTE_DRIVER is set,
+// compute one with the process driver (devComputeDriver) unless
+// NOVAFLOW_COMPUTE_DRIVER is set,
 // plus o.fakeHosts simulated compute hosts with the fake driver. opts holds
 // what every service shares: logger, log level and environment.
 func devServices(cfg worker.Config, o devOptions, dir string, c client.Client, pool *pgxpool.Pool, opts worker.Options) ([]*worker.Service, error) {
@@ -206,6 +211,9 @@ func devServices(cfg worker.Config, o devOptions, dir string, c client.Client, p
 	add := func(cfg worker.Config, topic string, managerConfig any) error {
 		svcOpts := opts
 		svcOpts.Topic, svcOpts.Temporal, svcOpts.DB, svcOpts.ManagerConfig, svcOpts.OneReconcilePerProcess = topic, c, pool, managerConfig, true
+		// State beside the rest of the dev stack's data, not in the temp
+		// dir where cleaners may remove it, nor in /var/lib.
+		svcOpts.StateDir = filepath.Join(dir, topic+"-"+cfg.Host)
 		svc, err := worker.Create(cfg, svcOpts)
 		if err != nil {
 			return err
@@ -221,9 +229,6 @@ func devServices(cfg worker.Config, o devOptions, dir string, c client.Client, p
 		if _, set := env.Lookup("NOVAFLOW_COMPUTE_DRIVER"); !set || driver == "fake" {
 			s.Driver = driver
 		}
-		if s.StateDir == "" {
-			s.StateDir = filepath.Join(dir, "compute-"+host)
-		}
 		// On a developer's machine, `"command": ["sleep", "3600"]` should
 		// just work; production hosts keep the default (absolute paths only).
 		if _, set := env.Lookup("NOVAFLOW_COMPUTE_ALLOW_RELATIVE_COMMANDS"); !set {
@@ -235,20 +240,9 @@ func devServices(cfg worker.Config, o devOptions, dir string, c client.Client, p
 		var managerConfig any
 		switch topic {
 		case computemgr.Topic:
-			s, err := computeSettings("process", cfg.Host)
+			s, err := computeSettings(devComputeDriver(), cfg.Host)
 			if err != nil {
 				return nil, err
-			}
-			managerConfig = s
-		case volumemgr.Topic:
-			// Volumes live beside the rest of the dev stack's data, not in
-			// the temp dir where cleaners may remove them.
-			s := &volumemgr.Settings{}
-			if err := env.Decode(s); err != nil {
-				return nil, err
-			}
-			if s.DataDir == "" {
-				s.DataDir = filepath.Join(dir, "volume-"+cfg.Host)
 			}
 			managerConfig = s
 		}
@@ -268,6 +262,16 @@ func devServices(cfg worker.Config, o devOptions, dir string, c client.Client, p
 		}
 	}
 	return services, nil
+}
+
+// devComputeDriver is the driver of the dev stack's own compute host when
+// NOVAFLOW_COMPUTE_DRIVER is unset: process (real processes), which runs on
+// Linux only; fake (simulated instances) elsewhere.
+func devComputeDriver() string {
+	if runtime.GOOS == "linux" {
+		return "process"
+	}
+	return "fake"
 }
 
 // postgresDataDir is <dir>/postgres, or, when PostgreSQL (run as the postgres
@@ -320,7 +324,7 @@ func printBanner(out io.Writer, st stackFile, cfg worker.Config, services []*wor
 	b.WriteString(`
 Try, in another terminal in this folder:
   go run ./cmd/novaflow service list
-  NOVAFLOW_HOST=node2 go run ./cmd/novaflow run compute     # a second compute host
+  NOVAFLOW_HOST=node2 NOVAFLOW_COMPUTE_DRIVER=fake go run ./cmd/novaflow run compute   # a second compute host
   temporal workflow list --query 'NovaflowHost="` + cfg.Host + `"'
   temporal schedule list
 (temporal is the pinned CLI: cd tools/temporal && go tool temporal ...)

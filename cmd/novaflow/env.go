@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 
 	"github.com/novaflow/novaflow/worker"
 )
@@ -13,6 +14,20 @@ import (
 // passed down.
 type processEnv struct {
 	extra []string
+	// devDir is the data folder of the dev stack the command runs beside
+	// (useDevStack), "" for none.
+	devDir string
+}
+
+// stateDir is the state directory of a service of topic on host: systemd's
+// $STATE_DIRECTORY when set; beside a dev stack, a folder in its data
+// folder (as `novaflow dev` gives its own services); else
+// /var/lib/novaflow/<topic>.
+func (p processEnv) stateDir(env worker.Env, topic, host string) string {
+	if _, set := env.Lookup("STATE_DIRECTORY"); !set && p.devDir != "" {
+		return filepath.Join(p.devDir, topic+"-"+host)
+	}
+	return worker.DefaultStateDir(topic, env.Get("STATE_DIRECTORY"))
 }
 
 // load reads the environment as it is now: at start, and again on SIGHUP

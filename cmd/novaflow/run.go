@@ -21,7 +21,9 @@ report and periodic tasks as Temporal Schedules.
 SIGTERM stops it gracefully (in-flight work finishes within
 NOVAFLOW_GRACEFUL_SHUTDOWN_TIMEOUT), SIGHUP re-reads the mutable settings,
 SIGINT exits at once. Beside a running 'novaflow dev' it needs no settings:
-NOVAFLOW_HOST=node2 novaflow run compute adds a compute host to it.`,
+NOVAFLOW_HOST=node2 NOVAFLOW_COMPUTE_DRIVER=fake novaflow run compute adds a
+simulated compute host to it, its state in the dev stack's folder. compute
+refuses to start without NOVAFLOW_COMPUTE_DRIVER.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			penv := useDevStack()
@@ -31,7 +33,11 @@ NOVAFLOW_HOST=node2 novaflow run compute adds a compute host to it.`,
 			}
 			level := new(slog.LevelVar)
 			logger := worker.NewLogger(os.Stderr, cfg, level)
-			svc, err := worker.Create(cfg, worker.Options{Topic: args[0], Logger: logger, LogLevel: level, Env: env, Reload: penv.load})
+			// The state of the service's manager (compute's instances,
+			// volume's volumes) is in systemd's StateDirectory= when it runs
+			// under systemd, else in /var/lib/novaflow/<topic>.
+			stateDir := penv.stateDir(env, args[0], cfg.Host)
+			svc, err := worker.Create(cfg, worker.Options{Topic: args[0], Logger: logger, LogLevel: level, Env: env, Reload: penv.load, StateDir: stateDir})
 			if err != nil {
 				return err
 			}

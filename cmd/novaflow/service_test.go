@@ -221,6 +221,26 @@ func TestBadSettingsExitOne(t *testing.T) {
 	}
 }
 
+// TestNoDriverExitsOne: outside novaflow dev, a compute service without
+// NOVAFLOW_COMPUTE_DRIVER refuses to start, with one line, as nova's
+// nova-compute without compute_driver.
+func TestNoDriverExitsOne(t *testing.T) {
+	store := adminEnv(t)
+	t.Chdir(t.TempDir()) // no dev stack is found from here
+	t.Setenv("NOVAFLOW_HOST", testenv.UniqueName(t, "h"))
+	t.Setenv("NOVAFLOW_COMPUTE_DRIVER", "")
+	os.Unsetenv("NOVAFLOW_COMPUTE_DRIVER")
+	t.Setenv("STATE_DIRECTORY", t.TempDir())
+	code, _, errOut := run(t, "run", "compute")
+	want := "manager compute: NOVAFLOW_COMPUTE_DRIVER: not set: name the compute driver of this host (fake, process)\n"
+	if code != 1 || !strings.HasPrefix(errOut, "novaflow: ") || !strings.HasSuffix(errOut, want) || strings.Count(errOut, "\n") != 1 {
+		t.Fatalf("exit %d, stderr %q; want 1 and %q", code, errOut, want)
+	}
+	if _, err := store.Get(context.Background(), os.Getenv("NOVAFLOW_HOST"), "novaflow-compute"); err == nil {
+		t.Fatal("a service that failed its config check wrote its record")
+	}
+}
+
 // TestUnknownDriverExitsOne: a driver name nobody registered stops the
 // service at basic_config_check, with one line that lists the registered
 // ones, before it registers or polls anything.

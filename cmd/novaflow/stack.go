@@ -55,6 +55,7 @@ func useDevStack() processEnv {
 	if !ok {
 		return p
 	}
+	p.devDir = filepath.Join(dir, stackDir)
 	set := func(key, value string) {
 		if _, has := os.LookupEnv(key); !has && value != "" {
 			p.extra = append(p.extra, key+"="+value)

@@ -101,6 +101,7 @@ func TestNoSecretIsPrinted(t *testing.T) {
 			"NOVAFLOW_LOG_FORMAT":       "json",
 			"NOVAFLOW_REPORT_INTERVAL":  "1s",
 			"NOVAFLOW_VERSIONING":       "off",
+			"NOVAFLOW_COMPUTE_DRIVER":   "fake",
 			// Every span on stdout; metrics pushed to nowhere every half
 			// second, with a key.
 			"OTEL_TRACES_EXPORTER":                "console",
@@ -181,7 +182,7 @@ func TestNoSecretIsPrinted(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			env := map[string]string{
 				"NOVAFLOW_TEMPORAL_ADDRESS": srv.Address(), "NOVAFLOW_HOST": testenv.UniqueName(t, "h"),
-				"NOVAFLOW_LOG_LEVEL": "debug", "NOVAFLOW_VERSIONING": "off",
+				"NOVAFLOW_LOG_LEVEL": "debug", "NOVAFLOW_VERSIONING": "off", "NOVAFLOW_COMPUTE_DRIVER": "fake",
 			}
 			for k, v := range c.env {
 				env[k] = v

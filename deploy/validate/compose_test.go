@@ -221,6 +221,9 @@ func checkCompose(f composeFile, s settings, dynamicConfig map[string]any) []err
 		if svc.ReadOnly && !slices.Contains(svc.Tmpfs, "/tmp") {
 			fail("%s: read-only without a /tmp", name)
 		}
+		if topic == "compute" && svc.Environment["NOVAFLOW_COMPUTE_DRIVER"] == "" {
+			fail("%s: NOVAFLOW_COMPUTE_DRIVER is not set: compute refuses to start without it", name)
+		}
 		// The file driver (the default) links volumes into compute's
 		// state dir, which is in compute's own container.
 		if topic == "volume" && svc.Environment["NOVAFLOW_VOLUME_DRIVER"] != "fake" {
@@ -329,6 +332,7 @@ func TestCompose(t *testing.T) {
 		{"misspelt setting", func(f *composeFile) { f.Services["conductor"].Environment["NOVAFLOW_HEALTH_ADRESS"] = ":1" }, "not a novaflow setting"},
 		{"misspelt volume setting", func(f *composeFile) { f.Services["volume"].Environment["NOVAFLOW_VOLUME_DRIVR"] = "fake" }, "volume: NOVAFLOW_VOLUME_DRIVR is not a novaflow setting"},
 		{"volume on the file driver", func(f *composeFile) { delete(f.Services["volume"].Environment, "NOVAFLOW_VOLUME_DRIVER") }, `volume: NOVAFLOW_VOLUME_DRIVER="": want fake`},
+		{"compute without its driver", func(f *composeFile) { delete(f.Services["compute"].Environment, "NOVAFLOW_COMPUTE_DRIVER") }, "compute: NOVAFLOW_COMPUTE_DRIVER is not set"},
 		{"volume without the migration", func(f *composeFile) { delete(f.Services["volume"].DependsOn, "migrate") }, "volume: must start after the migration"},
 		{"set-up by hand", func(f *composeFile) {
 			setup := f.Services["temporal-setup"]

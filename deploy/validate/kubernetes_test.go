@@ -226,6 +226,10 @@ func (m *manifests) check(s settings) []error {
 		if w.topic == "" {
 			continue
 		}
+		// compute refuses to start without its driver (nova's compute_driver).
+		if w.topic == "compute" && env["NOVAFLOW_COMPUTE_DRIVER"] == "" {
+			fail("%s: NOVAFLOW_COMPUTE_DRIVER is not set: compute refuses to start without it", where)
+		}
 		// A service: its host, health endpoints, probes, scraping, stop.
 		host := ""
 		for _, e := range c.Env {

@@ -33,5 +33,5 @@
 // what the driver reports after a restart.
 //
 // Settings (Settings, from NOVAFLOW_COMPUTE_* variables) choose the driver by
-// name: NOVAFLOW_COMPUTE_DRIVER=fake (default) or process.
+// name: NOVAFLOW_COMPUTE_DRIVER=process or fake (required).
 package compute

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"strings"
 
 	"github.com/novaflow/novaflow/drivers/compute"
 	"github.com/novaflow/novaflow/keylock"
@@ -65,13 +66,14 @@ var (
 
 // Manager is the compute manager of one host.
 type Manager struct {
-	host   string
-	cfg    Settings
-	logger *slog.Logger
-	driver compute.Driver
-	store  *store.Store
-	locks  keylock.Locks
-	rpc    *rpc.Client // calls to other services (volume); nil without the runtime
+	host     string
+	cfg      Settings
+	stateDir string // the driver's (Settings.stateDir)
+	logger   *slog.Logger
+	driver   compute.Driver
+	store    *store.Store
+	locks    keylock.Locks
+	rpc      *rpc.Client // calls to other services (volume); nil without the runtime
 }
 
 // New opens the compute driver named by the settings in deps.Config (a
@@ -86,6 +88,11 @@ func New(deps managers.Deps) (*Manager, error) {
 	if deps.DB == nil {
 		return nil, errors.New("compute manager: no database")
 	}
+	if cfg.Driver == "" {
+		// nova's compute refuses to start without compute_driver: a host
+		// that builds nothing but says it did is worse than no host.
+		return nil, fmt.Errorf("NOVAFLOW_COMPUTE_DRIVER: not set: name the compute driver of this host (%s)", strings.Join(compute.Drivers(), ", "))
+	}
 	var client *rpc.Client
 	if deps.Temporal != nil {
 		c, err := rpc.ForManager(deps)
@@ -94,9 +101,10 @@ func New(deps managers.Deps) (*Manager, error) {
 		}
 		client = c
 	}
+	stateDir := cfg.stateDir(deps)
 	d, err := compute.Open(cfg.Driver, compute.Config{
 		Host:                  deps.Host,
-		StateDir:              cfg.stateDir(deps.Host),
+		StateDir:              stateDir,
 		Options:               cfg.DriverOptions,
 		AllowRelativeCommands: cfg.AllowRelativeCommands,
 	})
@@ -111,12 +119,13 @@ func New(deps managers.Deps) (*Manager, error) {
 		logger = slog.Default()
 	}
 	return &Manager{
-		host:   deps.Host,
-		cfg:    cfg,
-		logger: logger,
-		driver: traceDriver(cfg.Driver, d), // a span per driver call
-		store:  store.New(deps.DB),
-		rpc:    client,
+		host:     deps.Host,
+		cfg:      cfg,
+		stateDir: stateDir,
+		logger:   logger,
+		driver:   traceDriver(cfg.Driver, d), // a span per driver call
+		store:    store.New(deps.DB),
+		rpc:      client,
 	}, nil
 }
 

@@ -3,7 +3,10 @@ package compute_test
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -230,11 +233,43 @@ func TestGetInstanceInfo(t *testing.T) {
 // TestDefaultSettings keeps the defaults users know (docs/configuration.md).
 func TestDefaultSettings(t *testing.T) {
 	want := computemgr.Settings{
-		Driver: "fake", ShutdownTimeout: 60 * time.Second, UpdateResourcesInterval: 60 * time.Second,
+		ShutdownTimeout: 60 * time.Second, UpdateResourcesInterval: 60 * time.Second,
 		SyncPowerStateInterval: 600 * time.Second, ReapDeletedInterval: 1800 * time.Second,
 	}
 	if got := managers.Defaults[computemgr.Settings](); !reflect.DeepEqual(got, want) {
 		t.Errorf("Defaults = %+v, want %+v", got, want)
+	}
+}
+
+// TestNoDriverRefuses: as nova's compute without compute_driver, a compute
+// manager without NOVAFLOW_COMPUTE_DRIVER does not start.
+func TestNoDriverRefuses(t *testing.T) {
+	e := newEnv(t, nil)
+	cfg := managers.Defaults[computemgr.Settings]()
+	_, err := computemgr.New(managers.Deps{Host: "h", DB: e.pool, Config: &cfg})
+	if err == nil || !strings.HasPrefix(err.Error(), "NOVAFLOW_COMPUTE_DRIVER: not set: name the compute driver of this host (") ||
+		!strings.Contains(err.Error(), "fake") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("New without a driver = %v", err)
+	}
+}
+
+// TestStateDirIsTheServices: without NOVAFLOW_COMPUTE_STATE_DIR the process
+// driver keeps its state in the service's state directory.
+func TestStateDirIsTheServices(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the process driver runs on Linux only")
+	}
+	e := newEnv(t, nil)
+	dir := filepath.Join(t.TempDir(), "state")
+	cfg := managers.Defaults[computemgr.Settings]()
+	cfg.Driver = "process"
+	m, err := computemgr.New(managers.Deps{Host: "h", DB: e.pool, Config: &cfg, StateDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Driver().Close()
+	if _, err := os.Stat(dir); err != nil {
+		t.Errorf("the process driver did not use the service's state directory: %v", err)
 	}
 }
 

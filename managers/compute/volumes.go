@@ -191,7 +191,7 @@ func (m *Manager) volumeMountpoint(uuid, volumeID string) string {
 	if m.cfg.Driver != processDriver {
 		return ""
 	}
-	dir, err := filepath.Abs(m.cfg.stateDir(m.host))
+	dir, err := filepath.Abs(m.stateDir)
 	if err != nil {
 		return ""
 	}

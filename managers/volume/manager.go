@@ -74,7 +74,7 @@ func New(deps managers.Deps) (*Manager, error) {
 	}
 	d, err := volume.Open(cfg.Driver, volume.Config{
 		Host:    deps.Host,
-		DataDir: cfg.dataDir(deps.Host),
+		DataDir: cfg.dataDir(deps),
 		Options: cfg.DriverOptions,
 	})
 	switch {

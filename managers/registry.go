@@ -51,6 +51,14 @@ type Definition struct {
 	Schemas []Schema
 	// New builds the manager.
 	New func(Deps) (Manager, error)
+	// Stateless says the manager keeps nothing tied to its host: every
+	// service of the topic does the same work, as nova's conductor and
+	// scheduler do, so a service's row may go with its process. With
+	// NOVAFLOW_REMOVE_ON_STOP a gracefully stopped service of a stateless
+	// topic deletes its own row, so that replicas with throwaway host names
+	// (Kubernetes pods) leave no down rows behind; a service of another topic
+	// refuses that setting.
+	Stateless bool
 }
 
 var (

@@ -48,6 +48,7 @@ type Config struct {
 	LogLevel                 string        `envconfig:"LOG_LEVEL" default:"info" desc:"log level: debug, info, warn or error (mutable)"`
 	ConfigFile               string        `envconfig:"CONFIG_FILE" desc:"file of NOVAFLOW_*=value lines read at start and again on SIGHUP; its values override the environment"`
 	BuildID                  string        `envconfig:"BUILD_ID" desc:"build ID of this binary in its Temporal Worker Deployment (named after the binary, e.g. novaflow-compute); default: the VCS revision the binary was built from, when its tree was clean; none: workers are unversioned (docs/upgrades.md)"`
+	RemoveOnStop             bool          `envconfig:"REMOVE_ON_STOP" default:"false" desc:"on a graceful stop (SIGTERM), delete this service's row (as novaflow service delete), for replicas whose host name dies with them (Kubernetes pod names, compose container IDs), so that a rollout leaves no down rows behind; only for a stateless topic (conductor, scheduler): a service of another topic refuses it. A crashed or SIGKILLed service still shows down"`
 	Versioning               string        `envconfig:"VERSIONING" default:"auto" desc:"Worker Deployment versioning when there is a build ID: auto (a service makes its build the deployment's current version at start when it is the newest one), manual (the operator sets the current version) or off (unversioned workers)"`
 }
 

@@ -30,6 +30,9 @@ type child struct {
 func startChild(t *testing.T, h *harness, cfg Config) *child {
 	t.Helper()
 	env := []string{helperEnv + "=" + h.topic}
+	if h.stateless {
+		env = append(env, helperStatelessEnv+"=1")
+	}
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, EnvPrefix+"_") && !strings.HasPrefix(kv, "DATABASE_URL=") {
 			env = append(env, kv)
@@ -39,6 +42,7 @@ func startChild(t *testing.T, h *harness, cfg Config) *child {
 		"HOST": cfg.Host, "TEMPORAL_ADDRESS": cfg.TemporalAddress, "TEMPORAL_NAMESPACE": cfg.TemporalNamespace,
 		"DATABASE_URL": cfg.DatabaseURL, "REPORT_INTERVAL": cfg.ReportInterval.String(),
 		"SERVICE_DOWN_TIME": cfg.ServiceDownTime.String(), "PERIODIC_FUZZY_DELAY": "0s", "LOG_LEVEL": "info",
+		"REMOVE_ON_STOP": strconv.FormatBool(cfg.RemoveOnStop),
 	} {
 		env = append(env, EnvPrefix+"_"+k+"="+v)
 	}

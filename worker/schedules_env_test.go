@@ -50,11 +50,18 @@ func (m *testManager) PeriodicTasks() []managers.PeriodicTask { return m.tasks }
 // testTasks maps a host to the periodic tasks of its test service.
 var testTasks sync.Map
 
+// helperStatelessEnv, set beside helperEnv, makes the helper's topic
+// stateless (managers.Definition.Stateless).
+const helperStatelessEnv = "NOVAFLOW_TEST_HELPER_STATELESS"
+
 // registerTestTopic registers the manager of a test topic, whose services
 // declare the periodic tasks stored in testTasks for their host.
-func registerTestTopic(topic string) {
+func registerTestTopic(topic string) { registerTopic(topic, false) }
+
+// registerTopic registers the manager of a test topic, stateless or not.
+func registerTopic(topic string, stateless bool) {
 	managers.Register(managers.Definition{
-		Name: topic, Topic: topic, Version: 1,
+		Name: topic, Topic: topic, Version: 1, Stateless: stateless,
 		New: func(d managers.Deps) (managers.Manager, error) {
 			tasks, _ := testTasks.Load(d.Host)
 			m := &testManager{}
@@ -75,7 +82,7 @@ func TestMain(m *testing.M) {
 
 // runHelperService runs a service of topic as `novaflow run <topic>` does.
 func runHelperService(topic string) int {
-	registerTestTopic(topic)
+	registerTopic(topic, os.Getenv(helperStatelessEnv) != "")
 	env, err := LoadEnv(os.Environ())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "helper service:", err)
@@ -108,6 +115,7 @@ type harness struct {
 	store *servicegroup.Store
 	// topic is the test's own topic, binary its services' binary.
 	topic, binary string
+	stateless     bool // the topic is (managers.Definition.Stateless)
 
 	mu    sync.Mutex
 	tasks map[string]bool // the task names the test's services declared
@@ -118,12 +126,20 @@ type harness struct {
 // services have stopped).
 func newHarness(t *testing.T) *harness {
 	t.Helper()
+	return newHarnessOf(t, false)
+}
+
+// newHarnessOf is newHarness with a topic that is stateless or not
+// (managers.Definition.Stateless).
+func newHarnessOf(t *testing.T, stateless bool) *harness {
+	t.Helper()
 	tmp := testenv.Temporal(t)
 	h := &harness{t: t, tmp: tmp, c: tmp.Client(t), dbURL: testenv.Postgres(t), tasks: map[string]bool{}}
 	h.store = servicegroup.NewStore(h.pool(h.dbURL))
 	h.topic = testenv.UniqueName(t, "st")
 	h.binary = BinaryPrefix + h.topic
-	registerTestTopic(h.topic)
+	h.stateless = stateless
+	registerTopic(h.topic, stateless)
 	t.Cleanup(h.deleteTopicSchedules)
 	return h
 }

@@ -189,6 +189,9 @@ func Create(cfg Config, opts Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.RemoveOnStop && !def.Stateless {
+		return nil, &ConfigError{Setting: EnvPrefix + "_REMOVE_ON_STOP", Err: fmt.Errorf("manager %s of topic %s keeps state on its host (not managers.Definition.Stateless): its row must outlive the process", def.Name, topic)}
+	}
 	if opts.ManagerConfig != nil && reflect.TypeOf(opts.ManagerConfig) != reflect.TypeOf(def.Config) {
 		return nil, fmt.Errorf("manager %s: settings of type %T given, want %T", def.Name, opts.ManagerConfig, def.Config)
 	}
@@ -406,14 +409,41 @@ func (s *Service) newManager() (managers.Manager, error) {
 // CleanupHost. Errors are logged; Stop always finishes. The topic's schedules
 // keep running for the topic's other services; this one's last worker
 // heartbeat says it stopped, so it shows down once service_down_time has
-// passed (a periodic run until then counts its host unreachable).
+// passed (a periodic run until then counts its host unreachable). With
+// NOVAFLOW_REMOVE_ON_STOP (a stateless topic) it then deletes its own row
+// and the schedules of its host, as nova's kill does: the replica is gone,
+// not down.
 func (s *Service) Stop(ctx context.Context) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stopLocked(ctx) {
+		if s.cfg.RemoveOnStop && s.def.Stateless {
+			s.removeRecord(ctx)
+		}
 		s.teardown()
 		s.logger.Info("service stopped")
 	}
+}
+
+// removeRecordTimeout bounds the deletes of removeRecord, after the
+// graceful stop.
+const removeRecordTimeout = 10 * time.Second
+
+// removeRecord deletes the service's row and its host's schedules, after
+// its workers stopped: their last heartbeats say so, so no status report
+// recreates the row. Failures are logged; the row then shows down as it
+// would without the setting.
+func (s *Service) removeRecord(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), removeRecordTimeout)
+	defer cancel()
+	if err := DeleteSchedules(ctx, s.client, s.topic, s.binary, s.host); err != nil {
+		s.logger.Error("remove on stop: schedules", "error", err)
+	}
+	if _, err := s.store.Delete(ctx, s.host, s.binary); err != nil {
+		s.logger.Error("remove on stop: service record", "error", err)
+		return
+	}
+	s.logger.Info("service record deleted on stop (NOVAFLOW_REMOVE_ON_STOP)")
 }
 
 // Kill stops the service, then deletes its record (nova's kill), and the

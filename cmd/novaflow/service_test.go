@@ -14,6 +14,7 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/novaflow/novaflow/internal/db"
+	"github.com/novaflow/novaflow/managers"
 	"github.com/novaflow/novaflow/servicegroup"
 	"github.com/novaflow/novaflow/testenv"
 )
@@ -238,6 +239,18 @@ func TestNoDriverExitsOne(t *testing.T) {
 	}
 	if _, err := store.Get(context.Background(), os.Getenv("NOVAFLOW_HOST"), "novaflow-compute"); err == nil {
 		t.Fatal("a service that failed its config check wrote its record")
+	}
+}
+
+// TestStatelessTopics: conductor and scheduler keep nothing on their host,
+// so their replicas may delete their rows on stop (NOVAFLOW_REMOVE_ON_STOP);
+// compute and volume keep instances and volumes, and refuse it.
+func TestStatelessTopics(t *testing.T) {
+	for topic, want := range map[string]bool{"conductor": true, "scheduler": true, "compute": false, "volume": false} {
+		def, err := managers.Lookup(topic)
+		if err != nil || def.Stateless != want {
+			t.Errorf("manager %s: Stateless %v (%v), want %v", topic, def.Stateless, err, want)
+		}
 	}
 }
 

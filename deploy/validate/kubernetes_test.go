@@ -226,6 +226,14 @@ func (m *manifests) check(s settings) []error {
 		if w.topic == "" {
 			continue
 		}
+		// Pods named after themselves leave no down rows behind; a
+		// per-node service's row outlives its pod.
+		switch {
+		case w.kind == "Deployment" && env["NOVAFLOW_REMOVE_ON_STOP"] != "true":
+			fail("%s: NOVAFLOW_REMOVE_ON_STOP=%q: want true, so that a rollout leaves no down rows of old pods", where, env["NOVAFLOW_REMOVE_ON_STOP"])
+		case w.kind == "DaemonSet" && env["NOVAFLOW_REMOVE_ON_STOP"] == "true":
+			fail("%s: NOVAFLOW_REMOVE_ON_STOP=true: a per-node service refuses it (its row must outlive the pod)", where)
+		}
 		// compute refuses to start without its driver (nova's compute_driver).
 		if w.topic == "compute" && env["NOVAFLOW_COMPUTE_DRIVER"] == "" {
 			fail("%s: NOVAFLOW_COMPUTE_DRIVER is not set: compute refuses to start without it", where)

@@ -30,6 +30,9 @@ func init() {
 		Name:    Topic,
 		Topic:   Topic,
 		Version: Version,
+		// Any replica does the same work: its row may go with it
+		// (NOVAFLOW_REMOVE_ON_STOP, for Kubernetes Deployments).
+		Stateless: true,
 		// Service version 1 serves RPC API 1.0.
 		RPCVersions: map[int]string{1: "1.0"},
 		// Its methods, for callers in any binary (their versions).

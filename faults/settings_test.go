@@ -157,6 +157,7 @@ func TestNovaflowBinary(t *testing.T) {
 			"NOVAFLOW_REPORT_INTERVAL":    "0s",
 			"NOVAFLOW_PERIODIC_ENABLE":    "false",
 			"NOVAFLOW_VERSIONING":         "off",
+			"NOVAFLOW_COMPUTE_DRIVER":     "fake", // compute refuses to start without one
 			"NOVAFLOW_COMPUTE_STATE_DIR":  t.TempDir(),
 			"NOVAFLOW_VOLUME_DATA_DIR":    t.TempDir(),
 		}

@@ -96,7 +96,7 @@ func (c *cloud) start(topic, host string) *worker.Service {
 	cfg.ReportInterval, cfg.ServiceDownTime, cfg.PeriodicEnable = 0, time.Minute, false
 	cfg.GracefulShutdownTimeout, cfg.LogLevel = 5*time.Second, "warn"
 	svc, err := worker.Create(cfg, worker.Options{Topic: topic, Temporal: c.tc, DB: c.pool,
-		Logger: slog.New(slog.DiscardHandler)})
+		Logger: slog.New(slog.DiscardHandler), Env: worker.Env{"NOVAFLOW_COMPUTE_DRIVER": "fake"}})
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -19,7 +19,11 @@ import (
 //   - service version 2, which serves RPC API 1.1;
 //   - build_and_run_instance 1.1: a new optional field, requested_by, which
 //     the host records in the message of the instance's "build" action;
-//   - a new method, describe_host 1.1.
+//   - a new method, describe_host 1.1 (WithSince: a caller capped at 1.0
+//     refuses to call it);
+//   - requested_by is tagged since:"1.1", and BuildRunRequest.MakeCompatible
+//     drops it when the call is sent at 1.0 (docs/rpc.md, "Adding a field
+//     or a method").
 //
 // A host of this release still serves 1.0 requests (it keeps the minor
 // versions below its own); a host of the previous release refuses 1.1.
@@ -42,7 +46,7 @@ func (nextRelease) methods(m *Manager, methods []managers.Method) []managers.Met
 			methods[i] = managers.NewMethod("build_and_run_instance", "1.1", m.buildAndRunNext).WithObject("instance_uuid")
 		}
 	}
-	return append(methods, managers.NewMethod("describe_host", "1.1", m.describeHost))
+	return append(methods, managers.NewMethod("describe_host", "1.1", m.describeHost).WithSince("1.1"))
 }
 
 // BuildRunRequest is the request of build_and_run_instance 1.1.
@@ -50,7 +54,18 @@ type BuildRunRequest struct {
 	InstanceRequest
 	// RequestedBy, new in 1.1, names who asked for the build (the
 	// conductor's host); recorded in the message of the "build" action.
-	RequestedBy string `json:"requested_by,omitempty"`
+	RequestedBy string `json:"requested_by,omitempty" since:"1.1"`
+}
+
+// MakeCompatible drops requested_by for a call sent at 1.0 (the caller's
+// upgrade level fell below 1.1 after it chose to send it): it is only
+// recorded, so a 1.0 host builds the instance all the same, as nova's
+// obj_make_compatible drops what an older peer cannot take.
+func (r *BuildRunRequest) MakeCompatible(version string) error {
+	if c, err := managers.CompareVersions(version, "1.1"); err == nil && c < 0 {
+		r.RequestedBy = ""
+	}
+	return nil
 }
 
 // Validate checks the 1.0 fields and requested_by.

@@ -341,7 +341,14 @@ func TestBuildCallsAreVersioned(t *testing.T) {
 // them again): a change to the build workflows that would break running
 // builds fails here.
 func TestBuildReplay(t *testing.T) {
-	for _, file := range []string{"build_instances.json", "build_instance_rescheduled.json"} {
+	for _, file := range []string{
+		// Recorded before calls from workflows were versioned (no
+		// novaflow.rpc.versioned-calls marker): kept while a build started
+		// on that code may still run.
+		"build_instances.json", "build_instance_rescheduled.json",
+		// Recorded with versioned calls (go test -run TestBuildReschedules -args -record).
+		"build_instances_versioned.json", "build_instance_rescheduled_versioned.json",
+	} {
 		t.Run(file, func(t *testing.T) {
 			f, err := os.Open(filepath.Join("testdata", file))
 			if err != nil {

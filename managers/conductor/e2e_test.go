@@ -1,6 +1,7 @@
 package conductor_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -160,8 +161,12 @@ func (c *cloud) recordHistory(id, file string) {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	// The SDK's default identities name this machine: keep them out.
+	// The SDK's default identities and its sticky queues name this
+	// machine: keep them out.
 	b = defaultIdentity.ReplaceAll(b, []byte(`"identity": "test"`))
+	if host, err := os.Hostname(); err == nil && host != "" {
+		b = bytes.ReplaceAll(b, []byte(`"`+host+`:`), []byte(`"recorder:`))
+	}
 	if err := os.WriteFile(filepath.Join("testdata", file), b, 0o644); err != nil {
 		c.t.Fatal(err)
 	}
@@ -278,8 +283,8 @@ func TestBuildReschedules(t *testing.T) {
 		t.Fatalf("build: %v", err)
 	}
 	if *record {
-		c.recordHistory(id, "build_instances.json")
-		c.recordHistory(id+"/"+u, "build_instance_rescheduled.json")
+		c.recordHistory(id, "build_instances_versioned.json")
+		c.recordHistory(id+"/"+u, "build_instance_rescheduled_versioned.json")
 	}
 	b := res.Instances[0]
 	if b.VMState != "active" || b.Host != c.hosts[1] || len(b.Attempts) != 2 || b.Attempts[0].Host != c.hosts[0] {

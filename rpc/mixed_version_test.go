@@ -62,6 +62,7 @@ type callerReq struct {
 	Method string `json:"method"`
 	Title  string `json:"title,omitempty"`
 	Cast   bool   `json:"cast,omitempty"`
+	Fanout bool   `json:"fanout,omitempty"`
 }
 
 type callerResp struct {
@@ -70,6 +71,8 @@ type callerResp struct {
 	ErrField string    `json:"err_field,omitempty"`
 	ErrMsg   string    `json:"err_msg,omitempty"`
 	CastID   string    `json:"cast_id,omitempty"`
+	// Fanout is each host's version, or its error.
+	Fanout map[string]string `json:"fanout,omitempty"`
 	CanSend  bool      `json:"can_send_1_1"`
 	Level    string    `json:"level"`
 }
@@ -87,11 +90,16 @@ func versionedCaller(topic string) func(ctx workflow.Context, req callerReq) (ca
 			return r, err
 		}
 		greet := greetReq{Name: "wf", Title: req.Title}
-		if req.Cast {
+		switch {
+		case req.Fanout:
+			var hosts []rpc.HostResult
+			hosts, err = rpc.FanoutFromWorkflow(ctx, topic, req.Method, greet, rpc.Timeout(30*time.Second))
+			r.Fanout = fanoutVersions(hosts)
+		case req.Cast:
 			var exec rpc.Execution
 			exec, err = rpc.CastFromWorkflow(ctx, topic, req.Method, greet, rpc.ToHost(req.Host), rpc.Timeout(time.Minute))
 			r.CastID = exec.WorkflowID
-		} else {
+		default:
 			err = rpc.CallFromWorkflow(ctx, topic, req.Method, greet, &r.Greet, rpc.ToHost(req.Host), rpc.Timeout(30*time.Second))
 		}
 		if e, ok := managers.AsError(err); ok {
@@ -101,6 +109,35 @@ func versionedCaller(topic string) func(ctx workflow.Context, req callerReq) (ca
 		}
 		return r, nil
 	}
+}
+
+// fanoutVersions is the version each host of a fanout was called at, or
+// its error.
+func fanoutVersions(hosts []rpc.HostResult) map[string]string {
+	out := map[string]string{}
+	for _, h := range hosts {
+		var g greetResp
+		if err := h.Decode(&g); err != nil {
+			out[h.Host] = err.Error()
+			continue
+		}
+		out[h.Host] = g.Version
+	}
+	return out
+}
+
+// allAt reports whether every host of the topic's four services answered
+// a fanout at version.
+func allAt(versions map[string]string, version string) bool {
+	if len(versions) != 4 {
+		return false
+	}
+	for _, v := range versions {
+		if v != version {
+			return false
+		}
+	}
+	return true
 }
 
 // startWith starts the fixture topic's service on host with opts (its
@@ -177,9 +214,14 @@ func TestMixedMinorVersions(t *testing.T) {
 					t.Fatalf("greet on any host: %+v, %v", r, err)
 				}
 			}
+			// A fanout reaches old and new hosts in the same form.
+			hosts, err := c.Fanout(ctx, f.topic, "greet", greetReq{Name: "f"})
+			if v := fanoutVersions(hosts); err != nil || !allAt(v, "1.0") {
+				t.Errorf("fanout capped at 1.0: %v, %v; want every host at 1.0", v, err)
+			}
 			// A set newer field is refused at the caller, naming method,
 			// field and both versions.
-			_, err := c.Cast(ctx, f.topic, "greet", greetReq{Name: "a", Title: "Dr"}, rpc.ToHost("old"))
+			_, err = c.Cast(ctx, f.topic, "greet", greetReq{Name: "a", Title: "Dr"}, rpc.ToHost("old"))
 			refusedAtCaller(t, err, "title", "greet", "1.1", "1.0", level)
 			// A method added in 1.1: refused at the caller.
 			err = c.Call(ctx, f.topic, "wave", greetReq{Name: "a"}, nil, rpc.ToHost("new"))
@@ -241,6 +283,10 @@ func TestMixedMinorVersions(t *testing.T) {
 			r = run(t, callerReq{Host: "new", Method: "wave"})
 			if r.ErrType != managers.UnsupportedVersionType || !strings.Contains(r.ErrMsg, "added in version 1.1") {
 				t.Errorf("wave from a workflow: %+v, want UnsupportedVersion at the caller", r)
+			}
+			r = run(t, callerReq{Method: "greet", Fanout: true})
+			if r.ErrType != "" || !allAt(r.Fanout, "1.0") {
+				t.Errorf("fanout from a workflow: %+v, want every host at 1.0", r)
 			}
 			// A cast carries the capped version as its memo.
 			r = run(t, callerReq{Host: "old", Method: "greet", Cast: true})

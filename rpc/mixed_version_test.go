@@ -72,9 +72,9 @@ type callerResp struct {
 	ErrMsg   string    `json:"err_msg,omitempty"`
 	CastID   string    `json:"cast_id,omitempty"`
 	// Fanout is each host's version, or its error.
-	Fanout map[string]string `json:"fanout,omitempty"`
-	CanSend  bool      `json:"can_send_1_1"`
-	Level    string    `json:"level"`
+	Fanout  map[string]string `json:"fanout,omitempty"`
+	CanSend bool              `json:"can_send_1_1"`
+	Level   string            `json:"level"`
 }
 
 // versionedCaller is a workflow of the test topic's services that calls a

@@ -228,6 +228,27 @@ func TestCallDeadHost(t *testing.T) {
 	})
 }
 
+// TestCallUnknownMethodOnHost: a call of a method the host's code does not
+// have (a newer release's, or a typo) fails at once with UnsupportedVersion
+// naming the method and the host, instead of waiting out its timeout.
+func TestCallUnknownMethodOnHost(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.start("h1")
+	c := f.client(rpc.Options{ResponseTimeout: 30 * time.Second})
+	start := time.Now()
+	err := c.Call(context.Background(), f.topic, "describe_host", echoReq{Msg: "x"}, nil, rpc.ToHost("h1"))
+	took := time.Since(start)
+	e := asError(t, err)
+	if e.Type != managers.UnsupportedVersionType || !strings.Contains(e.Message, f.topic+".describe_host") || !strings.Contains(e.Message, "host h1") {
+		t.Fatalf("error %v, want UnsupportedVersion naming the method and the host", err)
+	}
+	if took > 10*time.Second {
+		t.Errorf("the call failed after %s, want at once", took)
+	}
+	t.Logf("unknown method: %v after %s", err, took.Round(time.Millisecond))
+}
+
 func TestCastSurvivesRestart(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)

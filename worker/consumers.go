@@ -50,6 +50,9 @@ func (s *Service) register(w sdkworker.Worker, queue string) {
 		activities.RegisterRouter(w, s.topic, router)
 	}
 	rpc.RegisterWorkflows(w, s.topic, methods, rpc.WorkflowOptions{DefaultTimeout: s.cfg.CastTimeout, CurrentDefaultTimeout: s.live.castTimeout, Routed: routed})
+	if queue == s.HostQueue() {
+		rpc.RegisterUnknownMethods(w, s.topic, s.host, rpc.ServedVersion(methods))
+	}
 	if wp, ok := s.mgr.(managers.WorkflowProvider); ok {
 		for _, wf := range wp.Workflows() {
 			w.RegisterWorkflowWithOptions(wf.Func, workflow.RegisterOptions{Name: wf.Name})

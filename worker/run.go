@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 )
 
@@ -29,6 +30,10 @@ type RunOptions struct {
 	Signals <-chan os.Signal
 	// Started, when set, is called once every service has started.
 	Started func()
+	// Stopping, when set, is called once a graceful stop begins, before the
+	// services stop: novaflow dev checks there that its Temporal answers,
+	// and closes the client when it does not, so that no stop waits on it.
+	Stopping func()
 }
 
 // Run starts the services in order, then serves signals until ctx ends or a
@@ -37,6 +42,10 @@ type RunOptions struct {
 //   - SIGHUP: every service Resets; nothing restarts;
 //   - SIGINT: returns ErrInterrupted at once (graceful with GracefulInterrupt);
 //   - a second SIGTERM or SIGINT during a graceful stop: ErrInterrupted.
+//
+// A graceful stop stops the services in parallel, each in nova's order
+// (Service.Stop): they are independent, and one's drain must not wait for
+// another's.
 //
 // If a service fails to start, those already started are stopped and the
 // error is returned.
@@ -64,9 +73,14 @@ func Run(ctx context.Context, opts RunOptions, services ...*Service) error {
 	stopAll := func() error {
 		done := make(chan struct{})
 		go func() {
-			for i := len(started) - 1; i >= 0; i-- {
-				started[i].Stop(context.Background())
+			if opts.Stopping != nil {
+				opts.Stopping()
 			}
+			var wg sync.WaitGroup
+			for _, s := range started {
+				wg.Go(func() { s.Stop(context.Background()) })
+			}
+			wg.Wait()
 			close(done)
 		}()
 		for {

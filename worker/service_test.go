@@ -522,3 +522,56 @@ func TestHealthEndpoints(t *testing.T) {
 		t.Fatal("after stop: want /healthz 200 and /readyz 503")
 	}
 }
+
+// TestGracefulStopIsParallel: Run stops its services in parallel, after
+// RunOptions.Stopping: two services whose CleanupHost each holds its stop
+// for the graceful shutdown timeout stop in about one timeout, not two.
+func TestGracefulStopIsParallel(t *testing.T) {
+	h := newHarness(t)
+	var services []*Service
+	for range 2 {
+		host := testenv.UniqueName(t, "h")
+		cfg := h.config(host)
+		cfg.ReportInterval = 0
+		cfg.GracefulShutdownTimeout = 2 * time.Second
+		hangingCleanup.Store(journalOf(host), true)
+		svc, err := Create(cfg, Options{Topic: lifecycleTopic, Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		services = append(services, svc)
+	}
+	sigs := make(chan os.Signal, 1)
+	done := make(chan error, 1)
+	started := make(chan struct{})
+	var stoppingReady []bool
+	opts := RunOptions{Signals: sigs, Logger: testLogger(t), Started: func() { close(started) },
+		Stopping: func() {
+			for _, s := range services {
+				stoppingReady = append(stoppingReady, s.Ready())
+			}
+		}}
+	go func() { done <- Run(context.Background(), opts, services...) }()
+	<-started
+	begin := time.Now()
+	sigs <- syscall.SIGTERM
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run still stopping 20 s after SIGTERM")
+	}
+	if took := time.Since(begin); took > 3500*time.Millisecond {
+		t.Errorf("stopping two services with a 2 s CleanupHost each took %s, want about 2 s (in parallel)", took)
+	}
+	if !slices.Equal(stoppingReady, []bool{true, true}) {
+		t.Errorf("Stopping saw the services ready %v, want it called before any stops", stoppingReady)
+	}
+	for _, s := range services {
+		if s.Ready() {
+			t.Errorf("%s ready after Run", s.Host())
+		}
+	}
+}

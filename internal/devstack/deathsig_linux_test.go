@@ -105,3 +105,34 @@ func TestHelperStartsServers(t *testing.T) {
 	fmt.Printf("PIDS %d %d\n", pg.proc.cmd.Process.Pid, tmp.proc.cmd.Process.Pid)
 	select {}
 }
+
+// TestChildHasItsOwnProcessGroup: a child is not in its parent's process
+// group, so a terminal's Ctrl-C, sent to the foreground group, does not reach
+// it; the parent stops it. kill ends it at once.
+func TestChildHasItsOwnProcessGroup(t *testing.T) {
+	t.Parallel()
+	p, err := startProcess("sleep", exec.Command("sleep", "60"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := p.cmd.Process.Pid
+	pgid, err := syscall.Getpgid(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pgid != pid || pgid == syscall.Getpgrp() {
+		t.Errorf("child %d in process group %d (the test's is %d), want a group of its own", pid, pgid, syscall.Getpgrp())
+	}
+	// SIGINT to the test's group, as a terminal's Ctrl-C, would not reach
+	// it; signal the child's group only, to check it is there.
+	if err := syscall.Kill(-pgid, 0); err != nil {
+		t.Errorf("process group %d: %v", pgid, err)
+	}
+	start := time.Now()
+	if err := p.kill(); err != nil {
+		t.Errorf("kill: %v", err)
+	}
+	if done, _ := p.exited(); !done || time.Since(start) > 5*time.Second {
+		t.Errorf("kill: exited %v after %s", done, time.Since(start))
+	}
+}

@@ -23,12 +23,14 @@ type process struct {
 	err  error         // result of cmd.Wait, valid once done is closed
 }
 
-// startProcess starts cmd with the attributes every devstack child gets (see
+// startProcess starts cmd with the attributes every devstack child gets (a
+// process group of its own, setOwnProcessGroup, and the parent-death signal,
 // setDeathSignal) and watches for its exit.
 func startProcess(name string, cmd *exec.Cmd, as *osUser) (*process, error) {
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
+	setOwnProcessGroup(cmd.SysProcAttr)
 	setDeathSignal(cmd.SysProcAttr)
 	if as != nil {
 		as.apply(cmd.SysProcAttr)
@@ -72,6 +74,17 @@ func (p *process) stop() error {
 		<-p.done
 		return fmt.Errorf("stopping %s: no exit within %s of SIGINT, killed it", p.name, stopTimeout)
 	}
+}
+
+// kill kills the process at once and waits for it: for a child that is
+// known not to answer (see Temporal.Kill).
+func (p *process) kill() error {
+	if done, _ := p.exited(); done {
+		return p.exitError()
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.done
+	return nil
 }
 
 // exitError is the process's exit status as an error, nil for a clean exit

@@ -200,6 +200,17 @@ func (t *Temporal) Stop() error {
 	return t.stopErr
 }
 
+// Kill closes the client and kills the server at once, without the wait of
+// Stop: for a server that no longer answers, which would not exit on SIGINT
+// either. Later calls, and those of Stop, return the first call's result.
+func (t *Temporal) Kill() error {
+	t.stopOnce.Do(func() {
+		t.client.Close()
+		t.stopErr = t.proc.kill()
+	})
+	return t.stopErr
+}
+
 // temporalCommand returns the CLI arguments for opts, the same as the SDK's
 // testsuite would give plus TemporalServerArgs.
 func temporalCommand(opts TemporalOptions) ([]string, error) {

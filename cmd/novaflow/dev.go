@@ -8,10 +8,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -72,9 +77,24 @@ While it runs, novaflow commands in this folder find it with no settings.`,
 	return cmd
 }
 
-func runDev(ctx context.Context, o devOptions, out io.Writer) error {
+func runDev(ctx context.Context, o devOptions, out io.Writer) (retErr error) {
 	if st, dir, ok := findStack(); ok {
 		return fmt.Errorf("a dev stack already runs in %s (pid %d)", filepath.Join(dir, stackDir), st.PID)
+	}
+	// The settings as given, before the stack's own addresses: whether
+	// Temporal or PostgreSQL are the user's, where health is served.
+	given, givenCfg, err := processEnv{}.settings()
+	if err != nil {
+		return err
+	}
+	externalTemporal := given.Get("NOVAFLOW_TEMPORAL_ADDRESS") != ""
+	databaseURL := os.Getenv("NOVAFLOW_DATABASE_URL")
+	if databaseURL == "" {
+		databaseURL = os.Getenv("DATABASE_URL")
+	}
+	// Every port the stack will listen on is free before anything starts.
+	if err := checkDevPorts(devPorts(o, given, externalTemporal, databaseURL != "")); err != nil {
+		return err
 	}
 	dir, err := filepath.Abs(o.dir)
 	if err != nil {
@@ -85,10 +105,47 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) error {
 	}
 	say := func(format string, args ...any) { fmt.Fprintf(out, "novaflow dev: "+format+"\n", args...) }
 
-	databaseURL := os.Getenv("NOVAFLOW_DATABASE_URL")
-	if databaseURL == "" {
-		databaseURL = os.Getenv("DATABASE_URL")
+	// Until the services run (worker.Run then serves the signals), SIGINT
+	// and SIGTERM end the start: what has started stops, in order. The
+	// children, in process groups of their own, get no terminal signals.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	startCtx, cancelStart := context.WithCancel(ctx)
+	defer cancelStart()
+	handOff, watcherDone := make(chan struct{}), make(chan struct{})
+	var interrupted atomic.Bool
+	defer func() {
+		if interrupted.Load() && retErr != nil {
+			retErr = worker.ErrInterrupted
+		}
+	}()
+	go func() {
+		defer close(watcherDone)
+		for {
+			select {
+			case sig := <-sigs:
+				if sig != syscall.SIGHUP {
+					say("%s while starting: stopping what has started", sig)
+					interrupted.Store(true)
+					cancelStart()
+					return
+				}
+			case <-handOff:
+				return
+			}
+		}
+	}()
+	stopWatching := func() error {
+		close(handOff)
+		<-watcherDone
+		if interrupted.Load() {
+			return worker.ErrInterrupted
+		}
+		return nil
 	}
+	ctx = startCtx
+
 	if databaseURL == "" {
 		dataDir, err := postgresDataDir(dir, say)
 		if err != nil {
@@ -106,36 +163,55 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) error {
 		databaseURL = pg.URL()
 	}
 
-	tmp, err := startDevTemporal(ctx, o, dir, databaseURL, out, say)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		say("stopping Temporal")
-		_ = tmp.Stop()
-	}()
-	// The stack's Temporal gets what `novaflow temporal setup` gives any:
-	// the server registered the namespace and search attributes; this
-	// checks them and its settings, and says what is off.
-	setup, err := worker.SetupTemporal(ctx, tmp.Client(), worker.TemporalSetupOptions{Namespace: tmp.Namespace()})
-	if err != nil {
-		return fmt.Errorf("set up Temporal: %w", err)
-	}
-	for _, c := range append(setup.Problems(), setup.Warnings()...) {
-		say("Temporal: %s %s: %s", c.Result, c.Name, c.Detail)
-	}
-	if len(setup.Problems()) > 0 {
-		return fmt.Errorf("the dev stack's Temporal is not ready for novaflow (above)")
-	}
-
 	// The services read their settings like any other: the stack's
 	// addresses over the process's environment, some unset ones given dev
 	// values, NOVAFLOW_CONFIG_FILE over all (at start and on SIGHUP).
-	penv := processEnv{extra: []string{
-		"NOVAFLOW_TEMPORAL_ADDRESS=" + tmp.Address(),
-		"NOVAFLOW_TEMPORAL_NAMESPACE=" + tmp.Namespace(),
-		"NOVAFLOW_DATABASE_URL=" + databaseURL,
-	}}
+	penv := processEnv{extra: []string{"NOVAFLOW_DATABASE_URL=" + databaseURL}}
+	temporalAddress, temporalNamespace, temporalUI := givenCfg.TemporalAddress, givenCfg.TemporalNamespace, ""
+	// stopTemporal stops the stack's own Temporal; gone says it no longer
+	// answers, so that it is killed rather than waited for.
+	stopTemporal := func(gone bool) {}
+	if externalTemporal {
+		// A Temporal of the user's, on purpose: it gets what `novaflow
+		// temporal setup` gives any (namespace, search attributes).
+		say("using the Temporal server at %s (NOVAFLOW_TEMPORAL_ADDRESS), namespace %s, rather than one of its own", temporalAddress, temporalNamespace)
+		c, err := worker.DialServer(ctx, givenCfg, discardLogger())
+		if err != nil {
+			return err
+		}
+		err = setupDevTemporal(ctx, c, temporalNamespace, say)
+		c.Close()
+		if err != nil {
+			return err
+		}
+	} else {
+		tmp, err := startDevTemporal(ctx, o, dir, databaseURL, out, say)
+		if err != nil {
+			return err
+		}
+		stopTemporal = func(gone bool) {
+			if gone {
+				say("killing Temporal")
+				_ = tmp.Kill()
+				return
+			}
+			say("stopping Temporal")
+			_ = tmp.Stop()
+		}
+		// The server registered the namespace and search attributes at
+		// start; this checks them and its settings.
+		if err := setupDevTemporal(ctx, tmp.Client(), tmp.Namespace(), say); err != nil {
+			stopTemporal(false)
+			return err
+		}
+		temporalAddress, temporalNamespace, temporalUI = tmp.Address(), tmp.Namespace(), devTemporalUI(o)
+		penv.extra = append(penv.extra,
+			"NOVAFLOW_TEMPORAL_ADDRESS="+temporalAddress,
+			"NOVAFLOW_TEMPORAL_NAMESPACE="+temporalNamespace,
+		)
+	}
+	var temporalGone atomic.Bool
+	defer func() { stopTemporal(temporalGone.Load()) }()
 	if _, set := os.LookupEnv("NOVAFLOW_HEALTH_ADDRESS"); !set && o.healthAddress != "" {
 		penv.extra = append(penv.extra, "NOVAFLOW_HEALTH_ADDRESS="+o.healthAddress)
 	}
@@ -151,8 +227,8 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) error {
 		say("the process compute driver runs on Linux only: compute on this %s machine runs the fake driver (simulated instances); NOVAFLOW_COMPUTE_DRIVER chooses another", runtime.GOOS)
 	}
 	st := stackFile{
-		PID: os.Getpid(), TemporalAddress: tmp.Address(), TemporalNamespace: tmp.Namespace(),
-		TemporalUI: devTemporalUI(o), DatabaseURL: databaseURL,
+		PID: os.Getpid(), TemporalAddress: temporalAddress, TemporalNamespace: temporalNamespace,
+		TemporalUI: temporalUI, DatabaseURL: databaseURL,
 	}
 	if err := writeStack(filepath.Dir(dir), st); err != nil {
 		return err
@@ -175,7 +251,8 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer tc.Close()
+	var closeTC sync.Once
+	defer closeTC.Do(tc.Close)
 	pool, err := db.Open(ctx, databaseURL)
 	if err != nil {
 		return fmt.Errorf("NOVAFLOW_DATABASE_URL: %w", err)
@@ -190,14 +267,121 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) error {
 	if len(services) == 0 {
 		return errors.New("no manager is registered: nothing to run")
 	}
+	if err := stopWatching(); err != nil {
+		return err
+	}
 	say("starting %d services on host %s", len(services), cfg.Host)
 	return worker.Run(ctx, worker.RunOptions{
 		Logger:            logger,
 		Health:            withMetrics(worker.NewHealth(services...), tel),
 		HealthAddress:     cfg.HealthAddress,
 		GracefulInterrupt: true,
+		Signals:           sigs,
 		Started:           func() { printBanner(out, st, cfg, services, dir) },
+		// The services stop first, with Temporal and PostgreSQL still up;
+		// a Temporal that does not answer is not waited for.
+		Stopping: func() {
+			say("stopping the services")
+			if err := pingTemporal(tc); err != nil {
+				say("Temporal at %s does not answer (%v): stopping without it", temporalAddress, err)
+				temporalGone.Store(true)
+				closeTC.Do(tc.Close)
+			}
+		},
 	}, services...)
+}
+
+// pingTimeout bounds the check, at stop, that Temporal still answers.
+const pingTimeout = 2 * time.Second
+
+// pingTemporal checks that the server of c answers.
+func pingTemporal(c client.Client) error {
+	ctx, cancel := context.WithTimeout(context.Background(), pingTimeout)
+	defer cancel()
+	_, err := c.CheckHealth(ctx, &client.CheckHealthRequest{})
+	return err
+}
+
+// setupDevTemporal gives the namespace of the stack's Temporal what `novaflow
+// temporal setup` gives any (worker.SetupTemporal: namespace, search
+// attributes, checks of the server's settings) and says what is off.
+func setupDevTemporal(ctx context.Context, c client.Client, namespace string, say func(string, ...any)) error {
+	setup, err := worker.SetupTemporal(ctx, c, worker.TemporalSetupOptions{Namespace: namespace})
+	if err != nil {
+		return fmt.Errorf("set up Temporal: %w", err)
+	}
+	for _, c := range append(setup.Problems(), setup.Warnings()...) {
+		say("Temporal: %s %s: %s", c.Result, c.Name, c.Detail)
+	}
+	if len(setup.Problems()) > 0 {
+		return fmt.Errorf("the dev stack's Temporal is not ready for novaflow (above)")
+	}
+	return nil
+}
+
+// devPort is an address the dev stack will listen on, what listens there and
+// how to choose another.
+type devPort struct {
+	what, address, flag string
+	// temporalAddress, for Temporal's ports, is the frontend's address,
+	// whose server the user may mean to use (NOVAFLOW_TEMPORAL_ADDRESS).
+	temporalAddress string
+}
+
+// devPorts are the addresses the stack will listen on: Temporal's frontend
+// and Web UI unless NOVAFLOW_TEMPORAL_ADDRESS names a server, PostgreSQL
+// unless a database URL is given, health and metrics unless disabled.
+// Temporal's other ports (HTTP API, metrics, on PostgreSQL its services')
+// are chosen free by the stack itself.
+func devPorts(o devOptions, env worker.Env, externalTemporal, externalDatabase bool) []devPort {
+	var ports []devPort
+	if !externalTemporal {
+		frontend := fmt.Sprintf("127.0.0.1:%d", o.temporalPort)
+		ports = append(ports, devPort{"the Temporal frontend", frontend, "--temporal-port", frontend})
+		if o.temporal != temporalPostgres {
+			ports = append(ports, devPort{"the Temporal Web UI", fmt.Sprintf("127.0.0.1:%d", o.uiPort), "--ui-port", frontend})
+		}
+	}
+	if !externalDatabase {
+		ports = append(ports, devPort{"PostgreSQL", fmt.Sprintf("127.0.0.1:%d", o.postgresPort), "--postgres-port", ""})
+	}
+	if v, set := env.Lookup("NOVAFLOW_HEALTH_ADDRESS"); set {
+		if v != "" {
+			ports = append(ports, devPort{"health and metrics", v, "NOVAFLOW_HEALTH_ADDRESS", ""})
+		}
+	} else if o.healthAddress != "" {
+		ports = append(ports, devPort{"health and metrics", o.healthAddress, "--health-address", ""})
+	}
+	return ports
+}
+
+// checkDevPorts listens on each port for a moment, and says which is taken
+// and what to do.
+func checkDevPorts(ports []devPort) error {
+	for _, p := range ports {
+		l, err := net.Listen("tcp", p.address)
+		if err == nil {
+			l.Close()
+			continue
+		}
+		what := "cannot be listened on (" + err.Error() + ")"
+		if errors.Is(err, syscall.EADDRINUSE) {
+			what = "is taken"
+		}
+		_, port, _ := net.SplitHostPort(p.address)
+		how := "choose another with " + p.flag
+		if p.flag == "NOVAFLOW_HEALTH_ADDRESS" {
+			how = "set another " + p.flag + " (empty for none)"
+		} else if p.flag == "--health-address" {
+			how = "choose another with --health-address (--health-address= for none)"
+		}
+		msg := fmt.Sprintf("port %s (%s, %s) %s: stop the process that holds it, or %s", port, p.what, p.address, what, how)
+		if p.temporalAddress != "" {
+			msg += ", or, to use a Temporal server that runs there on purpose, set NOVAFLOW_TEMPORAL_ADDRESS=" + p.temporalAddress
+		}
+		return errors.New(msg)
+	}
+	return nil
 }
 
 // devServices is one service of every registered topic on this host, the

@@ -59,8 +59,14 @@ func newDevCmd() *cobra.Command {
     simulated compute hosts; their state is in .novaflow too;
   - their /healthz, /readyz and /metrics (Prometheus) on 127.0.0.1:9464, and
     traces and metrics over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+With NOVAFLOW_TEMPORAL_ADDRESS (and NOVAFLOW_TEMPORAL_NAMESPACE) set, it uses
+that Temporal instead of starting one, and registers novaflow's search
+attributes there, as novaflow temporal setup does.
+Every port is checked before anything starts; a taken one is named, with the
+flag that moves it.
 The first run builds the pinned Temporal CLI, which takes a few minutes; later
-runs start in seconds and reuse the data. Ctrl-C stops everything cleanly.
+runs start in seconds and reuse the data. Ctrl-C stops everything cleanly, in
+seconds: the services, then Temporal, then PostgreSQL.
 While it runs, novaflow commands in this folder find it with no settings.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {

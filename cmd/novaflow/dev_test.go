@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -8,8 +9,14 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/novaflow/novaflow/testenv"
+	"github.com/novaflow/novaflow/workflows"
 )
 
 // TestDevRefusesTakenPorts: with one of its ports taken, `novaflow dev`
@@ -60,5 +67,70 @@ func TestDevRefusesTakenPorts(t *testing.T) {
 				t.Errorf("%s: %v, want no data folder (nothing started)", dir, err)
 			}
 		})
+	}
+}
+
+// TestDevUsesGivenTemporal: with NOVAFLOW_TEMPORAL_ADDRESS set, `novaflow
+// dev` starts no Temporal of its own (its port may be taken) and registers
+// novaflow's search attributes in the namespace of the server given, as
+// `novaflow temporal setup` does, before its services start there.
+func TestDevUsesGivenTemporal(t *testing.T) {
+	server := testenv.Temporal(t)
+	namespace := testenv.UniqueName(t, "devns")
+	for _, k := range []string{"DATABASE_URL", "NOVAFLOW_HEALTH_ADDRESS", "NOVAFLOW_CONFIG_FILE"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	t.Setenv("NOVAFLOW_TEMPORAL_ADDRESS", server.Address())
+	t.Setenv("NOVAFLOW_TEMPORAL_NAMESPACE", namespace)
+	t.Setenv("NOVAFLOW_DATABASE_URL", testenv.Postgres(t))
+	t.Setenv("NOVAFLOW_HOST", "devgiven")
+	t.Setenv("NOVAFLOW_COMPUTE_DRIVER", "fake")
+	work := t.TempDir()
+	t.Chdir(work)
+	l, err := net.Listen("tcp", "127.0.0.1:0") // dev's own Temporal port, taken
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	o := devOptions{dir: filepath.Join(work, stackDir), temporal: temporalDev,
+		temporalPort: l.Addr().(*net.TCPAddr).Port, uiPort: l.Addr().(*net.TCPAddr).Port, postgresPort: testenv.FreePort(t)}
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &testenv.Buffer{}
+	done := make(chan error, 1)
+	go func() { done <- runDev(ctx, o, out) }()
+	deadline := time.After(2 * time.Minute)
+	for !strings.Contains(out.String(), "novaflow dev is running") {
+		select {
+		case err := <-done:
+			cancel()
+			t.Fatalf("novaflow dev exited: %v\n%s", err, out)
+		case <-deadline:
+			cancel()
+			t.Fatalf("novaflow dev did not start\n%s", out)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	c, err := client.Dial(client.Options{HostPort: server.Address(), Namespace: namespace, Logger: sdklog.NewStructuredLogger(discardLogger())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	attrs, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key := range workflows.SearchAttributes().GetUntypedValues() {
+		if _, ok := attrs.CustomAttributes[key.GetName()]; !ok {
+			t.Errorf("search attribute %s not registered in namespace %s", key.GetName(), namespace)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("novaflow dev: %v\n%s", err, out)
+	}
+	s := out.String()
+	if !strings.Contains(s, "using the Temporal server at "+server.Address()) || strings.Contains(s, "starting the Temporal") || strings.Contains(s, "stopping Temporal") {
+		t.Errorf("want dev to use the given Temporal and start none:\n%s", s)
 	}
 }

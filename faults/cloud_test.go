@@ -97,6 +97,13 @@ func newCloud(t *testing.T, computeHosts int) *cloud {
 	c.directQ = testenv.UniqueName(t, "direct")
 	w := sdkworker.New(c.tc, c.directQ, sdkworker.Options{})
 	w.RegisterWorkflowWithOptions(directCall, workflow.RegisterOptions{Name: directCallName})
+	// CallFromWorkflow reads each call's version and upgrade level through
+	// this client's activity (rpc.CallVersionName).
+	rc, err := rpc.New(rpc.Options{Temporal: c.tc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.RegisterActivities(w)
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}

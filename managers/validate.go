@@ -1,6 +1,7 @@
 package managers
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -31,6 +32,23 @@ func CheckUUID(field, value string) error {
 	u, err := uuid.Parse(value)
 	if err != nil || u.String() != strings.ToLower(value) {
 		return InvalidArgument(field, "%s is not a UUID (want e.g. 0b6f1b8e-6c5e-4bb3-9d47-3b5a9f0c2d11)", Quote(value))
+	}
+	return nil
+}
+
+// CheckUUIDs checks that each of values is a UUID (CheckUUID) and that none
+// is given twice; errors name the element, as field[i].
+func CheckUUIDs(field string, values []string) error {
+	seen := make(map[string]bool, len(values))
+	for i, u := range values {
+		elem := fmt.Sprintf("%s[%d]", field, i)
+		if err := CheckUUID(elem, u); err != nil {
+			return err
+		}
+		if seen[strings.ToLower(u)] {
+			return InvalidArgument(elem, "%s is given twice", u)
+		}
+		seen[strings.ToLower(u)] = true
 	}
 	return nil
 }

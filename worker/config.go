@@ -142,7 +142,7 @@ func (c Config) Validate() error {
 			return &ConfigError{Setting: EnvPrefix + "_" + s.name, Err: fmt.Errorf("must be positive, got %s", s.d)}
 		}
 	}
-	if !validHost(c.Host) {
+	if !rpc.ValidHost(c.Host) {
 		return &ConfigError{Setting: "NOVAFLOW_HOST", Err: fmt.Errorf("%q: want letters, digits, '-', '_' and '.', at most 200", c.Host)}
 	}
 	if c.TemporalAddress == "" {
@@ -252,20 +252,6 @@ func readSecretFile(name, file string, value *string) error {
 
 // maxSecretFile bounds the size of a secret's file.
 const maxSecretFile = 64 << 10
-
-func validHost(h string) bool {
-	if h == "" || len(h) > 200 {
-		return false
-	}
-	for _, r := range h {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
-		default:
-			return false
-		}
-	}
-	return true
-}
 
 // parseConfigFile parses the content of NOVAFLOW_CONFIG_FILE (read from r,
 // named path in errors) into NOVAFLOW_* variables and their values, in

@@ -416,18 +416,7 @@ func (req BuildRequest) Validate() error {
 	if err := managers.CheckText("request_id", req.RequestID, managers.MaxRequestIDLen); err != nil {
 		return err
 	}
-	seen := make(map[string]bool, len(req.InstanceUUIDs))
-	for i, u := range req.InstanceUUIDs {
-		field := fmt.Sprintf("instance_uuids[%d]", i)
-		if err := managers.CheckUUID(field, u); err != nil {
-			return err
-		}
-		if seen[strings.ToLower(u)] {
-			return managers.InvalidArgument(field, "%s is given twice", u)
-		}
-		seen[strings.ToLower(u)] = true
-	}
-	return nil
+	return managers.CheckUUIDs("instance_uuids", req.InstanceUUIDs)
 }
 
 // decodeBuildRequest decodes the workflow's JSON input strictly, as an RPC

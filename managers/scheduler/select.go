@@ -50,18 +50,7 @@ func (r SelectRequest) Validate() error {
 	if err := r.Flavor.Validate(); errors.As(err, &ie) {
 		return managers.InvalidArgument(ie.Field, "%s", ie.Reason)
 	}
-	seen := make(map[string]bool, len(r.InstanceUUIDs))
-	for i, u := range r.InstanceUUIDs {
-		field := fmt.Sprintf("instance_uuids[%d]", i)
-		if err := managers.CheckUUID(field, u); err != nil {
-			return err
-		}
-		if seen[strings.ToLower(u)] {
-			return managers.InvalidArgument(field, "%s is given twice", u)
-		}
-		seen[strings.ToLower(u)] = true
-	}
-	return nil
+	return managers.CheckUUIDs("instance_uuids", r.InstanceUUIDs)
 }
 
 // MaxInstances bounds the instances of one select_destinations request.

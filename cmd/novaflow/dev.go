@@ -94,10 +94,9 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) (retErr error) {
 		return err
 	}
 	externalTemporal := given.Get("NOVAFLOW_TEMPORAL_ADDRESS") != ""
-	databaseURL := os.Getenv("NOVAFLOW_DATABASE_URL")
-	if databaseURL == "" {
-		databaseURL = os.Getenv("DATABASE_URL")
-	}
+	// NOVAFLOW_DATABASE_URL (or its _FILE, or DATABASE_URL), from the
+	// environment or NOVAFLOW_CONFIG_FILE, as a service reads it.
+	databaseURL := givenCfg.DatabaseURL
 	// Every port the stack will listen on is free before anything starts.
 	if err := checkDevPorts(devPorts(o, given, externalTemporal, databaseURL != "")); err != nil {
 		return err
@@ -142,8 +141,11 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) (retErr error) {
 			}
 		}
 	}()
+	var handOffOnce sync.Once
+	endWatch := func() { handOffOnce.Do(func() { close(handOff) }) }
+	defer endWatch() // an early error return ends the watcher too
 	stopWatching := func() error {
-		close(handOff)
+		endWatch()
 		<-watcherDone
 		if interrupted.Load() {
 			return worker.ErrInterrupted

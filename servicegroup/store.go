@@ -53,8 +53,8 @@ func (s *Store) Get(ctx context.Context, host, binary string) (*Record, error) {
 // topic and version, as a service does at start, and sets last_seen_up to now:
 // a service is up as soon as it has started (nova waits for its first
 // report, about 5 s later), and a restarted one is up again at once. It refuses with *TooOldError
-// when the other live, not forced-down services of the binary have a minimum
-// version above version. A concurrent Register of the same service is safe:
+// when the live, not forced-down services of the binary, this one's own row
+// included (nova's ServiceTooOld), have a minimum version above version. A concurrent Register of the same service is safe:
 // the upsert is one statement.
 func (s *Store) Register(ctx context.Context, host, binary, topic string, version int) (*Record, error) {
 	minVersion, err := s.MinVersion(ctx, binary)

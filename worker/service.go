@@ -99,6 +99,9 @@ type Service struct {
 	store   *servicegroup.Store
 	workers []sdkworker.Worker
 	state   state
+	// cleanupLeft: CleanupHost did not return within the graceful
+	// shutdown timeout and still runs.
+	cleanupLeft bool
 
 	// calls is the RPC client whose settings the calls of this service's
 	// workflows follow (rpc.Client.RegisterActivities).
@@ -436,9 +439,8 @@ const removeRecordTimeout = 10 * time.Second
 func (s *Service) removeRecord(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), removeRecordTimeout)
 	defer cancel()
-	if err := DeleteSchedules(ctx, s.client, s.topic, s.binary, s.host); err != nil {
-		s.logger.Error("remove on stop: schedules", "error", err)
-	}
+	// Only the row: the topic's schedules serve its other services, and a
+	// replica of today's code never had schedules of its own.
 	if _, err := s.store.Delete(ctx, s.host, s.binary); err != nil {
 		s.logger.Error("remove on stop: service record", "error", err)
 		return
@@ -476,7 +478,8 @@ func (s *Service) stopLocked(ctx context.Context) bool {
 	s.logger.Info("service stopping", "graceful_timeout", s.cfg.GracefulShutdownTimeout)
 	// nova's graceful_shutdown_timeout bounds the whole stop: the drain of
 	// in-flight work, then CleanupHost with what is left of it (at least
-	// minCleanupTime); 0 bounds neither, as in oslo.service.
+	// minCleanupTime). With 0 the SDK cancels in-flight activities at once
+	// and CleanupHost has no bound.
 	deadline := time.Now().Add(s.cfg.GracefulShutdownTimeout)
 	s.stopWorkers()
 	if t := s.cfg.GracefulShutdownTimeout; t > 0 {
@@ -487,6 +490,9 @@ func (s *Service) stopLocked(ctx context.Context) bool {
 	if h, ok := s.mgr.(managers.CleanupHoster); ok {
 		if err := cleanupHost(ctx, h); err != nil {
 			s.logger.Error("cleanup host", "error", err)
+			// A hook left running may hold a pooled connection, and
+			// closing the pool waits for it: teardown does not wait.
+			s.cleanupLeft = ctx.Err() != nil
 		}
 	}
 	return true
@@ -595,8 +601,15 @@ func mergeMutable(cur, next Config, logger *slog.Logger) Config {
 func (s *Service) teardown() {
 	s.conns.Store(nil)
 	s.stopWorkers()
-	for i := len(s.owned) - 1; i >= 0; i-- {
-		s.owned[i]()
+	closeAll := func(owned []func()) {
+		for i := len(owned) - 1; i >= 0; i-- {
+			owned[i]()
+		}
+	}
+	if s.cleanupLeft {
+		go closeAll(s.owned) // done when the CleanupHost left behind returns
+	} else {
+		closeAll(s.owned)
 	}
 	s.owned = nil
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
@@ -58,7 +59,8 @@ func journalOf(host string) *journal {
 }
 
 type lifecycleManager struct {
-	j *journal
+	j  *journal
+	db *pgxpool.Pool
 }
 
 var (
@@ -91,7 +93,15 @@ func (m *lifecycleManager) PostStartHook(context.Context) error {
 func (m *lifecycleManager) CleanupHost(context.Context) error {
 	m.j.add("cleanup_host")
 	if _, hang := hangingCleanup.Load(m.j); hang {
-		select {} // ignores its context: only the runtime's bound ends the stop
+		// Holds a pooled connection and ignores its context: only the
+		// runtime's bound ends the stop, and closing the pool must not
+		// wait for the connection.
+		if m.db != nil {
+			if _, err := m.db.Acquire(context.Background()); err != nil {
+				m.j.add("acquire: " + err.Error())
+			}
+		}
+		select {}
 	}
 	return nil
 }
@@ -129,7 +139,7 @@ func init() {
 	managers.Register(managers.Definition{
 		Name: lifecycleTopic, Topic: lifecycleTopic, Version: 1,
 		New: func(d managers.Deps) (managers.Manager, error) {
-			return &lifecycleManager{j: journalOf(d.Host)}, nil
+			return &lifecycleManager{j: journalOf(d.Host), db: d.DB}, nil
 		},
 	})
 }

@@ -297,14 +297,17 @@ func TestRPCCallIsOneTrace(t *testing.T) {
 	})
 	text := st.scrape(t)
 	for _, re := range []string{
-		`novaflow_rpc_client_calls_total\{kind="call",method="build_and_run_instance",outcome="ok",topic="compute"\} 1`,
-		`novaflow_rpc_client_calls_total\{kind="call",method="reboot_instance",outcome="NotFound",topic="compute"\} 1`,
-		`novaflow_rpc_client_duration_seconds_count\{kind="call",method="build_and_run_instance",outcome="ok",topic="compute"\} 1`,
-		`novaflow_rpc_server_calls_total\{method="build_and_run_instance",outcome="ok",topic="compute"\} 1`,
-		`novaflow_rpc_server_calls_total\{method="reboot_instance",outcome="NotFound",topic="compute"\} 1`,
-		`novaflow_rpc_server_duration_seconds_bucket\{method="build_and_run_instance",outcome="ok",topic="compute",le="[0-9.+Inf]+"\}`,
+		`rpc_client_call_duration_seconds_count\{novaflow_rpc_kind="call",rpc_method="compute.build_and_run_instance",rpc_system_name="novaflow"\} 1`,
+		`rpc_client_call_duration_seconds_count\{error_type="NotFound",novaflow_rpc_kind="call",rpc_method="compute.reboot_instance",rpc_system_name="novaflow"\} 1`,
+		`rpc_server_call_duration_seconds_count\{rpc_method="compute.build_and_run_instance",rpc_system_name="novaflow"\} 1`,
+		`rpc_server_call_duration_seconds_count\{error_type="NotFound",rpc_method="compute.reboot_instance",rpc_system_name="novaflow"\} 1`,
+		`rpc_server_call_duration_seconds_bucket\{rpc_method="compute.build_and_run_instance",rpc_system_name="novaflow",le="[0-9.+Inf]+"\}`,
 		`novaflow_periodic_runs_total\{outcome="ok",task="update_available_resource",topic="compute"\} [1-9]`,
 		`novaflow_periodic_duration_seconds_count\{outcome="ok",task="update_available_resource",topic="compute"\} [1-9]`,
+		`novaflow_periodic_lag_seconds_count\{task="update_available_resource",topic="compute"\} [1-9]`,
+		`novaflow_housekeeping_duration_seconds_count\{activity="periodic",topic="compute"\} [1-9]`,
+		`novaflow_housekeeping_duration_seconds_count\{activity="report_state",topic="compute"\} [1-9]`,
+		`novaflow_housekeeping_duration_seconds_count\{activity="up_hosts",topic="compute"\} [1-9]`,
 		`novaflow_reports_total\{outcome="sent",topic="compute"\} [1-9]`,
 		`novaflow_services\{state="up",status="enabled",topic="compute"\} [1-9]`,
 		`novaflow_services\{state="down",status="enabled",topic="compute"\} 0`,
@@ -478,8 +481,9 @@ func grepPrefix(text string, prefixes ...string) string {
 	return strings.Join(out, "\n")
 }
 
-// checkDocs: docs/observability.md lists every novaflow metric /metrics
-// serves, and serves every one it lists.
+// checkDocs: docs/observability.md lists every novaflow and RPC metric
+// /metrics serves, and serves every one it lists (but the old names, in the
+// section that lists what they were renamed to).
 func checkDocs(t *testing.T, text string) {
 	t.Helper()
 	doc, err := os.ReadFile("../docs/observability.md")
@@ -487,11 +491,15 @@ func checkDocs(t *testing.T, text string) {
 		t.Fatal(err)
 	}
 	served := map[string]bool{}
-	for _, m := range regexp.MustCompile(`(?m)^# TYPE (novaflow_[a-z_]+) `).FindAllStringSubmatch(text, -1) {
+	for _, m := range regexp.MustCompile(`(?m)^# TYPE ((?:novaflow|rpc)_[a-z_]+) `).FindAllStringSubmatch(text, -1) {
 		served[m[1]] = true
 	}
+	current, _, ok := strings.Cut(string(doc), "### Renamed")
+	if !ok {
+		t.Fatal("docs/observability.md has no section ### Renamed")
+	}
 	documented := map[string]bool{}
-	for _, m := range regexp.MustCompile("`(novaflow_[a-z_]+)`").FindAllStringSubmatch(string(doc), -1) {
+	for _, m := range regexp.MustCompile("(?m)^\\| `((?:novaflow|rpc)_[a-z_]+)` \\|").FindAllStringSubmatch(current, -1) {
 		documented[m[1]] = true
 	}
 	for name := range served {

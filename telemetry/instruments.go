@@ -10,6 +10,8 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/semconv/v1.43.0/rpcconv"
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 	"go.temporal.io/sdk/temporal"
@@ -22,27 +24,41 @@ import (
 // metrics.
 const ScopeName = "github.com/novaflow/novaflow"
 
-// The names of novaflow's own metrics, as OpenTelemetry instruments. In
-// Prometheus format dots become underscores, counters end in _total and
-// histograms in seconds in _seconds (novaflow_rpc_client_calls_total,
-// novaflow_rpc_client_duration_seconds); docs/observability.md lists them.
+// The names of the RPC metrics: those of the OpenTelemetry RPC semantic
+// conventions (go.opentelemetry.io/otel/semconv/v1.43.0/rpcconv). In
+// Prometheus format dots become underscores and histograms in seconds end
+// in _seconds (rpc_client_call_duration_seconds_bucket, _count, _sum: the
+// count is the number of calls); docs/observability.md lists them with the
+// names they replaced.
+var (
+	// MetricRPCClientDuration is how long the RPC calls, casts and fanouts a
+	// process made (package rpc) took, as the caller saw them: a cast until
+	// it was recorded, a call until its result; by rpc.method, error.type and
+	// novaflow.rpc.kind.
+	MetricRPCClientDuration = rpcconv.ClientCallDuration{}.Name()
+	// MetricRPCServerDuration is how long the manager methods a service ran
+	// for RPC calls took, by rpc.method and error.type.
+	MetricRPCServerDuration = rpcconv.ServerCallDuration{}.Name()
+)
+
+// The names of novaflow's metrics that are not RPC, in the novaflow
+// namespace (novaflow_periodic_runs_total in Prometheus format).
 const (
-	// MetricRPCClientCalls counts the RPC calls, casts and fanouts a process
-	// made (package rpc), by topic, method, kind and outcome.
-	MetricRPCClientCalls = "novaflow.rpc.client.calls"
-	// MetricRPCClientDuration is how long they took, as the caller saw it: a
-	// cast until it was recorded, a call until its result.
-	MetricRPCClientDuration = "novaflow.rpc.client.duration"
-	// MetricRPCServerCalls counts the manager methods a service ran for RPC
-	// calls, by topic, method and outcome.
-	MetricRPCServerCalls = "novaflow.rpc.server.calls"
-	// MetricRPCServerDuration is how long the manager methods ran.
-	MetricRPCServerDuration = "novaflow.rpc.server.duration"
-	// MetricPeriodicRuns counts the runs of periodic tasks, by topic, task
-	// and outcome (ok or error, raised or only logged).
+	// MetricPeriodicRuns counts the runs of periodic tasks on each host, by
+	// topic, task and outcome (ok or error, raised or only logged).
 	MetricPeriodicRuns = "novaflow.periodic.runs"
 	// MetricPeriodicDuration is how long periodic tasks ran.
 	MetricPeriodicDuration = "novaflow.periodic.duration"
+	// MetricPeriodicLag is how long a host's part of a periodic run waited
+	// before the host took it (from the run dispatching it to the host
+	// starting it), by topic and task: a host that falls behind shows here.
+	MetricPeriodicLag = "novaflow.periodic.lag"
+	// MetricHousekeepingDuration is the time a process spent in the
+	// framework's housekeeping activities, by topic and activity
+	// (report_state, report_alive, up_hosts, periodic): what keeping the
+	// services table and the periodic tasks going costs, in worker time; its
+	// count is the number of those activities, each a Temporal action.
+	MetricHousekeepingDuration = "novaflow.housekeeping.duration"
 	// MetricReports counts the status reports a service wrote, by topic and
 	// outcome: sent or failed.
 	MetricReports = "novaflow.reports"
@@ -52,16 +68,29 @@ const (
 	MetricServices = "novaflow.services"
 )
 
-// Attribute keys of novaflow's metrics; the spans carry the same values under
-// the novaflow. prefix.
+// RPCSystem is the rpc.system.name of novaflow's RPC: manager methods called
+// through Temporal activities (package rpc).
+const RPCSystem rpcconv.SystemNameAttr = "novaflow"
+
+// Attribute keys of the RPC metrics: the semantic conventions' rpc.system.name,
+// rpc.method (the activity name, compute.reboot_instance) and error.type (set
+// only on failure: ErrorType), and novaflow's own kind of call.
 const (
-	TopicKey   = attribute.Key("topic")
-	MethodKey  = attribute.Key("method")
-	KindKey    = attribute.Key("kind")
-	OutcomeKey = attribute.Key("outcome")
-	TaskKey    = attribute.Key("task")
-	StateKey   = attribute.Key("state")
-	StatusKey  = attribute.Key("status")
+	RPCSystemKey = semconv.RPCSystemNameKey
+	RPCMethodKey = semconv.RPCMethodKey
+	ErrorTypeKey = semconv.ErrorTypeKey
+	RPCKindKey   = attribute.Key("novaflow.rpc.kind")
+)
+
+// Attribute keys of novaflow's other metrics; the spans carry the same values
+// under the novaflow. prefix.
+const (
+	TopicKey    = attribute.Key("topic")
+	OutcomeKey  = attribute.Key("outcome")
+	TaskKey     = attribute.Key("task")
+	StateKey    = attribute.Key("state")
+	StatusKey   = attribute.Key("status")
+	ActivityKey = attribute.Key("activity")
 )
 
 // Outcomes that are not an error type.
@@ -91,13 +120,13 @@ type Instruments struct {
 	// on is false when both providers are no-ops: then nothing is computed.
 	on bool
 
-	rpcClientCalls    metric.Int64Counter
-	rpcClientDuration metric.Float64Histogram
-	rpcServerCalls    metric.Int64Counter
-	rpcServerDuration metric.Float64Histogram
-	periodicRuns      metric.Int64Counter
-	periodicDuration  metric.Float64Histogram
-	reports           metric.Int64Counter
+	rpcClientDuration    metric.Float64Histogram
+	rpcServerDuration    metric.Float64Histogram
+	periodicRuns         metric.Int64Counter
+	periodicDuration     metric.Float64Histogram
+	periodicLag          metric.Float64Histogram
+	housekeepingDuration metric.Float64Histogram
+	reports              metric.Int64Counter
 }
 
 // NewInstruments returns novaflow's instruments on the global providers
@@ -110,12 +139,20 @@ func newInstruments(tp trace.TracerProvider, mp metric.MeterProvider) *Instrumen
 	_, noTraces := tp.(tracenoop.TracerProvider)
 	_, noMetrics := mp.(metricnoop.MeterProvider)
 	in := &Instruments{tracer: tp.Tracer(ScopeName), meter: mp.Meter(ScopeName), on: !(noTraces && noMetrics)}
-	in.rpcClientCalls = in.counter(MetricRPCClientCalls, "{call}", "RPC calls, casts and fanouts made, by topic, method, kind and outcome")
-	in.rpcClientDuration = in.histogram(MetricRPCClientDuration, "How long RPC calls took as the caller saw them")
-	in.rpcServerCalls = in.counter(MetricRPCServerCalls, "{call}", "Manager methods run for RPC calls, by topic, method and outcome")
-	in.rpcServerDuration = in.histogram(MetricRPCServerDuration, "How long manager methods ran for RPC calls")
+	client, err := rpcconv.NewClientCallDuration(in.meter)
+	if err != nil {
+		otel.Handle(err)
+	}
+	in.rpcClientDuration = client.Inst()
+	server, err := rpcconv.NewServerCallDuration(in.meter)
+	if err != nil {
+		otel.Handle(err)
+	}
+	in.rpcServerDuration = server.Inst()
 	in.periodicRuns = in.counter(MetricPeriodicRuns, "{run}", "Periodic task runs, by topic, task and outcome")
 	in.periodicDuration = in.histogram(MetricPeriodicDuration, "How long periodic tasks ran")
+	in.periodicLag = in.histogram(MetricPeriodicLag, "How long a host's part of a periodic run waited before the host took it")
+	in.housekeepingDuration = in.histogram(MetricHousekeepingDuration, "Time spent in the framework's housekeeping activities, by topic and activity")
 	in.reports = in.counter(MetricReports, "{report}", "Status reports, by topic and outcome (sent or failed)")
 	return in
 }
@@ -153,12 +190,34 @@ func (in *Instruments) StartRPC(ctx context.Context, kind RPCKind, topic, method
 			attribute.String("novaflow.rpc.kind", string(kind)))
 	}
 	return ctx, func(err error) {
-		outcome := Outcome(err)
-		endSpan(span, err, outcome)
-		attrs := metricSet(attribute.NewSet(TopicKey.String(topic), MethodKey.String(method),
-			KindKey.String(string(kind)), OutcomeKey.String(outcome)))
-		in.rpcClientCalls.Add(ctx, 1, attrs)
-		in.rpcClientDuration.Record(ctx, time.Since(start).Seconds(), attrs)
+		endSpan(span, err, Outcome(err))
+		in.rpcClientDuration.Record(ctx, time.Since(start).Seconds(),
+			metricSet(rpcAttributes(topic, method, err, RPCKindKey.String(string(kind)))))
+	}
+}
+
+// rpcAttributes are the attributes of an RPC metric: rpc.system.name,
+// rpc.method, error.type when err is not nil, and extra.
+func rpcAttributes(topic, method string, err error, extra ...attribute.KeyValue) attribute.Set {
+	kv := append([]attribute.KeyValue{RPCSystemKey.String(string(RPCSystem)), RPCMethodKey.String(activities.Name(topic, method))}, extra...)
+	if t := ErrorType(err); t != "" {
+		kv = append(kv, ErrorTypeKey.String(t))
+	}
+	return attribute.NewSet(kv...)
+}
+
+// ErrorType is the error.type of an RPC's error: "" for none (the attribute
+// is left out), the Type of a typed error (as Outcome), "canceled", or
+// "_OTHER" (the semantic conventions' value for an error without a type) for
+// anything else.
+func ErrorType(err error) string {
+	switch o := Outcome(err); o {
+	case OutcomeOK:
+		return ""
+	case OutcomeError:
+		return semconv.ErrorTypeOther.Value.AsString()
+	default:
+		return o
 	}
 }
 

@@ -40,9 +40,9 @@ func TestStartRPCRecords(t *testing.T) {
 	}
 	text := scrape(t, tel)
 	for _, want := range []string{
-		`novaflow_rpc_client_calls_total{kind="call",method="reboot_instance",outcome="ok",topic="compute"} 1`,
-		`novaflow_rpc_client_calls_total{kind="cast",method="reboot_instance",outcome="NotFound",topic="compute"} 1`,
-		`novaflow_rpc_client_duration_seconds_bucket{kind="call",method="reboot_instance",outcome="ok",topic="compute",le="0.001"}`,
+		`rpc_client_call_duration_seconds_count{novaflow_rpc_kind="call",rpc_method="compute.reboot_instance",rpc_system_name="novaflow"} 1`,
+		`rpc_client_call_duration_seconds_count{error_type="NotFound",novaflow_rpc_kind="cast",rpc_method="compute.reboot_instance",rpc_system_name="novaflow"} 1`,
+		`rpc_client_call_duration_seconds_bucket{novaflow_rpc_kind="call",rpc_method="compute.reboot_instance",rpc_system_name="novaflow",le="0.001"}`,
 		`go_goroutines`, `process_cpu_seconds_total`, `target_info{`,
 	} {
 		if !strings.Contains(text, want) {

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/contrib/exporters/autoexport"
+	"go.opentelemetry.io/contrib/propagators/autoprop"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
@@ -53,6 +54,11 @@ type Config struct {
 	// MetricReaders are added to the readers the environment and
 	// Prometheus give (tests use sdkmetric.NewManualReader).
 	MetricReaders []sdkmetric.Reader
+	// Propagators is the value of OTEL_PROPAGATORS, which cmd reads from the
+	// environment it was given: a comma-separated list of tracecontext,
+	// baggage, b3, b3multi, jaeger, xray, ottrace or none; empty means
+	// tracecontext,baggage.
+	Propagators string
 }
 
 // Telemetry is the process's OpenTelemetry set-up, made by Setup.
@@ -60,14 +66,15 @@ type Telemetry struct {
 	tracerProvider trace.TracerProvider
 	meterProvider  metric.MeterProvider
 	handler        http.Handler
+	propagator     propagation.TextMapPropagator
 	traces         string // what exports spans, for the start-up line
 	metrics        []string
 	shutdown       []func(context.Context) error
 }
 
 // Setup builds the tracer and meter providers from cfg and the standard
-// OpenTelemetry environment, and installs them, with the W3C trace-context
-// and baggage propagator, as the OpenTelemetry globals:
+// OpenTelemetry environment, and installs them, with the propagator
+// cfg.Propagators (OTEL_PROPAGATORS) names, as the OpenTelemetry globals:
 //
 //   - traces: OTEL_TRACES_EXPORTER (otlp, console or none) chooses the
 //     exporter; unset, spans go over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT
@@ -78,7 +85,11 @@ type Telemetry struct {
 //     is set, and exported as OTEL_METRICS_EXPORTER says (unset: over OTLP
 //     when OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_METRICS_ENDPOINT
 //     is set).
-//   - OTEL_SDK_DISABLED=true turns everything off.
+//   - propagation: cfg.Propagators, as OTEL_PROPAGATORS, chooses how a span
+//     travels in headers (the Temporal header included): W3C trace context
+//     and baggage by default; an unknown name is an error naming the
+//     variable.
+//   - OTEL_SDK_DISABLED=true turns everything off but propagation.
 //
 // With nothing to export, the globals are no-op providers. Shutdown flushes
 // and stops what Setup started.
@@ -87,7 +98,11 @@ func Setup(ctx context.Context, cfg Config) (*Telemetry, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	t := &Telemetry{tracerProvider: tracenoop.NewTracerProvider(), meterProvider: metricnoop.NewMeterProvider(), traces: "none"}
+	prop, err := Propagator(cfg.Propagators)
+	if err != nil {
+		return nil, err
+	}
+	t := &Telemetry{tracerProvider: tracenoop.NewTracerProvider(), meterProvider: metricnoop.NewMeterProvider(), propagator: prop, traces: "none"}
 	if strings.EqualFold(strings.TrimSpace(os.Getenv("OTEL_SDK_DISABLED")), "true") {
 		t.install(logger)
 		logger.Info("telemetry off: OTEL_SDK_DISABLED=true")
@@ -119,10 +134,33 @@ func Setup(ctx context.Context, cfg Config) (*Telemetry, error) {
 func (t *Telemetry) install(logger *slog.Logger) {
 	otel.SetTracerProvider(t.tracerProvider)
 	otel.SetMeterProvider(t.meterProvider)
-	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
+	otel.SetTextMapPropagator(t.propagator)
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
 		logger.Warn("telemetry failed", "error", err)
 	}))
+}
+
+// Propagator returns the propagator that value, a list of propagator names
+// as OTEL_PROPAGATORS takes them, names (go.opentelemetry.io/contrib/propagators/autoprop):
+// tracecontext, baggage, b3, b3multi, jaeger, xray, ottrace, or none (no
+// propagation at all); empty, W3C trace context and baggage, the
+// specification's default. An unknown name is an error naming
+// OTEL_PROPAGATORS.
+func Propagator(value string) (propagation.TextMapPropagator, error) {
+	var names []string
+	for _, n := range strings.Split(value, ",") {
+		if n = strings.ToLower(strings.TrimSpace(n)); n != "" {
+			names = append(names, n)
+		}
+	}
+	if len(names) == 0 {
+		return propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}), nil
+	}
+	p, err := autoprop.TextMapPropagator(names...)
+	if err != nil {
+		return nil, &settingError{fmt.Errorf("OTEL_PROPAGATORS: %q: %w (want a list of tracecontext, baggage, b3, b3multi, jaeger, xray, ottrace or none)", value, err)}
+	}
+	return p, nil
 }
 
 // newResource describes this process: service.name, the host, and what the

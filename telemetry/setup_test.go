@@ -6,11 +6,15 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/baggage"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -145,4 +149,55 @@ func scrape(t *testing.T, tel *Telemetry) string {
 		t.Fatalf("/metrics: %d %s", rec.Code, b)
 	}
 	return string(b)
+}
+
+// TestSetupPropagators checks that Config.Propagators (OTEL_PROPAGATORS)
+// chooses the global propagator: the headers an injected span writes are
+// those of the named formats, and an unknown name stops Setup naming the
+// variable.
+func TestSetupPropagators(t *testing.T) {
+	clearEnv(t)
+	for _, tc := range []struct {
+		value string
+		want  []string // header keys injected for a sampled span and a baggage member
+	}{
+		{"", []string{"baggage", "traceparent"}},
+		{"tracecontext,baggage", []string{"baggage", "traceparent"}},
+		{"b3", []string{"b3"}},
+		{"b3multi", []string{"x-b3-sampled", "x-b3-spanid", "x-b3-traceid"}},
+		{" B3 , tracecontext ", []string{"b3", "traceparent"}},
+		{"jaeger", []string{"uber-trace-id"}},
+		{"none", nil},
+	} {
+		t.Run(tc.value, func(t *testing.T) {
+			setup(t, Config{Propagators: tc.value, Logger: slog.New(slog.DiscardHandler)})
+			sc := trace.NewSpanContext(trace.SpanContextConfig{
+				TraceID: trace.TraceID{1, 2, 3}, SpanID: trace.SpanID{4, 5, 6}, TraceFlags: trace.FlagsSampled,
+			})
+			member, _ := baggage.NewMember("tenant", "t1")
+			bag, _ := baggage.New(member)
+			ctx := baggage.ContextWithBaggage(trace.ContextWithSpanContext(context.Background(), sc), bag)
+			carrier := propagation.MapCarrier{}
+			otel.GetTextMapPropagator().Inject(ctx, carrier)
+			got := carrier.Keys()
+			slices.Sort(got)
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("OTEL_PROPAGATORS=%q injected %v, want %v", tc.value, got, tc.want)
+			}
+			if len(tc.want) == 0 {
+				return
+			}
+			// What was injected is extracted again: the span goes on.
+			back := trace.SpanContextFromContext(otel.GetTextMapPropagator().Extract(context.Background(), carrier))
+			if back.TraceID() != sc.TraceID() || back.SpanID() != sc.SpanID() {
+				t.Errorf("extracted %v/%v, want %v/%v", back.TraceID(), back.SpanID(), sc.TraceID(), sc.SpanID())
+			}
+		})
+	}
+	for _, bad := range []string{"zipkin", "b3,zipkin"} {
+		_, err := Setup(context.Background(), Config{Propagators: bad, Logger: slog.New(slog.DiscardHandler)})
+		if err == nil || !strings.Contains(err.Error(), "OTEL_PROPAGATORS") || !strings.Contains(err.Error(), "zipkin") {
+			t.Errorf("Setup with OTEL_PROPAGATORS=%q: %v, want an error naming the variable and the value", bad, err)
+		}
+	}
 }

@@ -132,6 +132,16 @@ func (a *activityInbound) ExecuteActivity(ctx context.Context, in *interceptor.E
 		return a.Next.ExecuteActivity(ctx, in)
 	}
 	start := time.Now()
+	if kind == upHostsActivity || kind == reportAliveActivity {
+		// Housekeeping without a span of its own: the SDK's RunActivity
+		// span is enough for these small steps.
+		if kind == upHostsActivity {
+			topic, _, _ = strings.Cut(info.TaskQueue, ".")
+		}
+		res, err := a.Next.ExecuteActivity(ctx, in)
+		a.in.housekeeping(ctx, topic, kind, time.Since(start))
+		return res, err
+	}
 	ctx, span := a.in.tracer.Start(ctx, kind.spanName(topic, what))
 	if span.IsRecording() {
 		attrs := []attribute.KeyValue{
@@ -148,15 +158,12 @@ func (a *activityInbound) ExecuteActivity(ctx context.Context, in *interceptor.E
 		span.SetAttributes(attrs...)
 	}
 	res, err := a.Next.ExecuteActivity(ctx, in)
-	secs := time.Since(start).Seconds()
+	took := time.Since(start)
 
 	switch kind {
 	case rpcActivity:
-		outcome := Outcome(err)
-		endSpan(span, err, outcome)
-		attrs := attribute.NewSet(TopicKey.String(topic), MethodKey.String(what), OutcomeKey.String(outcome))
-		a.in.rpcServerCalls.Add(ctx, 1, metricSet(attrs))
-		a.in.rpcServerDuration.Record(ctx, secs, metricSet(attrs))
+		endSpan(span, err, Outcome(err))
+		a.in.rpcServerDuration.Record(ctx, took.Seconds(), metricSet(rpcAttributes(topic, what, err)))
 	case periodicActivity:
 		outcome := OutcomeOK
 		if r, ok := res.(workflows.PeriodicResult); err != nil || (ok && r.Error != "") {
@@ -165,7 +172,12 @@ func (a *activityInbound) ExecuteActivity(ctx context.Context, in *interceptor.E
 		endSpan(span, err, outcome)
 		attrs := attribute.NewSet(TopicKey.String(topic), TaskKey.String(what), OutcomeKey.String(outcome))
 		a.in.periodicRuns.Add(ctx, 1, metricSet(attrs))
-		a.in.periodicDuration.Record(ctx, secs, metricSet(attrs))
+		a.in.periodicDuration.Record(ctx, took.Seconds(), metricSet(attrs))
+		if !info.ScheduledTime.IsZero() && !info.StartedTime.IsZero() {
+			lag := max(info.StartedTime.Sub(info.ScheduledTime), 0)
+			a.in.periodicLag.Record(ctx, lag.Seconds(), metricSet(attribute.NewSet(TopicKey.String(topic), TaskKey.String(what))))
+		}
+		a.in.housekeeping(ctx, topic, kind, took)
 	case reportActivity:
 		outcome := OutcomeSent
 		if err != nil {
@@ -173,8 +185,15 @@ func (a *activityInbound) ExecuteActivity(ctx context.Context, in *interceptor.E
 		}
 		endSpan(span, err, outcome)
 		a.in.reports.Add(ctx, 1, metricSet(attribute.NewSet(TopicKey.String(topic), OutcomeKey.String(outcome))))
+		a.in.housekeeping(ctx, topic, kind, took)
 	}
 	return res, err
+}
+
+// housekeeping records the time a housekeeping activity took.
+func (in *Instruments) housekeeping(ctx context.Context, topic string, kind activityKind, took time.Duration) {
+	in.housekeepingDuration.Record(ctx, took.Seconds(),
+		metricSet(attribute.NewSet(TopicKey.String(topic), ActivityKey.String(kind.housekeepingName()))))
 }
 
 // activityKind says what a novaflow activity runs.
@@ -185,7 +204,24 @@ const (
 	rpcActivity                   // a manager method: <topic>.<method>
 	periodicActivity              // a periodic task: <topic>.periodic.<task>
 	reportActivity                // the status report: <topic>.report_state
+	reportAliveActivity           // a host's part of it: <topic>.report_alive
+	upHostsActivity               // the list of a topic's up hosts (UpHostsName)
 )
+
+// housekeepingName is the activity label of MetricHousekeepingDuration.
+func (k activityKind) housekeepingName() string {
+	switch k {
+	case periodicActivity:
+		return "periodic"
+	case reportActivity:
+		return workflows.ReportStateMethod
+	case reportAliveActivity:
+		return "report_alive"
+	case upHostsActivity:
+		return "up_hosts"
+	}
+	return ""
+}
 
 // spanName is the name of the span around the activity's work: "compute.reboot_instance",
 // "periodic compute.update_available_resource", "report compute".
@@ -203,14 +239,14 @@ func (k activityKind) spanName(topic, what string) string {
 // the topic and the method or task it runs.
 func classify(name string) (kind activityKind, topic, what string) {
 	if name == workflows.UpHostsName {
-		return otherActivity, "", ""
+		return upHostsActivity, "", ""
 	}
 	topic, rest, ok := strings.Cut(name, ".")
 	if !ok || topic == "" || rest == "" {
 		return otherActivity, "", ""
 	}
 	if name == workflows.ReportAliveName(topic) {
-		return otherActivity, "", ""
+		return reportAliveActivity, topic, ""
 	}
 	if name == workflows.ReportStateName(topic) {
 		return reportActivity, topic, workflows.ReportStateMethod

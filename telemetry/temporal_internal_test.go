@@ -30,7 +30,8 @@ func TestClassify(t *testing.T) {
 		{activities.Name("scheduler", "select_destinations"), rpcActivity, "scheduler", "select_destinations"},
 		{workflows.PeriodicName("compute", "update_available_resource"), periodicActivity, "compute", "update_available_resource"},
 		{workflows.ReportStateName("compute"), reportActivity, "compute", workflows.ReportStateMethod},
-		{workflows.UpHostsName, otherActivity, "", ""},
+		{workflows.UpHostsName, upHostsActivity, "", ""},
+		{workflows.ReportAliveName("compute"), reportAliveActivity, "compute", ""},
 		{"nodot", otherActivity, "", ""},
 		{".x", otherActivity, "", ""},
 	}
@@ -61,6 +62,25 @@ func TestOutcome(t *testing.T) {
 		if got := Outcome(c.err); got != c.want {
 			t.Errorf("Outcome(%v) = %q, want %q", c.err, got, c.want)
 		}
+		// error.type: left out on success, _OTHER for an untyped error.
+		want := c.want
+		switch want {
+		case OutcomeOK:
+			want = ""
+		case OutcomeError:
+			want = "_OTHER"
+		}
+		if got := ErrorType(c.err); got != want {
+			t.Errorf("ErrorType(%v) = %q, want %q", c.err, got, want)
+		}
+	}
+}
+
+// TestRPCMetricNames: the RPC metrics carry the names of the semantic
+// conventions.
+func TestRPCMetricNames(t *testing.T) {
+	if MetricRPCClientDuration != "rpc.client.call.duration" || MetricRPCServerDuration != "rpc.server.call.duration" {
+		t.Errorf("RPC metrics %q, %q", MetricRPCClientDuration, MetricRPCServerDuration)
 	}
 }
 

@@ -247,7 +247,7 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) (retErr error) {
 	logger := worker.NewLogger(logFile(filepath.Join(dir, "services.log")), cfg, level)
 	// The process's own lines (telemetry, the shared client's) name the host.
 	procLogger := logger.With("host", cfg.Host)
-	tel, stopTelemetry, err := startTelemetry(ctx, cfg, "novaflow", procLogger)
+	tel, stopTelemetry, err := startTelemetry(ctx, env, cfg, "novaflow", procLogger)
 	if err != nil {
 		return err
 	}

@@ -43,7 +43,7 @@ refuses to start without NOVAFLOW_COMPUTE_DRIVER.`,
 			}
 			// The process's own lines name its one service too.
 			logger = logger.With("service", svc.Binary(), "host", svc.Host(), "topic", svc.Topic())
-			tel, stopTelemetry, err := startTelemetry(cmd.Context(), cfg, svc.Binary(), logger)
+			tel, stopTelemetry, err := startTelemetry(cmd.Context(), env, cfg, svc.Binary(), logger)
 			if err != nil {
 				return err
 			}

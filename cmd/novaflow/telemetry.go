@@ -16,13 +16,15 @@ const telemetryShutdownTimeout = 5 * time.Second
 // startTelemetry sets up the process's telemetry from the OTEL_* environment
 // (docs/observability.md) before its services start: they take the tracer
 // and meter providers when they connect. Metrics are kept for /metrics when
-// there is a health address. stop flushes what is not exported yet.
-func startTelemetry(ctx context.Context, cfg worker.Config, serviceName string, logger *slog.Logger) (tel *telemetry.Telemetry, stop func(), err error) {
+// there is a health address. OTEL_PROPAGATORS is read from env, the
+// environment the settings come from. stop flushes what is not exported yet.
+func startTelemetry(ctx context.Context, env worker.Env, cfg worker.Config, serviceName string, logger *slog.Logger) (tel *telemetry.Telemetry, stop func(), err error) {
 	tel, err = telemetry.Setup(ctx, telemetry.Config{
 		ServiceName: serviceName,
 		Host:        cfg.Host,
 		Prometheus:  cfg.HealthAddress != "",
 		Logger:      logger,
+		Propagators: env.Get("OTEL_PROPAGATORS"),
 	})
 	if err != nil {
 		return nil, nil, err

@@ -172,9 +172,10 @@ func DialServer(ctx context.Context, cfg Config, logger *slog.Logger) (client.Cl
 		// client for all its workers, kept in the server's memory).
 		WorkerHeartbeatInterval: cfg.workerHeartbeatInterval(),
 		Credentials:             creds,
+		HeadersProvider:         cfg.temporalHeaders(),
 	}))
 	if err != nil {
-		return nil, fmt.Errorf("NOVAFLOW_TEMPORAL_ADDRESS: cannot reach Temporal at %s: %w", cfg.TemporalAddress, err)
+		return nil, fmt.Errorf("%s: cannot reach Temporal at %s: %w", cfg.setting("NOVAFLOW_TEMPORAL_ADDRESS"), cfg.TemporalAddress, err)
 	}
 	return c, nil
 }
@@ -186,10 +187,10 @@ func CheckNamespace(ctx context.Context, c client.Client, cfg Config) error {
 	_, err := c.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: cfg.TemporalNamespace})
 	var notFound *serviceerror.NamespaceNotFound
 	if errors.As(err, &notFound) {
-		return fmt.Errorf("NOVAFLOW_TEMPORAL_NAMESPACE: namespace %q does not exist on %s: run `%s` first", cfg.TemporalNamespace, cfg.TemporalAddress, SetupCommand)
+		return fmt.Errorf("%s: namespace %q does not exist on %s: run `%s` first", cfg.setting("NOVAFLOW_TEMPORAL_NAMESPACE"), cfg.TemporalNamespace, cfg.TemporalAddress, SetupCommand)
 	}
 	if err != nil {
-		return fmt.Errorf("NOVAFLOW_TEMPORAL_NAMESPACE: namespace %q on %s: %w", cfg.TemporalNamespace, cfg.TemporalAddress, err)
+		return fmt.Errorf("%s: namespace %q on %s: %w", cfg.setting("NOVAFLOW_TEMPORAL_NAMESPACE"), cfg.TemporalNamespace, cfg.TemporalAddress, err)
 	}
 	return nil
 }

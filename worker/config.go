@@ -50,6 +50,11 @@ type Config struct {
 	BuildID                  string        `envconfig:"BUILD_ID" desc:"build ID of this binary in its Temporal Worker Deployment (named after the binary, e.g. novaflow-compute); default: the VCS revision the binary was built from, when its tree was clean; none: workers are unversioned (docs/upgrades.md)"`
 	RemoveOnStop             bool          `envconfig:"REMOVE_ON_STOP" default:"false" desc:"on a graceful stop (SIGTERM), delete this service's row (as novaflow service delete), for replicas whose host name dies with them (Kubernetes pod names, compose container IDs), so that a rollout leaves no down rows behind; only for a stateless topic (conductor, scheduler): a service of another topic refuses it. A crashed or SIGKILLed service still shows down"`
 	Versioning               string        `envconfig:"VERSIONING" default:"auto" desc:"Worker Deployment versioning when there is a build ID: auto (a service makes its build the deployment's current version at start when it is the newest one), manual (the operator sets the current version) or off (unversioned workers)"`
+
+	// temporal is what Temporal's own client configuration (a profile,
+	// TEMPORAL_*) gave beyond the fields above; nil when LoadConfig did
+	// not run (temporalprofile.go).
+	temporal *temporalExtras
 }
 
 // ConfigError is a setting with a bad value; Setting is its variable name.
@@ -87,7 +92,10 @@ func DefaultConfig() Config {
 }
 
 // LoadConfig reads Config from env (LoadEnv: the process's environment and
-// NOVAFLOW_CONFIG_FILE) and validates it. A bad value is a *ConfigError
+// NOVAFLOW_CONFIG_FILE) and validates it. The Temporal client settings that
+// no NOVAFLOW_TEMPORAL_* variable sets come from Temporal's own
+// configuration, the `temporal` CLI's: TEMPORAL_* variables over a profile
+// of its TOML file (temporalprofile.go). A bad value is a *ConfigError
 // naming the variable.
 func LoadConfig(env Env) (Config, error) {
 	var c Config
@@ -95,6 +103,9 @@ func LoadConfig(env Env) (Config, error) {
 		return Config{}, err
 	}
 	if err := readSecretFile("TEMPORAL_API_KEY", c.TemporalAPIKeyFile, &c.TemporalAPIKey); err != nil {
+		return Config{}, err
+	}
+	if err := c.applyTemporalProfile(env); err != nil {
 		return Config{}, err
 	}
 	if err := readSecretFile("DATABASE_URL", c.DatabaseURLFile, &c.DatabaseURL); err != nil {
@@ -146,17 +157,17 @@ func (c Config) Validate() error {
 		return &ConfigError{Setting: "NOVAFLOW_HOST", Err: fmt.Errorf("%q: want letters, digits, '-', '_' and '.', at most 200", c.Host)}
 	}
 	if c.TemporalAddress == "" {
-		return &ConfigError{Setting: "NOVAFLOW_TEMPORAL_ADDRESS", Err: errors.New("must not be empty")}
+		return &ConfigError{Setting: c.setting("NOVAFLOW_TEMPORAL_ADDRESS"), Err: errors.New("must not be empty")}
 	}
 	if c.TemporalNamespace == "" {
-		return &ConfigError{Setting: "NOVAFLOW_TEMPORAL_NAMESPACE", Err: errors.New("must not be empty")}
+		return &ConfigError{Setting: c.setting("NOVAFLOW_TEMPORAL_NAMESPACE"), Err: errors.New("must not be empty")}
 	}
 	if c.TemporalTLSServerName != "" && !validServerName(c.TemporalTLSServerName) {
-		return &ConfigError{Setting: "NOVAFLOW_TEMPORAL_TLS_SERVER_NAME", Err: fmt.Errorf("%q is not a DNS name", c.TemporalTLSServerName)}
+		return &ConfigError{Setting: c.setting("NOVAFLOW_TEMPORAL_TLS_SERVER_NAME"), Err: fmt.Errorf("%q is not a DNS name", c.TemporalTLSServerName)}
 	}
 	for _, r := range c.TemporalAPIKey {
 		if r <= ' ' || r > '~' { // sent in a gRPC header: visible ASCII only
-			return &ConfigError{Setting: "NOVAFLOW_TEMPORAL_API_KEY", Err: errors.New("holds a character other than visible ASCII (a newline at the end of its file?)")}
+			return &ConfigError{Setting: c.setting("NOVAFLOW_TEMPORAL_API_KEY"), Err: errors.New("holds a character other than visible ASCII (a newline at the end of its file?)")}
 		}
 	}
 	switch c.TemporalGRPCCompression {

@@ -81,8 +81,9 @@ func (e Env) With(kv ...string) Env {
 // Only NOVAFLOW_* variables are read: envconfig would also take a field's
 // unprefixed name (HOST, LOG_LEVEL, BUILD_ID, COMPUTE_DRIVER...) when the
 // prefixed one is unset, so that a variable set for another program in the
-// same environment would change a service. DATABASE_URL is the one
-// unprefixed name novaflow reads, on purpose (LoadConfig).
+// same environment would change a service. The unprefixed names novaflow
+// reads, on purpose, are DATABASE_URL and Temporal's own client settings,
+// TEMPORAL_* (LoadConfig).
 func (e Env) Decode(spec any) error {
 	prefixed := func(key string) (string, bool) {
 		if !strings.HasPrefix(key, EnvPrefix+"_") {

@@ -1,10 +1,10 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -23,7 +23,16 @@ import (
 // (NOVAFLOW_TEMPORAL_API_KEY, as Temporal Cloud takes it, or the file of
 // NOVAFLOW_TEMPORAL_API_KEY_FILE, read again at each call for the same
 // reason). NOVAFLOW_TEMPORAL_GRPC_COMPRESSION=none turns off the SDK's gzip.
+//
+// The same settings may come from Temporal's own configuration (a profile,
+// TEMPORAL_*: temporalprofile.go), which may also give the certificates as
+// PEM data, turn host verification off, turn TLS off though an API key is
+// set (a profile's tls.disabled), and add gRPC metadata (headers).
 func (c Config) temporalConnection() (client.ConnectionOptions, client.Credentials, error) {
+	x := c.temporal
+	if x == nil {
+		x = &temporalExtras{}
+	}
 	var creds client.Credentials
 	switch {
 	case c.TemporalAPIKeyFile != "":
@@ -35,29 +44,55 @@ func (c Config) temporalConnection() (client.ConnectionOptions, client.Credentia
 	if c.TemporalGRPCCompression == "none" {
 		conn.GrpcCompression = &client.GrpcCompressionNone{}
 	}
-	if !c.TemporalTLS && c.TemporalTLSCA == "" && c.TemporalTLSCert == "" && c.TemporalTLSKey == "" && c.TemporalAPIKey == "" {
-		return conn, nil, nil
+	tlsWanted := c.TemporalTLS || c.TemporalTLSCA != "" || c.TemporalTLSCert != "" || c.TemporalTLSKey != "" ||
+		len(x.caData) > 0 || len(x.certData) > 0 || len(x.keyData) > 0 || (c.TemporalAPIKey != "" && !x.tlsDisabled)
+	if !tlsWanted || x.tlsDisabled {
+		return conn, creds, nil
 	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.TemporalTLSServerName}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.TemporalTLSServerName, InsecureSkipVerify: x.skipVerify}
+	caSetting := c.setting("NOVAFLOW_TEMPORAL_TLS_CA")
+	ca := x.caData
 	if c.TemporalTLSCA != "" {
 		pem, err := os.ReadFile(c.TemporalTLSCA)
 		if err != nil {
-			return client.ConnectionOptions{}, nil, &ConfigError{Setting: "NOVAFLOW_TEMPORAL_TLS_CA", Err: err}
+			return client.ConnectionOptions{}, nil, &ConfigError{Setting: caSetting, Err: err}
 		}
+		ca = pem
+	}
+	if len(ca) > 0 {
 		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return client.ConnectionOptions{}, nil, &ConfigError{Setting: "NOVAFLOW_TEMPORAL_TLS_CA", Err: fmt.Errorf("%s: no PEM certificate", c.TemporalTLSCA)}
+		if !pool.AppendCertsFromPEM(ca) {
+			return client.ConnectionOptions{}, nil, &ConfigError{Setting: caSetting, Err: fmt.Errorf("%s: no PEM certificate", cmp.Or(c.TemporalTLSCA, "data"))}
 		}
 		cfg.RootCAs = pool
 	}
+	certSetting, keySetting := c.setting("NOVAFLOW_TEMPORAL_TLS_CERT"), c.setting("NOVAFLOW_TEMPORAL_TLS_KEY")
+	hasCert := c.TemporalTLSCert != "" || len(x.certData) > 0
+	hasKey := c.TemporalTLSKey != "" || len(x.keyData) > 0
 	switch {
-	case (c.TemporalTLSCert == "") != (c.TemporalTLSKey == ""):
-		return client.ConnectionOptions{}, nil, &ConfigError{Setting: "NOVAFLOW_TEMPORAL_TLS_CERT", Err: errors.New("set together with NOVAFLOW_TEMPORAL_TLS_KEY")}
-	case c.TemporalTLSCert != "":
+	case hasCert != hasKey:
+		return client.ConnectionOptions{}, nil, &ConfigError{Setting: certSetting, Err: fmt.Errorf("set together with %s", keySetting)}
+	case hasCert:
+		// A file is read again at each handshake; data is what it is.
 		load := func() (*tls.Certificate, error) {
-			cert, err := tls.LoadX509KeyPair(c.TemporalTLSCert, c.TemporalTLSKey)
+			certPEM, keyPEM := x.certData, x.keyData
+			if c.TemporalTLSCert != "" {
+				b, err := os.ReadFile(c.TemporalTLSCert)
+				if err != nil {
+					return nil, &ConfigError{Setting: certSetting, Err: err}
+				}
+				certPEM = b
+			}
+			if c.TemporalTLSKey != "" {
+				b, err := os.ReadFile(c.TemporalTLSKey)
+				if err != nil {
+					return nil, &ConfigError{Setting: keySetting, Err: err}
+				}
+				keyPEM = b
+			}
+			cert, err := tls.X509KeyPair(certPEM, keyPEM)
 			if err != nil {
-				return nil, &ConfigError{Setting: "NOVAFLOW_TEMPORAL_TLS_CERT", Err: err}
+				return nil, &ConfigError{Setting: certSetting, Err: err}
 			}
 			return &cert, nil
 		}
@@ -69,6 +104,21 @@ func (c Config) temporalConnection() (client.ConnectionOptions, client.Credentia
 	conn.TLS = cfg
 	return conn, creds, nil
 }
+
+// temporalHeaders returns the gRPC metadata Temporal's configuration gives
+// (TEMPORAL_GRPC_META_*, a profile's grpc_meta); nil for none.
+func (c Config) temporalHeaders() interface {
+	GetHeaders(context.Context) (map[string]string, error)
+} {
+	if c.temporal == nil || len(c.temporal.grpcMeta) == 0 {
+		return nil
+	}
+	return fixedHeaders(c.temporal.grpcMeta)
+}
+
+type fixedHeaders map[string]string
+
+func (f fixedHeaders) GetHeaders(context.Context) (map[string]string, error) { return f, nil }
 
 // apiKeyFile returns the API key callback of a key kept in file: the file's
 // content at each call, or the last key read (first: initial) while the file

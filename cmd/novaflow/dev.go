@@ -93,7 +93,9 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) (retErr error) {
 	if err != nil {
 		return err
 	}
-	externalTemporal := given.Get("NOVAFLOW_TEMPORAL_ADDRESS") != ""
+	// A Temporal address given anywhere (--address, NOVAFLOW_TEMPORAL_ADDRESS,
+	// TEMPORAL_ADDRESS, a profile) is a Temporal of the user's.
+	externalTemporal := givenCfg.TemporalAddressGiven(given)
 	// NOVAFLOW_DATABASE_URL (or its _FILE, or DATABASE_URL), from the
 	// environment or NOVAFLOW_CONFIG_FILE, as a service reads it.
 	databaseURL := givenCfg.DatabaseURL
@@ -182,7 +184,7 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) (retErr error) {
 	if externalTemporal {
 		// A Temporal of the user's, on purpose: it gets what `novaflow
 		// temporal setup` gives any (namespace, search attributes).
-		say("using the Temporal server at %s (NOVAFLOW_TEMPORAL_ADDRESS), namespace %s, rather than one of its own", temporalAddress, temporalNamespace)
+		say("using the Temporal server at %s (%s), namespace %s, rather than one of its own", temporalAddress, givenCfg.TemporalAddressSource(), temporalNamespace)
 		c, err := worker.DialServer(ctx, givenCfg, discardLogger())
 		if err != nil {
 			return err
@@ -213,6 +215,7 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) (retErr error) {
 			return err
 		}
 		temporalAddress, temporalNamespace, temporalUI = tmp.Address(), tmp.Namespace(), devTemporalUI(o)
+		penv.ownTemporal = true
 		penv.extra = append(penv.extra,
 			"NOVAFLOW_TEMPORAL_ADDRESS="+temporalAddress,
 			"NOVAFLOW_TEMPORAL_NAMESPACE="+temporalNamespace,

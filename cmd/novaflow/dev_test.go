@@ -70,19 +70,28 @@ func TestDevRefusesTakenPorts(t *testing.T) {
 	}
 }
 
-// TestDevUsesGivenTemporal: with NOVAFLOW_TEMPORAL_ADDRESS set, `novaflow
+// TestDevUsesGivenTemporal: with NOVAFLOW_TEMPORAL_ADDRESS (or TEMPORAL_ADDRESS) set, `novaflow
 // dev` starts no Temporal of its own (its port may be taken) and registers
 // novaflow's search attributes in the namespace of the server given, as
 // `novaflow temporal setup` does, before its services start there.
 func TestDevUsesGivenTemporal(t *testing.T) {
+	// The Temporal server given by novaflow's settings or by Temporal's
+	// own (as the temporal CLI reads them).
+	for _, prefix := range []string{"NOVAFLOW_TEMPORAL_", "TEMPORAL_"} {
+		t.Run(prefix, func(t *testing.T) { testDevUsesGivenTemporal(t, prefix) })
+	}
+}
+
+func testDevUsesGivenTemporal(t *testing.T, prefix string) {
 	server := testenv.Temporal(t)
 	namespace := testenv.UniqueName(t, "devns")
-	for _, k := range []string{"DATABASE_URL", "NOVAFLOW_HEALTH_ADDRESS", "NOVAFLOW_CONFIG_FILE"} {
+	for _, k := range []string{"DATABASE_URL", "NOVAFLOW_HEALTH_ADDRESS", "NOVAFLOW_CONFIG_FILE",
+		"NOVAFLOW_TEMPORAL_ADDRESS", "NOVAFLOW_TEMPORAL_NAMESPACE", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_PROFILE", "TEMPORAL_CONFIG_FILE"} {
 		t.Setenv(k, "")
 		os.Unsetenv(k)
 	}
-	t.Setenv("NOVAFLOW_TEMPORAL_ADDRESS", server.Address())
-	t.Setenv("NOVAFLOW_TEMPORAL_NAMESPACE", namespace)
+	t.Setenv(prefix+"ADDRESS", server.Address())
+	t.Setenv(prefix+"NAMESPACE", namespace)
 	t.Setenv("NOVAFLOW_DATABASE_URL", testenv.Postgres(t))
 	t.Setenv("NOVAFLOW_HOST", "devgiven")
 	t.Setenv("NOVAFLOW_COMPUTE_DRIVER", "fake")

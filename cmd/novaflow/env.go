@@ -17,6 +17,10 @@ type processEnv struct {
 	// devDir is the data folder of the dev stack the command runs beside
 	// (useDevStack), "" for none.
 	devDir string
+	// ownTemporal: the services of `novaflow dev` on its own Temporal
+	// server, whose address extra gives; Temporal's own configuration
+	// (TEMPORAL_*, a profile) and the client flags are not read.
+	ownTemporal bool
 }
 
 // stateDir is the state directory of a service of topic on host: systemd's
@@ -31,9 +35,18 @@ func (p processEnv) stateDir(env worker.Env, topic, host string) string {
 }
 
 // load reads the environment as it is now: at start, and again on SIGHUP
-// (worker.Options.Reload), when the config file may have changed.
+// (worker.Options.Reload), when the config file may have changed. The
+// global client flags (--address, --namespace, --profile, --config-file)
+// are set over it.
 func (p processEnv) load() (worker.Env, error) {
-	return worker.LoadEnv(append(os.Environ(), p.extra...))
+	env, err := worker.LoadEnv(append(os.Environ(), p.extra...))
+	if err != nil {
+		return nil, err
+	}
+	if p.ownTemporal {
+		return withoutTemporalConfig(env), nil
+	}
+	return globalClient.apply(env), nil
 }
 
 // settings loads the environment and the runtime's settings from it.

@@ -77,6 +77,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	globalClient.bind(root.PersistentFlags())
 	root.AddCommand(newRunCmd(), newDevCmd(), newServiceCmd(), newMigrateCmd(), newTemporalCmd(), newVersionCmd(), newConfigCmd(), newInstanceCmd())
 	return root
 }

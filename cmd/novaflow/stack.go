@@ -61,8 +61,14 @@ func useDevStack() processEnv {
 			p.extra = append(p.extra, key+"="+value)
 		}
 	}
-	set("NOVAFLOW_TEMPORAL_ADDRESS", st.TemporalAddress)
-	set("NOVAFLOW_TEMPORAL_NAMESPACE", st.TemporalNamespace)
+	// A Temporal server chosen on purpose (a flag, an address or a
+	// profile) is used rather than the stack's.
+	if !globalClient.temporalGiven() {
+		set("NOVAFLOW_TEMPORAL_ADDRESS", st.TemporalAddress)
+		if !globalClient.namespaceGiven() {
+			set("NOVAFLOW_TEMPORAL_NAMESPACE", st.TemporalNamespace)
+		}
+	}
 	if os.Getenv("DATABASE_URL") == "" {
 		set("NOVAFLOW_DATABASE_URL", st.DatabaseURL)
 	}

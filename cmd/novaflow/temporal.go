@@ -89,7 +89,7 @@ func runTemporalSetup(ctx context.Context, f temporalSetupFlags, retentionGiven 
 	}
 	setup, err := worker.SetupTemporal(ctx, c, opts)
 	if err != nil {
-		return fmt.Errorf("NOVAFLOW_TEMPORAL_NAMESPACE: %w", err)
+		return fmt.Errorf("%s: %w", cfg.SettingSource("NOVAFLOW_TEMPORAL_NAMESPACE"), err)
 	}
 	problems, warnings := setup.Problems(), setup.Warnings()
 	if f.output == "json" {

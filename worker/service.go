@@ -591,7 +591,10 @@ func mergeMutable(cur, next Config, logger *slog.Logger) Config {
 	out.RPCResponseTimeout = next.RPCResponseTimeout
 	out.CastTimeout = next.CastTimeout
 	out.LogLevel = next.LogLevel
-	if probe := out; probe != next {
+	// Temporal's own configuration, read afresh, is compared by value.
+	probe, nextProbe := out, next
+	probe.temporal, nextProbe.temporal = nil, nil
+	if probe != nextProbe || !reflect.DeepEqual(out.temporal, next.temporal) {
 		logger.Warn("some changed settings take effect only after a restart (host, addresses, database, shutdown timeout, log format)")
 	}
 	return out

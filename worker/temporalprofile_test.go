@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -298,5 +299,31 @@ func handshake(t *testing.T, pki *testenv.PKI, client *tls.Config) {
 	c.Close()
 	if err := <-serverErr; err != nil {
 		t.Fatalf("server handshake: %v", err)
+	}
+}
+
+// A SIGHUP reads Temporal's configuration again: the same profile is no
+// change; a changed address is one that needs a restart, and says so.
+func TestReloadComparesTemporalProfile(t *testing.T) {
+	dir := t.TempDir()
+	file := writeProfiles(t, dir, "[profile.default]\naddress = \"a.example:7233\"\n[profile.default.grpc_meta]\nx-tenant = \"blue\"\n")
+	env := Env{"NOVAFLOW_HOST": "h1", "TEMPORAL_CONFIG_FILE": file}
+	load := func() Config {
+		cfg, err := LoadConfig(env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	cur := load()
+	var logs strings.Builder
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	mergeMutable(cur, load(), logger)
+	if logs.Len() != 0 {
+		t.Errorf("the same profile read again: %s", logs.String())
+	}
+	writeProfiles(t, dir, "[profile.default]\naddress = \"b.example:7233\"\n[profile.default.grpc_meta]\nx-tenant = \"blue\"\n")
+	if got := mergeMutable(cur, load(), logger); got.TemporalAddress != "a.example:7233" || !strings.Contains(logs.String(), "restart") {
+		t.Errorf("a changed address: %q, logs %q", got.TemporalAddress, logs.String())
 	}
 }

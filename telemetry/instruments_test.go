@@ -20,7 +20,7 @@ import (
 func TestStartRPCRecords(t *testing.T) {
 	clearEnv(t)
 	spans := tracetest.NewInMemoryExporter()
-	tel := setup(t, Config{Prometheus: true, SpanExporter: spans})
+	tel := setup(t, Config{Prometheus: true, SpanExporter: spans, ServiceVersion: "v9.9.9"})
 	in := NewInstruments()
 
 	ctx, end := in.StartRPC(context.Background(), Call, "compute", "reboot_instance")
@@ -43,7 +43,7 @@ func TestStartRPCRecords(t *testing.T) {
 		`rpc_client_call_duration_seconds_count{novaflow_rpc_kind="call",rpc_method="compute.reboot_instance",rpc_system_name="novaflow"} 1`,
 		`rpc_client_call_duration_seconds_count{error_type="NotFound",novaflow_rpc_kind="cast",rpc_method="compute.reboot_instance",rpc_system_name="novaflow"} 1`,
 		`rpc_client_call_duration_seconds_bucket{novaflow_rpc_kind="call",rpc_method="compute.reboot_instance",rpc_system_name="novaflow",le="0.001"}`,
-		`go_goroutines`, `process_cpu_seconds_total`, `target_info{`,
+		`go_goroutines`, `process_cpu_seconds_total`, `target_info{`, `service_version="v9.9.9"`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("/metrics lacks %s", want)

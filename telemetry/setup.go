@@ -38,6 +38,9 @@ type Config struct {
 	// OTEL_SERVICE_NAME (or OTEL_RESOURCE_ATTRIBUTES) sets it: the binary,
 	// e.g. novaflow-compute; default "novaflow".
 	ServiceName string
+	// ServiceVersion is service.version: the binary's version (novaflow
+	// version); empty leaves it out.
+	ServiceVersion string
 	// Host is service.instance.id and host.name: NOVAFLOW_HOST.
 	Host string
 	// Prometheus turns on the metrics in Prometheus format that Handler
@@ -171,6 +174,9 @@ func newResource(ctx context.Context, cfg Config) (*resource.Resource, error) {
 		name = "novaflow"
 	}
 	attrs := []attribute.KeyValue{attribute.String("service.name", name)}
+	if cfg.ServiceVersion != "" {
+		attrs = append(attrs, attribute.String("service.version", cfg.ServiceVersion))
+	}
 	if cfg.Host != "" {
 		attrs = append(attrs, attribute.String("service.instance.id", cfg.Host), attribute.String("host.name", cfg.Host))
 	}

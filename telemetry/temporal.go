@@ -200,12 +200,12 @@ func (in *Instruments) housekeeping(ctx context.Context, topic string, kind acti
 type activityKind int
 
 const (
-	otherActivity    activityKind = iota
-	rpcActivity                   // a manager method: <topic>.<method>
-	periodicActivity              // a periodic task: <topic>.periodic.<task>
-	reportActivity                // the status report: <topic>.report_state
-	reportAliveActivity           // a host's part of it: <topic>.report_alive
-	upHostsActivity               // the list of a topic's up hosts (UpHostsName)
+	otherActivity       activityKind = iota
+	rpcActivity                      // a manager method: <topic>.<method>
+	periodicActivity                 // a periodic task: <topic>.periodic.<task>
+	reportActivity                   // the status report: <topic>.report_state
+	reportAliveActivity              // a host's part of it: <topic>.report_alive
+	upHostsActivity                  // the list of a topic's up hosts (UpHostsName)
 )
 
 // housekeepingName is the activity label of MetricHousekeepingDuration.

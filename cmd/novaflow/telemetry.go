@@ -20,11 +20,12 @@ const telemetryShutdownTimeout = 5 * time.Second
 // environment the settings come from. stop flushes what is not exported yet.
 func startTelemetry(ctx context.Context, env worker.Env, cfg worker.Config, serviceName string, logger *slog.Logger) (tel *telemetry.Telemetry, stop func(), err error) {
 	tel, err = telemetry.Setup(ctx, telemetry.Config{
-		ServiceName: serviceName,
-		Host:        cfg.Host,
-		Prometheus:  cfg.HealthAddress != "",
-		Logger:      logger,
-		Propagators: env.Get("OTEL_PROPAGATORS"),
+		ServiceName:    serviceName,
+		ServiceVersion: currentVersion().Version,
+		Host:           cfg.Host,
+		Prometheus:     cfg.HealthAddress != "",
+		Logger:         logger,
+		Propagators:    env.Get("OTEL_PROPAGATORS"),
 	})
 	if err != nil {
 		return nil, nil, err

@@ -39,6 +39,7 @@ var commands = []command{
 	{"liveness", "time from SIGKILL of a service to down", runLiveness},
 	{"footprint", "RSS of an idle service and time from exec to polling", runFootprint},
 	{"breakdown", "where a call's time goes, from its history; what each addition costs", runBreakdown},
+	{"codec", "Call latency with the payload codec against without it, same run", runCodec},
 	{"pgbouncer", "PostgreSQL connections of N service processes through PgBouncer (transaction mode) and direct", runPgBouncer},
 }
 

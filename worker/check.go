@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 
+	"github.com/novaflow/novaflow/codec"
 	"github.com/novaflow/novaflow/internal/db"
 	"github.com/novaflow/novaflow/managers"
 	"github.com/novaflow/novaflow/servicegroup"
@@ -161,6 +162,15 @@ func DialServer(ctx context.Context, cfg Config, logger *slog.Logger) (client.Cl
 	conn, creds, err := cfg.temporalConnection()
 	if err != nil {
 		return nil, err
+	}
+	if pc, err := cfg.PayloadCodec(); err != nil {
+		return nil, err
+	} else if pc != nil {
+		opt, err := codec.DialOption(pc)
+		if err != nil {
+			return nil, err
+		}
+		conn.DialOptions = append(conn.DialOptions, opt)
 	}
 	c, err := client.DialContext(dialCtx, telemetry.ClientOptions(client.Options{
 		HostPort:          cfg.TemporalAddress,

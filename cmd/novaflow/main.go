@@ -5,6 +5,7 @@
 //	novaflow service ...      list, disable, enable, force down or delete services
 //	novaflow migrate          apply the database migrations
 //	novaflow temporal setup   create or check the Temporal namespace, search attributes, settings
+//	novaflow codec-server     serve the payload codec to the Web UI and the temporal CLI
 //	novaflow version          print the versions
 //
 // Installed (or linked) as novaflow-<topic>, it runs that topic's service, as
@@ -78,7 +79,7 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	globalClient.bind(root.PersistentFlags())
-	root.AddCommand(newRunCmd(), newDevCmd(), newServiceCmd(), newMigrateCmd(), newTemporalCmd(), newVersionCmd(), newConfigCmd(), newInstanceCmd())
+	root.AddCommand(newRunCmd(), newDevCmd(), newServiceCmd(), newMigrateCmd(), newTemporalCmd(), newVersionCmd(), newConfigCmd(), newInstanceCmd(), newCodecServerCmd())
 	return root
 }
 

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/novaflow/novaflow/codec"
+	"github.com/novaflow/novaflow/worker"
+)
+
+func newCodecServerCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "codec-server",
+		Short: "Serve the payload codec over HTTP for the Temporal Web UI and CLI",
+		Long: `Serve the payload codec of NOVAFLOW_PAYLOAD_KEYS_FILE over HTTP with Temporal's
+codec server protocol (POST /encode and /decode, also under a /{namespace}/
+prefix), so that an authorized operator reads encrypted requests and results:
+
+  temporal workflow show -w <id> --codec-endpoint http://127.0.0.1:8081 \
+      --codec-auth "Bearer $(cat token)"
+
+The Web UI (its codec endpoint setting, "Pass the user access token" on)
+sends the access token of a user signed in with OIDC; the static token below
+serves the CLI and scripts (docs/security.md).
+
+Every request needs "Authorization: Bearer <token>" with the token of
+NOVAFLOW_CODEC_SERVER_TOKEN_FILE; browsers may call it from
+NOVAFLOW_CODEC_SERVER_ORIGINS only. It listens on NOVAFLOW_CODEC_SERVER_ADDRESS
+(loopback by default: put TLS in front of it to serve other machines).
+SIGINT or SIGTERM stops it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, cfg, err := processEnv{}.settings()
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			return serveCodec(ctx, cfg, func(addr string) {
+				fmt.Fprintf(cmd.OutOrStdout(), "codec server on http://%s (origins %s)\n", addr, cfg.CodecServerOrigins)
+			})
+		},
+	}
+}
+
+// codecHandler builds the codec server's handler from cfg: the codec of
+// NOVAFLOW_PAYLOAD_KEYS_FILE, the token of NOVAFLOW_CODEC_SERVER_TOKEN_FILE,
+// the origins of NOVAFLOW_CODEC_SERVER_ORIGINS. Errors name the setting.
+func codecHandler(cfg worker.Config) (http.Handler, error) {
+	pc, err := cfg.PayloadCodec()
+	if err != nil {
+		return nil, err
+	}
+	if pc == nil {
+		return nil, &worker.ConfigError{Setting: "NOVAFLOW_PAYLOAD_KEYS_FILE", Err: errors.New("not set: the codec server needs the key ring of the services")}
+	}
+	if cfg.CodecServerTokenFile == "" {
+		return nil, &worker.ConfigError{Setting: "NOVAFLOW_CODEC_SERVER_TOKEN_FILE", Err: errors.New("not set: the codec server requires a bearer token (a file of one line)")}
+	}
+	token, err := readToken(cfg.CodecServerTokenFile)
+	if err != nil {
+		return nil, &worker.ConfigError{Setting: "NOVAFLOW_CODEC_SERVER_TOKEN_FILE", Err: err}
+	}
+	var origins []string
+	for _, o := range strings.Split(cfg.CodecServerOrigins, ",") {
+		if o = strings.TrimSuffix(strings.TrimSpace(o), "/"); o != "" {
+			if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
+				return nil, &worker.ConfigError{Setting: "NOVAFLOW_CODEC_SERVER_ORIGINS", Err: fmt.Errorf("%q: want scheme://host[:port] or *", o)}
+			}
+			origins = append(origins, o)
+		}
+	}
+	return codec.NewHandler(pc, codec.HandlerOptions{Authorizer: codec.StaticToken(token), Origins: origins})
+}
+
+// readToken reads a one-line token file; errors never quote it.
+func readToken(file string) (string, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", err
+	}
+	token := strings.TrimRight(string(b), "\r\n")
+	switch {
+	case token == "":
+		return "", fmt.Errorf("%s is empty", file)
+	case strings.ContainsAny(token, "\r\n \t"):
+		return "", fmt.Errorf("%s holds more than one word", file)
+	case len(token) < 16:
+		return "", fmt.Errorf("%s: the token is shorter than 16 bytes", file)
+	}
+	return token, nil
+}
+
+// serveCodec serves the codec server of cfg until ctx ends; listening is
+// called with the address once it listens.
+func serveCodec(ctx context.Context, cfg worker.Config, listening func(addr string)) error {
+	h, err := codecHandler(cfg)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.CodecServerAddress)
+	if err != nil {
+		return &worker.ConfigError{Setting: "NOVAFLOW_CODEC_SERVER_ADDRESS", Err: err}
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute}
+	listening(ln.Addr().String())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(shutCtx)
+	}
+}

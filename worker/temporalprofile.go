@@ -43,16 +43,6 @@ type temporalExtras struct {
 	source map[string]string
 }
 
-// TemporalProfileSources lists where Temporal's own client configuration is
-// read from (for documentation and `novaflow config`).
-var TemporalProfileSources = []string{
-	"TEMPORAL_CONFIG_FILE", "TEMPORAL_PROFILE", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_API_KEY",
-	"TEMPORAL_TLS", "TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_CLIENT_CERT_DATA", "TEMPORAL_TLS_CLIENT_KEY_PATH",
-	"TEMPORAL_TLS_CLIENT_KEY_DATA", "TEMPORAL_TLS_SERVER_CA_CERT_PATH", "TEMPORAL_TLS_SERVER_CA_CERT_DATA",
-	"TEMPORAL_TLS_SERVER_NAME", "TEMPORAL_TLS_DISABLE_HOST_VERIFICATION", "TEMPORAL_GRPC_META_*",
-	"TEMPORAL_TLS_CERT", "TEMPORAL_TLS_KEY", "TEMPORAL_TLS_CA",
-}
-
 // envLookup adapts Env to envconfig.EnvLookup, so that envconfig reads the
 // environment cmd passes down, never the process's.
 type envLookup Env
@@ -186,10 +176,18 @@ func (c *Config) applyTemporalProfile(env Env) error {
 		c.TemporalTLSCA, c.TemporalTLSCert, c.TemporalTLSKey, c.TemporalTLSServerName = t.ServerCACertPath, t.ClientCertPath, t.ClientKeyPath, t.ServerName
 		x.caData, x.certData, x.keyData = t.ServerCACertData, t.ClientCertData, t.ClientKeyData
 		x.skipVerify = t.DisableHostVerification
-		x.source["NOVAFLOW_TEMPORAL_TLS_CA"] = source("TEMPORAL_TLS_CA", "TEMPORAL_TLS_CA_DATA", "TEMPORAL_TLS_SERVER_CA_CERT_PATH", "TEMPORAL_TLS_SERVER_CA_CERT_DATA")("tls.server_ca_cert_path")
-		x.source["NOVAFLOW_TEMPORAL_TLS_CERT"] = source("TEMPORAL_TLS_CERT", "TEMPORAL_TLS_CERT_DATA", "TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_CLIENT_CERT_DATA")("tls.client_cert_path")
-		x.source["NOVAFLOW_TEMPORAL_TLS_KEY"] = source("TEMPORAL_TLS_KEY", "TEMPORAL_TLS_KEY_DATA", "TEMPORAL_TLS_CLIENT_KEY_PATH", "TEMPORAL_TLS_CLIENT_KEY_DATA")("tls.client_key_path")
-		x.source["NOVAFLOW_TEMPORAL_TLS_SERVER_NAME"] = source("TEMPORAL_TLS_SERVER_NAME")("tls.server_name")
+		given := func(setting string, v string, data []byte, src func(string) string, key string) {
+			if v != "" || len(data) > 0 {
+				x.source[setting] = src(key)
+			}
+		}
+		given("NOVAFLOW_TEMPORAL_TLS_CA", t.ServerCACertPath, t.ServerCACertData,
+			source("TEMPORAL_TLS_CA", "TEMPORAL_TLS_CA_DATA", "TEMPORAL_TLS_SERVER_CA_CERT_PATH", "TEMPORAL_TLS_SERVER_CA_CERT_DATA"), "tls.server_ca_cert_path")
+		given("NOVAFLOW_TEMPORAL_TLS_CERT", t.ClientCertPath, t.ClientCertData,
+			source("TEMPORAL_TLS_CERT", "TEMPORAL_TLS_CERT_DATA", "TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_CLIENT_CERT_DATA"), "tls.client_cert_path")
+		given("NOVAFLOW_TEMPORAL_TLS_KEY", t.ClientKeyPath, t.ClientKeyData,
+			source("TEMPORAL_TLS_KEY", "TEMPORAL_TLS_KEY_DATA", "TEMPORAL_TLS_CLIENT_KEY_PATH", "TEMPORAL_TLS_CLIENT_KEY_DATA"), "tls.client_key_path")
+		given("NOVAFLOW_TEMPORAL_TLS_SERVER_NAME", t.ServerName, nil, source("TEMPORAL_TLS_SERVER_NAME"), "tls.server_name")
 		if err := x.checkTLS(c); err != nil {
 			return err
 		}

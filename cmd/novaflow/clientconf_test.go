@@ -47,7 +47,8 @@ func effective(t *testing.T, args ...string) map[string]string {
 		t.Fatalf("novaflow %v config: exit %d: %s", args, code, errOut)
 	}
 	values := map[string]string{}
-	for _, line := range strings.Split(out, "\n")[1:] {
+	table, _, _ := strings.Cut(out, "\n\n") // the table, not the sources under it
+	for _, line := range strings.Split(table, "\n")[1:] {
 		f := strings.Fields(line)
 		if len(f) >= 2 && strings.HasPrefix(f[0], "NOVAFLOW_") {
 			values[f[0]] = f[1]
@@ -87,6 +88,10 @@ namespace = "prod-ns"
 	check("TEMPORAL_PROFILE", "prod.example:7233", "prod-ns")
 	t.Setenv("TEMPORAL_ADDRESS", "env.example:7233")
 	check("TEMPORAL_ADDRESS over the profile", "env.example:7233", "prod-ns")
+	if _, out, _ := run(t, "config"); !strings.Contains(out, "\nNOVAFLOW_TEMPORAL_ADDRESS from TEMPORAL_ADDRESS\n") ||
+		!strings.Contains(out, "\nNOVAFLOW_TEMPORAL_NAMESPACE from namespace of profile \"prod\" in "+file+"\n") {
+		t.Errorf("novaflow config does not say where the Temporal settings come from:\n%s", out)
+	}
 	t.Setenv("NOVAFLOW_TEMPORAL_ADDRESS", "nf.example:7233")
 	t.Setenv("NOVAFLOW_TEMPORAL_NAMESPACE", "nf-ns")
 	check("NOVAFLOW_TEMPORAL_* over TEMPORAL_*", "nf.example:7233", "nf-ns")

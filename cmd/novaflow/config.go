@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -33,10 +34,21 @@ redacted. --markdown prints the table of docs/configuration.md.`,
 			}
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "SETTING\tVALUE\tDEFAULT")
+			var from []string
 			for _, s := range allSettings(&cfg, env) {
 				fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Name, s.Value, s.Default)
+				if src := cfg.SettingSource(s.Name); src != s.Name {
+					from = append(from, s.Name+" from "+src)
+				}
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if len(from) > 0 {
+				// Temporal's own configuration (a profile, TEMPORAL_*) gave these.
+				fmt.Fprintf(out, "\n%s\n", strings.Join(from, "\n"))
+			}
+			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&markdown, "markdown", false, "print the settings table of docs/configuration.md")

@@ -17,6 +17,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 // PKI is a certificate authority made for a test, with a server
@@ -107,19 +110,39 @@ func writePEM(t testing.TB, path, typ string, der []byte) {
 	}
 }
 
+// TLSProxy is a TLS (mutual TLS) front made for a test for a plaintext
+// gRPC server that has none, such as the Temporal dev server.
+type TLSProxy struct {
+	// Addr is the proxy's address.
+	Addr     string
+	accepted atomic.Int64
+	mu       sync.Mutex
+	headers  map[string][]string
+}
+
+// Accepted returns the number of connections whose client certificate the
+// proxy verified so far.
+func (p *TLSProxy) Accepted() int64 { return p.accepted.Load() }
+
+// Header returns the values of the gRPC request header (HTTP/2 header
+// field, lower case) name that clients sent through the proxy so far.
+func (p *TLSProxy) Header(name string) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.headers[name]...)
+}
+
 // TLSProxy listens on a loopback port with p.ServerTLS, requiring a client
 // certificate the CA signed, and forwards each connection's decrypted bytes
-// to the plaintext address backend: a TLS (mutual TLS) front for a server
-// that has none, such as the Temporal dev server. It returns the proxy's
-// address and the number of connections it accepted (client certificate
-// verified) so far; it stops at the end of the test.
-func (p *PKI) TLSProxy(t testing.TB, backend string) (addr string, accepted func() int64) {
+// to the plaintext address backend, reading the request headers on the
+// way (HTTP/2 frames, as gRPC sends them). It stops at the end of the test.
+func (p *PKI) TLSProxy(t testing.TB, backend string) *TLSProxy {
 	t.Helper()
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", p.ServerTLS(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var n atomic.Int64
+	px := &TLSProxy{Addr: ln.Addr().String(), headers: map[string][]string{}}
 	var wg sync.WaitGroup
 	done := make(chan struct{})
 	t.Cleanup(func() {
@@ -142,7 +165,7 @@ func (p *PKI) TLSProxy(t testing.TB, backend string) (addr string, accepted func
 				if err := c.(*tls.Conn).Handshake(); err != nil {
 					return
 				}
-				n.Add(1)
+				px.accepted.Add(1)
 				b, err := net.Dial("tcp", backend)
 				if err != nil {
 					return
@@ -153,12 +176,39 @@ func (p *PKI) TLSProxy(t testing.TB, backend string) (addr string, accepted func
 					c.Close()
 					b.Close()
 				}()
+				pr, pw := io.Pipe()
+				go px.readHeaders(pr)
 				copied := make(chan struct{}, 2)
-				go func() { _, _ = io.Copy(b, c); copied <- struct{}{} }()
+				go func() { _, _ = io.Copy(io.MultiWriter(b, pw), c); pw.Close(); copied <- struct{}{} }()
 				go func() { _, _ = io.Copy(c, b); copied <- struct{}{} }()
 				<-copied
 			}()
 		}
 	}()
-	return ln.Addr().String(), n.Load
+	return px
+}
+
+// readHeaders reads the client's side of an HTTP/2 connection (its preface,
+// then frames) and records the header fields of its requests.
+func (p *TLSProxy) readHeaders(r *io.PipeReader) {
+	defer func() { _, _ = io.Copy(io.Discard, r) }() // never block the copy
+	if _, err := io.ReadFull(r, make([]byte, len(http2.ClientPreface))); err != nil {
+		return
+	}
+	fr := http2.NewFramer(nil, r)
+	fr.SetMaxReadFrameSize(1 << 24)
+	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			return
+		}
+		if mh, ok := f.(*http2.MetaHeadersFrame); ok {
+			p.mu.Lock()
+			for _, hf := range mh.Fields {
+				p.headers[hf.Name] = append(p.headers[hf.Name], hf.Value)
+			}
+			p.mu.Unlock()
+		}
+	}
 }

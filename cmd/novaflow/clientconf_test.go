@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -150,20 +151,28 @@ namespace = "`+profNS+`"
 	}
 }
 
-// TLS through a profile: the dev server has no TLS, so a mutual-TLS proxy
-// made for the test (a CA, a server and a client certificate from
-// crypto/x509) stands in front of it. A profile with the CA, the client
-// certificate and the server name reaches Temporal through it; without the
-// client certificate the proxy refuses the connection.
+// TLS and an API key through a profile: the dev server has no TLS, so a
+// mutual-TLS proxy made for the test (a CA, a server and a client
+// certificate from crypto/x509) stands in front of it and reads the
+// requests' headers. A profile with the CA, the client certificate, the
+// server name, an API key and gRPC metadata reaches Temporal through it,
+// the key and the metadata on the wire; so do TEMPORAL_TLS_* and
+// TEMPORAL_API_KEY; without the client certificate the proxy refuses the
+// connection.
 func TestCommandReachesTemporalThroughTLSProfile(t *testing.T) {
 	srv := testenv.Temporal(t)
 	clientEnv(t)
 	pki := testenv.NewPKI(t, t.TempDir(), "temporal.test")
-	proxy, accepted := pki.TLSProxy(t, srv.Address())
+	px := pki.TLSProxy(t, srv.Address())
+	proxy, accepted := px.Addr, px.Accepted
 	file := writeTemporalProfiles(t, `
 [profile.mtls]
 address = "`+proxy+`"
 namespace = "`+srv.Namespace()+`"
+api_key = "profile-key"
+
+[profile.mtls.grpc_meta]
+x-tenant = "blue"
 
 [profile.mtls.tls]
 server_ca_cert_path = "`+pki.CAFile+`"
@@ -187,6 +196,9 @@ server_name = "temporal.test"
 	if accepted() == 0 {
 		t.Fatal("the TLS proxy verified no client certificate")
 	}
+	if !slices.Contains(px.Header("authorization"), "Bearer profile-key") || !slices.Contains(px.Header("x-tenant"), "blue") {
+		t.Errorf("the profile's API key and metadata did not reach the server: authorization %q, x-tenant %q", px.Header("authorization"), px.Header("x-tenant"))
+	}
 	// The same TLS by TEMPORAL_TLS_* variables, as the temporal CLI takes them.
 	t.Setenv("TEMPORAL_ADDRESS", proxy)
 	t.Setenv("TEMPORAL_NAMESPACE", srv.Namespace())
@@ -194,10 +206,26 @@ server_name = "temporal.test"
 	t.Setenv("TEMPORAL_TLS_CLIENT_CERT_PATH", pki.ClientCert)
 	t.Setenv("TEMPORAL_TLS_CLIENT_KEY_PATH", pki.ClientKey)
 	t.Setenv("TEMPORAL_TLS_SERVER_NAME", "temporal.test")
+	t.Setenv("TEMPORAL_API_KEY", "env-key")
 	if r := setupJSON(t, 0, "--check"); !r.OK || r.Address != proxy {
 		t.Fatalf("setup --check with TEMPORAL_TLS_*: %+v", r)
 	}
-	for _, k := range []string{"TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_TLS_SERVER_CA_CERT_PATH", "TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_CLIENT_KEY_PATH", "TEMPORAL_TLS_SERVER_NAME"} {
+	if !slices.Contains(px.Header("authorization"), "Bearer env-key") {
+		t.Errorf("TEMPORAL_API_KEY did not reach the server: %q", px.Header("authorization"))
+	}
+	// NOVAFLOW_TEMPORAL_API_KEY_FILE over TEMPORAL_API_KEY.
+	keyFile := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(keyFile, []byte("file-key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("NOVAFLOW_TEMPORAL_API_KEY_FILE", keyFile)
+	if r := setupJSON(t, 0, "--check"); !r.OK {
+		t.Fatalf("setup --check with NOVAFLOW_TEMPORAL_API_KEY_FILE: %+v", r)
+	}
+	if !slices.Contains(px.Header("authorization"), "Bearer file-key") {
+		t.Errorf("NOVAFLOW_TEMPORAL_API_KEY_FILE did not reach the server: %q", px.Header("authorization"))
+	}
+	for _, k := range []string{"TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_TLS_SERVER_CA_CERT_PATH", "TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_CLIENT_KEY_PATH", "TEMPORAL_TLS_SERVER_NAME", "TEMPORAL_API_KEY", "NOVAFLOW_TEMPORAL_API_KEY_FILE"} {
 		os.Unsetenv(k)
 	}
 	before := accepted()

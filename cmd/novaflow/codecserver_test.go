@@ -308,19 +308,32 @@ func TestPayloadCodec(t *testing.T) {
 		t.Fatalf("temporal CLI: %v", err)
 	}
 	show := func(extra ...string) (string, error) {
-		args := append([]string{"workflow", "show", "--address", srv.Address(), "--namespace", srv.Namespace(), "-w", id1, "-o", "json"}, extra...)
+		id := id1
+		if extra[0] == "refused" {
+			id, extra = rpc.WorkflowID(topic, "refuse", "", "two"), extra[1:]
+		}
+		if len(extra) > 0 && extra[0] == "" {
+			extra = extra[1:]
+		}
+		args := append([]string{"workflow", "show", "--address", srv.Address(), "--namespace", srv.Namespace(), "-w", id, "-o", "json"}, extra...)
 		cctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
 		out, err := exec.CommandContext(cctx, cli, args...).CombinedOutput()
 		return string(out) + "\n" + base64Fields(out), err
 	}
-	out, err := show()
+	out, err := show("")
 	if err != nil || strings.Contains(out, secret1) || !strings.Contains(out, codec.Encoding) {
 		t.Errorf("temporal workflow show without the codec: %v, holds the request: %v\n%s", err, strings.Contains(out, secret1), out)
 	}
 	out, err = show("--codec-endpoint", endpoint, "--codec-auth", "Bearer "+token)
 	if err != nil || !strings.Contains(out, secret1) || !strings.Contains(out, "result-of-"+secret1) {
 		t.Errorf("temporal workflow show --codec-endpoint: %v, want the decoded request and result\n%s", err, out)
+	}
+	// A failure's message: in its encoded attributes, which the CLI decodes
+	// (as a payload) but does not move back into the message.
+	out, err = show("refused", "--codec-endpoint", endpoint, "--codec-auth", "Bearer "+token)
+	if err != nil || !strings.Contains(out, secret1) || !strings.Contains(out, "Encoded failure") {
+		t.Errorf("temporal workflow show --codec-endpoint of the failed call: %v, want the message in the decoded encodedAttributes\n%s", err, out)
 	}
 	out, err = show("--codec-endpoint", endpoint, "--codec-auth", "Bearer wrong-token")
 	if err == nil || strings.Contains(out, secret1) {

@@ -20,7 +20,9 @@ import (
 
 func newCodecServerCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "codec-server",
+		Use: "codec-server",
+		Example: `  NOVAFLOW_PAYLOAD_KEYS_FILE=keys.json NOVAFLOW_CODEC_SERVER_TOKEN_FILE=token novaflow codec-server
+  NOVAFLOW_CODEC_SERVER_ADDRESS=127.0.0.1:8081 novaflow codec-server`,
 		Short: "Serve the payload codec over HTTP for the Temporal Web UI and CLI",
 		Long: `Serve the payload codec of NOVAFLOW_PAYLOAD_KEYS_FILE over HTTP with Temporal's
 codec server protocol (POST /encode and /decode, also under a /{namespace}/

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"reflect"
 	"sort"
 	"strings"
@@ -16,7 +17,9 @@ import (
 func newConfigCmd() *cobra.Command {
 	var markdown bool
 	cmd := &cobra.Command{
-		Use:   "config",
+		Use: "config",
+		Example: `  novaflow config
+  novaflow config --markdown`,
 		Short: "Print every setting with its effective value (secrets redacted)",
 		Long: `Print every setting novaflow reads (NOVAFLOW_* variables, the runtime's and
 each registered manager's) with its default and effective value; secrets are
@@ -32,27 +35,46 @@ redacted. --markdown prints the table of docs/configuration.md.`,
 			if err != nil {
 				return err
 			}
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "SETTING\tVALUE\tDEFAULT")
+			settings := allSettings(&cfg, env)
+			rows := make([]settingView, len(settings))
 			var from []string
-			for _, s := range allSettings(&cfg, env) {
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Name, s.Value, s.Default)
+			for i, s := range settings {
+				rows[i] = settingView{Name: s.Name, Value: s.Value, Default: s.Default, Description: s.Description}
 				if src := cfg.SettingSource(s.Name); src != s.Name {
+					rows[i].Source = src
 					from = append(from, s.Name+" from "+src)
 				}
 			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			if len(from) > 0 {
-				// Temporal's own configuration (a profile, TEMPORAL_*) gave these.
-				fmt.Fprintf(out, "\n%s\n", strings.Join(from, "\n"))
-			}
-			return nil
+			return render(cmd, rows, func(out io.Writer, _ outputOpts) error {
+				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "SETTING\tVALUE\tDEFAULT")
+				for _, s := range rows {
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Name, s.Value, s.Default)
+				}
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+				if len(from) > 0 {
+					// Temporal's own configuration (a profile, TEMPORAL_*) gave these.
+					fmt.Fprintf(out, "\n%s\n", strings.Join(from, "\n"))
+				}
+				return nil
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&markdown, "markdown", false, "print the settings table of docs/configuration.md")
 	return cmd
+}
+
+// settingView is one setting as `novaflow config -o json` prints it.
+type settingView struct {
+	Name        string `json:"name"`
+	Value       string `json:"value"`
+	Default     string `json:"default"`
+	Description string `json:"description"`
+	// Source is where a Temporal setting that is not novaflow's own came
+	// from (a TEMPORAL_* variable, a profile's key), when it did.
+	Source string `json:"source,omitempty"`
 }
 
 // allSettings lists the runtime's settings (with cfg's values when given),

@@ -46,7 +46,10 @@ type devOptions struct {
 func newDevCmd() *cobra.Command {
 	var o devOptions
 	cmd := &cobra.Command{
-		Use:   "dev",
+		Use: "dev",
+		Example: `  novaflow dev
+  novaflow dev --fake-hosts 100
+  novaflow dev --temporal-port 7243 --ui-port 8243 --postgres-port 55433`,
 		Short: "Run the whole system on this machine: Temporal with its Web UI, PostgreSQL and every service",
 		Long: `Run the whole system on this machine, with no other set-up:
   - the Temporal dev server of the pinned CLI on 127.0.0.1:7233, its Web UI on

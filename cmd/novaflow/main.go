@@ -2,7 +2,11 @@
 //
 //	novaflow run <topic>      run the service of a topic on this host
 //	novaflow dev              run the whole system on this machine
-//	novaflow service ...      list, disable, enable, force down or delete services
+//	novaflow instance ...     create, list, show, reboot, stop, start, delete instances
+//	novaflow volume ...       create, list, show, attach, detach, delete volumes
+//	novaflow host ...         list and show compute hosts with capacity and usage
+//	novaflow call             call any manager's method
+//	novaflow service ...      list, disable, enable, force down, delete or prune services
 //	novaflow migrate          apply the database migrations
 //	novaflow temporal setup   create or check the Temporal namespace, search attributes, settings
 //	novaflow codec-server     serve the payload codec to the Web UI and the temporal CLI
@@ -15,7 +19,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -41,10 +44,18 @@ func main() {
 	os.Exit(execute(os.Args, os.Stdout, os.Stderr))
 }
 
-// execute runs the command line and returns the exit code: 0, 1 for any
-// failure (printed as one line on stderr), 130 after SIGINT.
+// execute runs the command line and returns the exit code (docs/cli.md): 0,
+// 1 for a failure (printed as one line on stderr), 2 for a bad command
+// line, 3 for a service's typed error, 4 for a timeout, 130 after SIGINT.
 func execute(args []string, stdout, stderr io.Writer) int {
 	root := newRootCmd()
+	started := false
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		started = true
+		_, err := outputOf(cmd)
+		return err
+	}
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usageError{err} })
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	argv := args[1:]
@@ -53,16 +64,25 @@ func execute(args []string, stdout, stderr io.Writer) int {
 		argv = append([]string{"run", strings.TrimPrefix(base, worker.BinaryPrefix)}, argv...)
 	}
 	root.SetArgs(argv)
-	err := root.ExecuteContext(context.Background())
+	cmd, err := root.ExecuteContextC(context.Background())
+	format := formatTable
+	if cmd != nil {
+		format, _ = cmd.Flags().GetString("output")
+	}
 	switch {
 	case err == nil:
-		return 0
+		return exitOK
 	case errors.Is(err, worker.ErrInterrupted):
-		return 130
-	default:
-		fmt.Fprintln(stderr, "novaflow:", oneLine(err))
-		return 1
+		return exitInterrupted
+	case !started && !errors.As(err, new(usageError)):
+		// Cobra refused the command line before running anything: an
+		// unknown command, a missing or extra argument.
+		err = usageError{err}
+		if cmd != nil {
+			err = usagef("%v (see %s --help)", err, cmd.CommandPath())
+		}
 	}
+	return exitCode(err, format, stdout, stderr)
 }
 
 // oneLine folds an error onto one line, as basic_config_check failures are
@@ -72,14 +92,37 @@ func oneLine(err error) string {
 }
 
 func newRootCmd() *cobra.Command {
+	var showVersion bool
 	root := &cobra.Command{
-		Use:           "novaflow",
-		Short:         "nova's Service / Manager / Driver architecture on Temporal",
+		Use:   "novaflow",
+		Short: "nova's Service / Manager / Driver architecture on Temporal",
+		Long: `novaflow runs nova's Service / Manager / Driver architecture on Temporal, and
+is the operator's CLI of the control plane it runs: every command takes
+-o table|json|jsonl|value and -c FIELD, and exits 0 (ok), 1 (failure),
+2 (bad command line or input), 3 (a service's typed error), 4 (timeout) or
+130 (interrupted). Beside a running 'novaflow dev' it finds the dev stack by
+itself; elsewhere it reads the NOVAFLOW_* settings (docs/cli.md).`,
+		Example: `  novaflow dev                                   # the whole system on this machine
+  novaflow instance create web -- sleep 3600     # build an instance
+  novaflow instance list -o json
+  novaflow service list -c host,binary,state -o value
+  novaflow --version`,
+		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if showVersion {
+				return runVersion(cmd)
+			}
+			return cmd.Help()
+		},
 	}
 	globalClient.bind(root.PersistentFlags())
-	root.AddCommand(newRunCmd(), newDevCmd(), newServiceCmd(), newMigrateCmd(), newTemporalCmd(), newVersionCmd(), newConfigCmd(), newInstanceCmd(), newCodecServerCmd())
+	root.Flags().BoolVar(&showVersion, "version", false, "print the versions (as novaflow version)")
+	addOutputFlags(root)
+	root.AddCommand(newRunCmd(), newDevCmd(), newServiceCmd(), newMigrateCmd(), newTemporalCmd(), newVersionCmd(),
+		newConfigCmd(), newInstanceCmd(), newVolumeCmd(), newHostCmd(), newCallCmd(), newCodecServerCmd())
+	addCompletions(root)
 	return root
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 
@@ -15,7 +16,9 @@ import (
 
 func newMigrateCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "migrate",
+		Use: "migrate",
+		Example: `  novaflow migrate
+  NOVAFLOW_DATABASE_URL=postgres://novaflow@db/novaflow novaflow migrate`,
 		Short: "Apply pending database migrations (novaflow's and every registered manager's)",
 		Long: `Apply pending database migrations: novaflow's schema and those of every
 registered manager that brings tables of its own. Safe to run while services
@@ -36,8 +39,14 @@ start: each schema migrates under a PostgreSQL advisory lock.`,
 			if err := worker.MigrateSchemas(ctx, pool, logger, allSchemas()...); err != nil {
 				return err
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), "database schema is current")
-			return nil
+			var names []string
+			for _, s := range allSchemas() {
+				names = append(names, s.Name)
+			}
+			return render(cmd, map[string]any{"current": true, "schemas": names}, func(out io.Writer, _ outputOpts) error {
+				fmt.Fprintln(out, "database schema is current")
+				return nil
+			})
 		},
 	}
 }

@@ -11,7 +11,9 @@ import (
 func newServiceRunPeriodicCmd() *cobra.Command {
 	var host, task string
 	cmd := &cobra.Command{
-		Use:   "run-periodic <topic>",
+		Use: "run-periodic <topic>",
+		Example: `  novaflow service run-periodic compute
+  novaflow service run-periodic compute --host node1 --task sync_power_states`,
 		Short: "Run a topic's periodic tasks now (nova's Service.periodic_tasks)",
 		Long: `Run a topic's periodic tasks now: trigger the Temporal Schedules
 periodic:<topic>:<host>:<task> of every host of the topic (or of --host), for

@@ -12,7 +12,10 @@ import (
 
 func newRunCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "run <topic>",
+		Use: "run <topic>",
+		Example: `  novaflow run compute
+  NOVAFLOW_HOST=node2 NOVAFLOW_COMPUTE_DRIVER=fake novaflow run compute
+  novaflow-scheduler          # the same as novaflow run scheduler`,
 		Short: "Run the service of a topic on this host",
 		Long: `Run the service of a topic on this host: a Temporal worker on task queues
 <topic> and <topic>.<host>, its record in the services table, its status

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/novaflow/novaflow/activities"
 	"github.com/novaflow/novaflow/internal/db"
+	"github.com/novaflow/novaflow/managers"
 	"github.com/novaflow/novaflow/servicegroup"
 	"github.com/novaflow/novaflow/worker"
 )
@@ -51,9 +53,12 @@ func newServiceCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "service",
 		Short: "Manage the services table (like `openstack compute service`)",
+		Example: `  novaflow service list
+  novaflow service disable node2 compute --reason maintenance
+  novaflow service prune --older-than 24h --yes`,
 	}
 	cmd.AddCommand(newServiceListCmd(), newServiceDisableCmd(), newServiceEnableCmd(),
-		newServiceForceDownCmd(), newServiceDeleteCmd(), newServiceRunPeriodicCmd())
+		newServiceForceDownCmd(), newServiceDeleteCmd(), newServicePruneCmd(), newServiceRunPeriodicCmd())
 	return cmd
 }
 
@@ -66,9 +71,11 @@ type serviceView struct {
 
 func newServiceListCmd() *cobra.Command {
 	var f servicegroup.Filter
-	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "list",
+		Use: "list",
+		Example: `  novaflow service list
+  novaflow service list --topic compute -o json
+  novaflow service list -o value -c host,binary,state`,
 		Short: "List services with their status (enabled/disabled) and state (up/down/unknown)",
 		Long: `List the live services. State is nova's is_up rule: down when forced down,
 else up when the service was last seen alive no longer than the effective
@@ -100,21 +107,20 @@ line under the table says since when the topic is not seen.`,
 				}
 				views = append(views, v)
 			}
-			if asJSON {
-				return writeJSON(cmd.OutOrStdout(), views)
-			}
-			printServices(cmd.OutOrStdout(), views, now, a.cfg.DownTime())
-			return nil
+			return render(cmd, views, func(out io.Writer, o outputOpts) error {
+				printServices(out, o, views, now, a.cfg.DownTime())
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&f.Host, "host", "", "only services on this host")
 	cmd.Flags().StringVar(&f.Binary, "binary", "", "only this binary (or topic)")
 	cmd.Flags().StringVar(&f.Topic, "topic", "", "only this topic")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of a table")
+	addJSONAlias(cmd)
 	return cmd
 }
 
-func printServices(out io.Writer, views []serviceView, now time.Time, downTime time.Duration) {
+func printServices(out io.Writer, o outputOpts, views []serviceView, now time.Time, downTime time.Duration) {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tBINARY\tHOST\tTOPIC\tSTATUS\tSTATE\tFORCED DOWN\tLAST SEEN UP\tVERSION\tDISABLED REASON")
 	for _, v := range views {
@@ -122,7 +128,7 @@ func printServices(out io.Writer, views []serviceView, now time.Time, downTime t
 		if v.LastSeenUp != nil {
 			seen = fmt.Sprintf("%s (%s ago)", v.LastSeenUp.UTC().Format(time.RFC3339), now.Sub(*v.LastSeenUp).Round(time.Second))
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%t\t%s\t%d\t%s\n", v.ID, v.Binary, v.Host, v.Topic, v.Status, v.State,
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%t\t%s\t%d\t%s\n", v.ID, v.Binary, v.Host, v.Topic, o.paint(v.Status), o.paint(v.State),
 			v.ForcedDown, seen, v.Version, v.DisabledReason)
 	}
 	tw.Flush()
@@ -147,7 +153,9 @@ func hostBinaryCmd(use, short string, run func(ctx context.Context, a *admin, ho
 	return &cobra.Command{
 		Use:   use + " HOST BINARY",
 		Short: short,
-		Args:  cobra.ExactArgs(2),
+		Example: fmt.Sprintf(`  novaflow service %[1]s node2 compute
+  novaflow service %[1]s node2 novaflow-compute -o json`, use),
+		Args: exactArgs("host", "binary"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			a, err := openAdmin(ctx)
@@ -156,12 +164,17 @@ func hostBinaryCmd(use, short string, run func(ctx context.Context, a *admin, ho
 			}
 			defer a.close()
 			rec, err := run(ctx, a, args[0], binaryArg(args[1]))
+			if errors.Is(err, servicegroup.ErrNotFound) {
+				return remoteError{managers.NotFound("service", binaryArg(args[1])+" on "+args[0])}
+			}
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s on %s: disabled=%t forced_down=%t deleted=%t\n",
-				rec.Binary, rec.Host, rec.Disabled, rec.ForcedDown, rec.Deleted)
-			return nil
+			return render(cmd, rec, func(out io.Writer, _ outputOpts) error {
+				fmt.Fprintf(out, "%s on %s: disabled=%t forced_down=%t deleted=%t\n",
+					rec.Binary, rec.Host, rec.Disabled, rec.ForcedDown, rec.Deleted)
+				return nil
+			})
 		},
 	}
 }

@@ -186,7 +186,7 @@ func TestServiceCommands(t *testing.T) {
 	}
 
 	code, _, errOut := run(t, "service", "enable", "nohost", "compute")
-	if code != 1 || !strings.Contains(errOut, "service not found") {
+	if code != exitRemote || !strings.Contains(errOut, "NotFound: service novaflow-compute on nohost not found") {
 		t.Fatalf("enable of an unknown service: exit %d: %s", code, errOut)
 	}
 }

@@ -52,12 +52,25 @@ changes nothing. Services refuse to start on a namespace without the search
 attributes. It exits 1 when something novaflow needs is missing (with
 --strict, also when a setting degrades novaflow).`,
 		Args: cobra.NoArgs,
+		Example: `  novaflow temporal setup
+  novaflow temporal setup --check --strict
+  novaflow temporal setup -o json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o, err := outputOf(cmd)
+			if err != nil {
+				return err
+			}
+			f.output = "text"
+			switch o.format {
+			case formatJSON, formatJSONL:
+				f.output = "json"
+			case formatValue:
+				return usagef("--output value: temporal setup prints table (text) or json")
+			}
 			return runTemporalSetup(cmd.Context(), f, cmd.Flags().Changed("retention"), cmd.OutOrStdout())
 		},
 	}
 	cmd.Flags().StringVar(&f.retention, "retention", "7d", "retention of a namespace it creates (how long closed workflows stay), e.g. 7d or 72h; given explicitly, it is also set on an existing namespace")
-	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output: text (a line per check as it completes) or json (one document at the end, for scripts)")
 	cmd.Flags().BoolVar(&f.check, "check", false, "change nothing: only report what is missing")
 	cmd.Flags().BoolVar(&f.strict, "strict", false, "exit 1 also when a server setting degrades novaflow (warnings)")
 	return cmd

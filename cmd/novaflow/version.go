@@ -1,8 +1,8 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
+	"io"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -94,41 +94,37 @@ func currentVersion() versionInfo {
 }
 
 func newVersionCmd() *cobra.Command {
-	var output string
-	cmd := &cobra.Command{
+	return &cobra.Command{
 		Use:   "version",
 		Short: "Print novaflow's version, the commit it was built from and each topic's service version",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			v := currentVersion()
-			out := cmd.OutOrStdout()
-			switch output {
-			case "json":
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(v)
-			case "text":
-			default:
-				return fmt.Errorf("--output %q: want text or json", output)
-			}
-			fmt.Fprintf(out, "novaflow %s\n", v.Version)
-			if v.Revision != "" {
-				line := "  revision " + v.Revision
-				if v.Modified {
-					line += " (modified)"
-				}
-				if v.Time != "" {
-					line += " of " + v.Time
-				}
-				fmt.Fprintln(out, line)
-			}
-			fmt.Fprintf(out, "  built with %s for %s\n", v.Go, v.Platform)
-			for _, m := range v.Managers {
-				fmt.Fprintf(out, "  manager %-12s topic %-12s service version %d\n", m.Name, m.Topic, m.ServiceVersion)
-			}
-			return nil
-		},
+		Example: `  novaflow version
+  novaflow --version
+  novaflow version -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return runVersion(cmd) },
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "output: text or json (for scripts)")
-	return cmd
+}
+
+// runVersion prints the version: `novaflow version` and `novaflow
+// --version`, in the command's output format.
+func runVersion(cmd *cobra.Command) error {
+	v := currentVersion()
+	return render(cmd, v, func(out io.Writer, _ outputOpts) error {
+		fmt.Fprintf(out, "novaflow %s\n", v.Version)
+		if v.Revision != "" {
+			line := "  revision " + v.Revision
+			if v.Modified {
+				line += " (modified)"
+			}
+			if v.Time != "" {
+				line += " of " + v.Time
+			}
+			fmt.Fprintln(out, line)
+		}
+		fmt.Fprintf(out, "  built with %s for %s\n", v.Go, v.Platform)
+		for _, m := range v.Managers {
+			fmt.Fprintf(out, "  manager %-12s topic %-12s service version %d\n", m.Name, m.Topic, m.ServiceVersion)
+		}
+		return nil
+	})
 }

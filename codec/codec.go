@@ -53,6 +53,9 @@ var _ converter.PayloadCodec = (*Codec)(nil)
 // New returns the Codec of ring.
 func New(ring *KeyRing) *Codec { return &Codec{ring: ring} }
 
+// CurrentKey is the id of the key Encode uses.
+func (c *Codec) CurrentKey() string { return c.ring.current }
+
 // additionalData binds a ciphertext to its key id and format.
 func additionalData(id string) []byte { return []byte("novaflow/codec/v1/" + id) }
 

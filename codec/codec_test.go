@@ -118,7 +118,7 @@ func TestKeyRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if id := string(fresh[0].Metadata[MetadataKeyID]); id != "2026-12" {
+	if id := string(fresh[0].Metadata[MetadataKeyID]); id != "2026-12" || after.CurrentKey() != "2026-12" {
 		t.Fatalf("new payload encrypted with %q, want the new current key", id)
 	}
 	dec, err := after.Decode([]*commonpb.Payload{old[0], fresh[0]})

@@ -237,6 +237,9 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) (retErr error) {
 	if err != nil {
 		return err
 	}
+	if pc, _ := cfg.PayloadCodec(); pc != nil {
+		say("payloads are encrypted with key %s of NOVAFLOW_PAYLOAD_KEYS_FILE: the Web UI shows ciphertext; `novaflow codec-server` and temporal's --codec-endpoint read them", pc.CurrentKey())
+	}
 	if _, set := env.Lookup("NOVAFLOW_COMPUTE_DRIVER"); !set && devComputeDriver() != "process" {
 		say("the process compute driver runs on Linux only: compute on this %s machine runs the fake driver (simulated instances); NOVAFLOW_COMPUTE_DRIVER chooses another", runtime.GOOS)
 	}

@@ -327,3 +327,36 @@ func TestReloadComparesTemporalProfile(t *testing.T) {
 		t.Errorf("a changed address: %q, logs %q", got.TemporalAddress, logs.String())
 	}
 }
+
+// FuzzTemporalProfile reads a Temporal client configuration file of any
+// content: LoadConfig and the connection's options never panic, and fail
+// only with a *ConfigError naming a setting (TEMPORAL_CONFIG_FILE, or the
+// variable or profile key of the bad value).
+func FuzzTemporalProfile(f *testing.F) {
+	f.Add("[profile.default]\naddress = \"h:7233\"\nnamespace = \"n\"\napi_key = \"k\"\n")
+	f.Add("[profile.default.tls]\nserver_ca_cert_data = \"not a pem\"\n")
+	f.Add("[profile.default.tls]\nclient_cert_data = \"x\"\n")
+	f.Add("[profile.default.tls]\nclient_cert_path = \"/nonexistent\"\nclient_key_path = \"/nonexistent\"\n")
+	f.Add("[profile.default]\naddress = 7\n")
+	f.Add("[profile.default.grpc_meta]\n\"bad key\" = \"\\n\"\n")
+	f.Add("[[profile]]\n")
+	f.Add("[profile.default]\nnamespace = \"\"\ntls = { disabled = true, server_name = \"a b\" }\n")
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, content string) {
+		path := filepath.Join(dir, "temporal.toml")
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := LoadConfig(Env{"NOVAFLOW_HOST": "h1", "TEMPORAL_CONFIG_FILE": path})
+		var ce *ConfigError
+		if err != nil {
+			if !errors.As(err, &ce) || ce.Setting == "" {
+				t.Fatalf("error %v is not a *ConfigError naming a setting", err)
+			}
+			return
+		}
+		if _, _, err := cfg.temporalConnection(); err != nil && (!errors.As(err, &ce) || ce.Setting == "") {
+			t.Fatalf("connection error %v is not a *ConfigError naming a setting", err)
+		}
+	})
+}

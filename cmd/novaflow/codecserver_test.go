@@ -159,8 +159,8 @@ func TestPayloadCodec(t *testing.T) {
 		cfg.PayloadKeysFile, cfg.GracefulShutdownTimeout = ring, time.Second
 		return cfg
 	}
-	startService := func(cfg worker.Config) *worker.Service {
-		svc, err := worker.Create(cfg, worker.Options{Topic: topic, Logger: discardLogger()})
+	startService := func(cfg worker.Config, shared client.Client) *worker.Service {
+		svc, err := worker.Create(cfg, worker.Options{Topic: topic, Logger: discardLogger(), Temporal: shared})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -183,7 +183,7 @@ func TestPayloadCodec(t *testing.T) {
 	}
 	plain := srv.Client(t) // no codec
 
-	svc := startService(config("h1", ring1))
+	svc := startService(config("h1", ring1), nil)
 	tc1, rc1 := caller(config("caller", ring1))
 	const secret1 = "s3cret-request-field-one"
 	var resp codecEchoResponse
@@ -254,9 +254,9 @@ func TestPayloadCodec(t *testing.T) {
 
 	// Rotation: k2 becomes current; calls made under k1 stay readable.
 	svc.Stop(ctx)
-	svc = startService(config("h1", ring2))
+	tc2, rc2 := caller(config("h1", ring2))
+	svc = startService(config("h1", ring2), tc2)
 	defer svc.Stop(ctx)
-	tc2, rc2 := caller(config("caller", ring2))
 	const secret2 = "s3cret-request-field-two"
 	if err := rc2.Call(ctx, topic, "echo", codecEchoRequest{Secret: secret2}, &resp, rpc.RequestID("three")); err != nil || resp.Out != "result-of-"+secret2 {
 		t.Fatalf("call after rotation: %q, %v", resp.Out, err)
@@ -265,6 +265,17 @@ func TestPayloadCodec(t *testing.T) {
 	raw = rawHistory(t, plain, srv.Namespace(), id3)
 	if !bytes.Contains(raw, []byte(`"k2"`)) && !bytes.Contains(raw, []byte("k2")) || bytes.Contains(raw, []byte(secret2)) {
 		t.Error("the call after rotation is not encrypted with k2")
+	}
+	// A durable call to a service of the caller's own process starts
+	// eagerly: its first workflow task comes back in the start's reply.
+	rc2.AddLocal(topic, "h1", svc.Manager().RPCMethods())
+	const secret4 = "s3cret-request-field-eager"
+	if err := rc2.Call(ctx, topic, "echo", codecEchoRequest{Secret: secret4}, &resp, rpc.ToHost("h1"), rpc.RequestID("four")); err != nil || resp.Out != "result-of-"+secret4 {
+		t.Fatalf("eager call: %q, %v", resp.Out, err)
+	}
+	raw = rawHistory(t, plain, srv.Namespace(), rpc.WorkflowID(topic, "echo", "h1", "four"))
+	if enc, pl := encryptedPayloads(t, raw); bytes.Contains(raw, []byte(secret4)) || enc < 3 || pl != 0 {
+		t.Errorf("the eager call's history: %d encrypted, %d plain payloads, holds the request: %v", enc, pl, bytes.Contains(raw, []byte(secret4)))
 	}
 	var old codecEchoResponse
 	if err := tc2.GetWorkflow(ctx, id1, "").Get(ctx, &old); err != nil || old.Out != "result-of-"+secret1 {

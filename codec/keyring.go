@@ -11,6 +11,7 @@
 package codec
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"encoding/base64"
@@ -73,7 +74,7 @@ func LoadKeyRing(path string) (*KeyRing, error) {
 // ParseKeyRing parses the content of a key ring file (LoadKeyRing).
 func ParseKeyRing(data []byte) (*KeyRing, error) {
 	var f keyRingFile
-	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
 		// json's errors may quote the input: say where, not what.

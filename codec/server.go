@@ -87,6 +87,7 @@ func NewHandler(codec converter.PayloadCodec, opts HandlerOptions) (http.Handler
 	}
 	inner := converter.NewPayloadCodecHTTPHandler(codec)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Add("Vary", "Origin")
 		if origin := r.Header.Get("Origin"); origin != "" {
 			if !allowedOrigin(opts.Origins, origin) {
 				http.Error(w, "codec server: origin not allowed", http.StatusForbidden)
@@ -95,10 +96,13 @@ func NewHandler(codec converter.PayloadCodec, opts HandlerOptions) (http.Handler
 			h := w.Header()
 			h.Set("Access-Control-Allow-Origin", origin)
 			h.Set("Access-Control-Allow-Credentials", "true")
-			h.Add("Vary", "Origin")
 			if r.Method == http.MethodOptions {
+				allow := "Authorization, Content-Type, X-Namespace"
+				if asked := r.Header.Get("Access-Control-Request-Headers"); asked != "" {
+					allow += ", " + asked // an allowed origin may send what its page needs
+				}
 				h.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
-				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Namespace")
+				h.Set("Access-Control-Allow-Headers", allow)
 				h.Set("Access-Control-Max-Age", "600")
 				w.WriteHeader(http.StatusNoContent)
 				return

@@ -77,7 +77,7 @@ While it runs, novaflow commands in this folder find it with no settings.`,
 		},
 	}
 	cmd.Flags().StringVar(&o.dir, "dir", stackDir, "folder that keeps the dev stack's data")
-	cmd.Flags().StringVar(&o.temporal, "temporal", temporalDev, "which Temporal to run: dev (the CLI's dev server on SQLite, with the Web UI) or postgres (the pinned Temporal server on the dev PostgreSQL, production-like, without the Web UI)")
+	cmd.Flags().StringVar(&o.temporal, "temporal", temporalDev, "which Temporal to run: dev (the CLI's dev server on SQLite, with the Web UI) or postgres (the pinned Temporal server on the dev PostgreSQL, production-like, with the Web UI server the CLI embeds)")
 	cmd.Flags().StringVar(&o.healthAddress, "health-address", "127.0.0.1:9464", "address of /healthz, /readyz and /metrics (Prometheus) unless NOVAFLOW_HEALTH_ADDRESS is set")
 	cmd.Flags().IntVar(&o.fakeHosts, "fake-hosts", 0, "also run this many simulated compute hosts (fake driver) in this process")
 	cmd.Flags().IntVar(&o.temporalPort, "temporal-port", 7233, "port of the Temporal frontend")
@@ -355,9 +355,7 @@ func devPorts(o devOptions, env worker.Env, externalTemporal, externalDatabase b
 	if !externalTemporal {
 		frontend := fmt.Sprintf("127.0.0.1:%d", o.temporalPort)
 		ports = append(ports, devPort{"the Temporal frontend", frontend, "--temporal-port", frontend})
-		if o.temporal != temporalPostgres {
-			ports = append(ports, devPort{"the Temporal Web UI", fmt.Sprintf("127.0.0.1:%d", o.uiPort), "--ui-port", frontend})
-		}
+		ports = append(ports, devPort{"the Temporal Web UI", fmt.Sprintf("127.0.0.1:%d", o.uiPort), "--ui-port", frontend})
 	}
 	if !externalDatabase {
 		ports = append(ports, devPort{"PostgreSQL", fmt.Sprintf("127.0.0.1:%d", o.postgresPort), "--postgres-port", ""})

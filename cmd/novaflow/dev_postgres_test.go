@@ -13,6 +13,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,6 +23,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/novaflow/novaflow/internal/devstack"
 	"github.com/novaflow/novaflow/managers/conductor"
 	"github.com/novaflow/novaflow/rpc"
 	"github.com/novaflow/novaflow/testenv"
@@ -104,6 +107,7 @@ func TestDevOnTemporalPostgres(t *testing.T) {
 
 	t.Setenv("NOVAFLOW_BUILD_ID", "devpg-a")
 	dev := startDev(t, o)
+	checkDevWebUI(t, ctx, dev, o.uiPort)
 	tc, err := client.Dial(client.Options{HostPort: address, Namespace: "default"})
 	if err != nil {
 		t.Fatal(err)
@@ -194,6 +198,28 @@ func TestDevOnTemporalPostgres(t *testing.T) {
 		if cur := desc.Info.RoutingConfig.CurrentVersion; cur == nil || cur.BuildID != "devpg-b" {
 			t.Errorf("worker deployment %s: current version %+v, want build devpg-b", deployment, cur)
 		}
+	}
+}
+
+// checkDevWebUI: the stack's banner names the Web UI, which serves the UI's
+// page, and whose API lists the namespace of the stack's Temporal server.
+func checkDevWebUI(t *testing.T, ctx context.Context, dev *devStack, port int) {
+	t.Helper()
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	if !strings.Contains(dev.out.String(), "Web UI        "+url+"\n") {
+		t.Errorf("the banner does not name the Web UI %s:\n%s", url, dev.out)
+	}
+	resp, err := http.Get(url + "/")
+	if err != nil {
+		t.Fatalf("the Web UI: %v", err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), "/_app/immutable/") {
+		t.Errorf("GET %s/: %s, %d bytes, want the UI's page", url, resp.Status, len(page))
+	}
+	if ok, err := devstack.UIServesNamespace(ctx, url, "default"); !ok {
+		t.Errorf("the Web UI's API does not list namespace default: %v", err)
 	}
 }
 

@@ -16,7 +16,8 @@ const (
 	temporalDev = "dev"
 	// temporalPostgres is the pinned Temporal server (the one the CLI
 	// bundles) on the dev stack's PostgreSQL, as in production: its
-	// databases temporal and temporal_visibility sit beside novaflow's.
+	// databases temporal and temporal_visibility sit beside novaflow's; the
+	// Web UI server the CLI embeds serves its UI.
 	temporalPostgres = "postgres"
 )
 
@@ -41,19 +42,20 @@ func startDevTemporal(ctx context.Context, o devOptions, dir, databaseURL string
 		}
 		return tmp, nil
 	case temporalPostgres:
-		say("starting the Temporal server %s on PostgreSQL on %s (the first run builds it: a few minutes); no Web UI in this mode", devstack.TemporalServerVersion, hostPort)
+		say("starting the Temporal server %s on PostgreSQL on %s and its Web UI on 127.0.0.1:%d (the first run builds them: a few minutes)", devstack.TemporalServerVersion, hostPort, o.uiPort)
 		log := logFile(filepath.Join(dir, "temporal.log"))
 		tmp, err := devstack.StartTemporalSQL(ctx, devstack.TemporalSQLOptions{
 			PostgresURL:      databaseURL,
 			Dir:              filepath.Join(dir, "temporal-server"),
 			HostPort:         hostPort,
+			UIHostPort:       fmt.Sprintf("127.0.0.1:%d", o.uiPort),
 			SearchAttributes: workflows.SearchAttributes(),
 			Progress:         out,
 			Stdout:           log,
 			Stderr:           log,
 		})
 		if err != nil {
-			return nil, fmt.Errorf("start Temporal on PostgreSQL (--temporal postgres, --temporal-port %d): %w", o.temporalPort, err)
+			return nil, fmt.Errorf("start Temporal on PostgreSQL (--temporal postgres, --temporal-port %d, --ui-port %d): %w", o.temporalPort, o.uiPort, err)
 		}
 		return tmp, nil
 	default:
@@ -61,11 +63,9 @@ func startDevTemporal(ctx context.Context, o devOptions, dir, databaseURL string
 	}
 }
 
-// devTemporalUI is the address of the Web UI of the dev stack's Temporal; ""
-// when it has none.
+// devTemporalUI is the address of the Web UI of the dev stack's Temporal:
+// the dev server's own, or the UI server started beside the server on
+// PostgreSQL.
 func devTemporalUI(o devOptions) string {
-	if o.temporal == temporalPostgres {
-		return ""
-	}
 	return fmt.Sprintf("http://127.0.0.1:%d", o.uiPort)
 }

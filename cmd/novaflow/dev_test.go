@@ -31,13 +31,16 @@ func TestDevRefusesTakenPorts(t *testing.T) {
 	for _, c := range []struct {
 		taken, flag string
 		temporal    bool
+		mode        string // --temporal
 	}{
-		{"temporal", "--temporal-port", true},
-		{"ui", "--ui-port", true},
-		{"postgres", "--postgres-port", false},
-		{"health", "--health-address", false},
+		{"temporal", "--temporal-port", true, temporalDev},
+		{"ui", "--ui-port", true, temporalDev},
+		{"postgres", "--postgres-port", false, temporalDev},
+		{"health", "--health-address", false, temporalDev},
+		// On PostgreSQL, Temporal's Web UI is served too (its UI server).
+		{"ui", "--ui-port", true, temporalPostgres},
 	} {
-		t.Run(c.taken, func(t *testing.T) {
+		t.Run(c.taken+"/"+c.mode, func(t *testing.T) {
 			l, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
@@ -47,7 +50,7 @@ func TestDevRefusesTakenPorts(t *testing.T) {
 			ports := map[string]int{"temporal": testenv.FreePort(t), "ui": testenv.FreePort(t), "postgres": testenv.FreePort(t), "health": testenv.FreePort(t)}
 			ports[c.taken] = taken
 			dir := filepath.Join(t.TempDir(), ".novaflow")
-			code, stdout, stderr := run(t, "dev", "--dir", dir,
+			code, stdout, stderr := run(t, "dev", "--dir", dir, "--temporal", c.mode,
 				"--temporal-port", strconv.Itoa(ports["temporal"]), "--ui-port", strconv.Itoa(ports["ui"]),
 				"--postgres-port", strconv.Itoa(ports["postgres"]), "--health-address", fmt.Sprintf("127.0.0.1:%d", ports["health"]))
 			if code != 1 {

@@ -114,6 +114,7 @@ type Temporal struct {
 	namespace string
 	proc      *process
 	client    client.Client
+	ui        *TemporalUI // the Web UI server of StartTemporalSQL's UIHostPort
 	stopOnce  sync.Once
 	stopErr   error
 }
@@ -190,11 +191,25 @@ func (t *Temporal) Namespace() string { return t.namespace }
 // Client returns a client of the namespace, closed by Stop.
 func (t *Temporal) Client() client.Client { return t.client }
 
-// Stop closes the client, stops the server with SIGINT and waits for it to
-// exit. Later calls return the first call's result.
+// UIURL is the address of the Web UI that StartTemporalSQL started for the
+// server (TemporalSQLOptions.UIHostPort); "" when it started none (the dev
+// server's UI is the CLI's own, at the TemporalOptions.UIPort).
+func (t *Temporal) UIURL() string {
+	if t.ui == nil {
+		return ""
+	}
+	return t.ui.URL()
+}
+
+// Stop closes the client, stops the Web UI server if any and the server
+// with SIGINT and waits for them to exit. Later calls return the first
+// call's result.
 func (t *Temporal) Stop() error {
 	t.stopOnce.Do(func() {
 		t.client.Close()
+		if t.ui != nil {
+			_ = t.ui.Stop()
+		}
 		t.stopErr = t.proc.stop()
 	})
 	return t.stopErr
@@ -206,6 +221,9 @@ func (t *Temporal) Stop() error {
 func (t *Temporal) Kill() error {
 	t.stopOnce.Do(func() {
 		t.client.Close()
+		if t.ui != nil {
+			_ = t.ui.proc.kill()
+		}
 		t.stopErr = t.proc.kill()
 	})
 	return t.stopErr

@@ -88,6 +88,10 @@ type TemporalSQLOptions struct {
 	SearchAttributes temporal.SearchAttributes
 	// LogLevel is the server's: debug, info, warn (default) or error.
 	LogLevel string
+	// UIHostPort, when set, is where Temporal's Web UI is served for the
+	// server (StartTemporalUI: the UI server the CLI embeds in its dev
+	// server), e.g. 127.0.0.1:8233; empty: no UI.
+	UIHostPort string
 	// Progress receives progress lines while the server is built.
 	Progress io.Writer
 	// Stdout and Stderr receive the server's output; nil discards it (the
@@ -144,11 +148,18 @@ func BuildTemporalServer(ctx context.Context, progress io.Writer) (TemporalServe
 	return tools, nil
 }
 
-// goTool runs the go command in dir and returns its output's one line.
+// goTool runs the go command in dir, building the Temporal server, and
+// returns its output's one line.
 func goTool(ctx context.Context, dir string, progress io.Writer, args ...string) (string, error) {
+	return goToolIn(ctx, dir, "the pinned Temporal server "+TemporalServerVersion+" (tools/temporal-server)", progress, args...)
+}
+
+// goToolIn runs the go command in dir, building what, and returns its
+// output's one line; after 5 seconds it says what it builds on progress.
+func goToolIn(ctx context.Context, dir, what string, progress io.Writer, args ...string) (string, error) {
 	goBin, err := exec.LookPath(exe("go"))
 	if err != nil {
-		return "", fmt.Errorf("building the Temporal server: no go command on PATH: %w", err)
+		return "", fmt.Errorf("building %s: no go command on PATH: %w", what, err)
 	}
 	var stdout, stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, goBin, args...)
@@ -164,8 +175,7 @@ func goTool(ctx context.Context, dir string, progress io.Writer, args ...string)
 			return
 		case <-time.After(5 * time.Second):
 		}
-		fmt.Fprintf(progress, "novaflow: building the pinned Temporal server %s once (go %s in tools/temporal-server); this takes a few minutes...\n",
-			TemporalServerVersion, strings.Join(args, " "))
+		fmt.Fprintf(progress, "novaflow: building %s once (go %s); this takes a few minutes...\n", what, strings.Join(args, " "))
 		tick := time.NewTicker(30 * time.Second)
 		defer tick.Stop()
 		for {
@@ -190,7 +200,8 @@ func goTool(ctx context.Context, dir string, progress io.Writer, args ...string)
 // (BuildTemporalServer), creates or updates the schemas of its two databases
 // with temporal-sql-tool, writes its configuration (Dir/config) with
 // TemporalDynamicConfig, starts it, registers the namespace and the search
-// attributes, and waits until the namespace serves. The databases, and so
+// attributes, and waits until the namespace serves; with UIHostPort, it then
+// starts the Web UI for it (StartTemporalUI), which Stop stops too. The databases, and so
 // every workflow and schedule, outlive the server: a later start on the same
 // databases carries on. Call Stop.
 func StartTemporalSQL(ctx context.Context, opts TemporalSQLOptions) (*Temporal, error) {
@@ -229,7 +240,19 @@ func StartTemporalSQL(ctx context.Context, opts TemporalSQLOptions) (*Temporal, 
 		_ = proc.stop()
 		return nil, err
 	}
-	return &Temporal{address: opts.HostPort, namespace: opts.Namespace, proc: proc, client: c}, nil
+	t := &Temporal{address: opts.HostPort, namespace: opts.Namespace, proc: proc, client: c}
+	if opts.UIHostPort != "" {
+		ui, err := StartTemporalUI(ctx, TemporalUIOptions{
+			Address: opts.HostPort, HostPort: opts.UIHostPort, Namespace: opts.Namespace,
+			Progress: opts.Progress, Stdout: opts.Stdout, Stderr: opts.Stderr,
+		})
+		if err != nil {
+			_ = t.Stop()
+			return nil, err
+		}
+		t.ui = ui
+	}
+	return t, nil
 }
 
 func setTemporalSQLDefaults(opts *TemporalSQLOptions) {

@@ -2,7 +2,12 @@ module github.com/novaflow/novaflow/tools/temporal
 
 go 1.26
 
-tool github.com/temporalio/cli/cmd/temporal
+tool (
+	github.com/novaflow/novaflow/tools/temporal/uiserver
+	github.com/temporalio/cli/cmd/temporal
+)
+
+require github.com/temporalio/ui-server/v2 v2.42.1
 
 require (
 	cel.dev/expr v0.23.1 // indirect
@@ -116,7 +121,6 @@ require (
 	github.com/temporalio/ringpop-go v0.0.0-20250130211428-b97329e994f7 // indirect
 	github.com/temporalio/sqlparser v0.0.0-20231115171017-f4060bcfa6cb // indirect
 	github.com/temporalio/tchannel-go v1.22.1-0.20240528171429-1db37fdea938 // indirect
-	github.com/temporalio/ui-server/v2 v2.42.1 // indirect
 	github.com/twmb/murmur3 v1.1.8 // indirect
 	github.com/uber-common/bark v1.3.0 // indirect
 	github.com/uber-go/tally/v4 v4.1.17 // indirect

@@ -25,8 +25,8 @@ import (
 // pinned temporal CLI writes the profile (`temporal config set`), the built
 // novaflow binary runs `migrate`, `temporal setup` and `run` for the
 // conductor, the scheduler and a compute host (the fake driver, set
-// explicitly), and the CLI, with the same profile, starts the build the
-// README shows; the instance is then active on the host:
+// explicitly); `novaflow instance create` and the CLI, with the same
+// profile, each start a build; both instances are then active on the host:
 //
 //	go test -tags temporalsql -count=1 -run TestInstallWithTemporalProfile ./cmd/novaflow
 func TestInstallWithTemporalProfile(t *testing.T) {
@@ -138,7 +138,7 @@ func TestInstallWithTemporalProfile(t *testing.T) {
 	// The operator waits for the compute host to be up.
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
-		out, err := command(nil, novaflow, "service", "list", "--json").Output()
+		out, err := command(nil, novaflow, "service", "list", "-o", "json").Output()
 		var rows []serviceView
 		if err == nil && json.Unmarshal(out, &rows) == nil {
 			up := 0
@@ -157,12 +157,16 @@ func TestInstallWithTemporalProfile(t *testing.T) {
 		time.Sleep(time.Second)
 	}
 
-	// The build, as the README starts it, with the same profile.
+	// Two builds, as docs/deployment.md starts them: novaflow's command,
+	// and the temporal CLI's with the same profile.
 	began := time.Now()
+	runOK(novaflow, "instance", "create", "install", "--vcpus", "1", "--memory-mb", "64", "--disk-gb", "1", "--", "sleep", "3600")
+	t.Logf("novaflow instance create on the fresh namespace took %s", time.Since(began).Round(time.Millisecond))
+	began = time.Now()
 	runOK(temporal, "workflow", "execute", "--task-queue", "conductor", "--type", "conductor.build_instances",
-		"--input", `{"name":"install","count":1,"flavor":{"vcpus":1,"memory_mb":64,"disk_gb":1},"image":{"command":["sleep","3600"]}}`)
-	t.Logf("build on the fresh namespace took %s", time.Since(began).Round(time.Millisecond))
-	out := runOK(novaflow, "instance", "list", "--json")
+		"--input", `{"name":"install2","count":1,"flavor":{"vcpus":1,"memory_mb":64,"disk_gb":1},"image":{"command":["sleep","3600"]}}`)
+	t.Logf("temporal workflow execute conductor.build_instances on the fresh namespace took %s", time.Since(began).Round(time.Millisecond))
+	out := runOK(novaflow, "instance", "list", "-o", "json")
 	var insts []struct {
 		Name    string `json:"name"`
 		Host    string `json:"host"`
@@ -171,7 +175,14 @@ func TestInstallWithTemporalProfile(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &insts); err != nil {
 		t.Fatalf("instance list --json: %v\n%s", err, out)
 	}
-	if len(insts) != 1 || insts[0].Host != host || insts[0].VMState != "active" {
-		t.Fatalf("instances %+v, want one active on %s", insts, host)
+	names := map[string]bool{}
+	for _, in := range insts {
+		if in.Host != host || in.VMState != "active" {
+			t.Errorf("instance %+v: want active on %s", in, host)
+		}
+		names[in.Name] = true
+	}
+	if len(insts) != 2 || !names["install"] || !names["install2"] {
+		t.Fatalf("instances %+v, want install and install2", insts)
 	}
 }

@@ -24,7 +24,7 @@ const module = "github.com/novaflow/novaflow"
 
 // framework are the packages of the runtime and its public API that a user's
 // control plane builds on: they never name the reference control plane.
-var framework = []string{"worker", "workflows", "rpc", "activities", "servicegroup", "telemetry", "managers", "drivers", "registry", "keylock", "codec"}
+var framework = []string{"worker", "workflows", "rpc", "activities", "servicegroup", "telemetry", "managers", "drivers", "registry", "keylock", "codec", "policy", "auth"}
 
 // internalAllowed are imports of internal packages by the reference control
 // plane that are known and to be removed ("managers/x -> internal/y"), each

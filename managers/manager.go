@@ -89,6 +89,7 @@ var hooks = []struct {
 	{"Reset", reflect.TypeFor[Resetter]()},
 	{"Route", reflect.TypeFor[Router]()},
 	{"Workflows", reflect.TypeFor[WorkflowProvider]()},
+	{"Owner", reflect.TypeFor[Owner]()},
 }
 
 // CheckHooks fails when m has a method named like one of the optional
@@ -224,4 +225,20 @@ type WorkflowProvider interface {
 // service of the topic, so it must answer from shared state (the database).
 type Router interface {
 	Route(ctx context.Context, method, object string) (host string, err error)
+}
+
+// Ownership is who owns an object: its project and the user that made it.
+type Ownership struct {
+	ProjectID string
+	UserID    string
+}
+
+// Owner is implemented by a manager whose objects belong to projects, as
+// nova's instances do: when authorization is on (package auth), the rule of
+// a method with an Object is decided on the owner Owner returns
+// (%(project_id)s, %(user_id)s in a rule), never on what the request says.
+// An object that does not exist is a NotFound *Error. Owner runs before the
+// method, on the service that runs it, so it must answer from shared state.
+type Owner interface {
+	Owner(ctx context.Context, method, object string) (Ownership, error)
 }

@@ -27,6 +27,9 @@ type Method struct {
 	// Since is the version that added the method, when it is not minor 0 of
 	// its major (WithSince): callers capped below it cannot send it.
 	Since string
+	// Access says what the method does, for the default authorization
+	// policy (package policy): AccessMutation when unset.
+	Access Access
 
 	request reflect.Type
 	invoke  func(ctx context.Context, req any) (any, error)
@@ -76,6 +79,28 @@ func NewMethod[Req, Resp any](name, version string, fn func(ctx context.Context,
 // WithObject returns m with Object set to the request field naming its main object.
 func (m Method) WithObject(field string) Method {
 	m.Object = field
+	return m
+}
+
+// Access is what a method does, from which the default authorization
+// policy derives who may call it (package policy).
+type Access string
+
+// The kinds of Access.
+const (
+	// AccessMutation changes state: members of the owning project (of any
+	// project for a method without an Object). The default.
+	AccessMutation Access = ""
+	// AccessRead only reads: members and readers of the owning project (of
+	// any project for a method without an Object).
+	AccessRead Access = "read"
+	// AccessAdmin administers the service: admins and services only.
+	AccessAdmin Access = "admin"
+)
+
+// WithAccess returns m with Access set to a.
+func (m Method) WithAccess(a Access) Method {
+	m.Access = a
 	return m
 }
 

@@ -1,0 +1,22 @@
+// Package auth identifies the callers of manager methods and enforces the
+// authorization policy (package policy) in the services that run them.
+//
+// A caller proves who it is with an OIDC-style JWT (any issuer that publishes
+// a JWKS: Keystone, Dex, Keycloak, or the local key of `novaflow dev --auth`).
+// The token travels with the call in the Temporal workflow header
+// HeaderKey, put there by Propagator (a workflow.ContextPropagator on the
+// caller's Temporal client: rpc.Client, the novaflow commands, the
+// services); calls that a workflow makes carry the token of the caller that
+// started it. The temporal CLI, which sets no headers, passes it in the memo
+// MemoKey instead:
+//
+//	temporal workflow start --type compute.reboot_instance --task-queue compute \
+//	    --input '{"instance_uuid":"..."}' --memo "NovaflowToken=\"$NOVAFLOW_TOKEN\""
+//
+// Each service checks every activity it runs (Enforcer, a Temporal worker
+// interceptor): the token is verified (signature against the JWKS, issuer,
+// audience, expiry), its claims become policy.Credentials, and the method's
+// rule decides, before the method (and its driver) runs. A refusal is a
+// non-retryable error of type Unauthenticated or PolicyDenied naming the
+// rule, logged and counted (metric novaflow.authz.decisions).
+package auth

@@ -1,0 +1,226 @@
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/interceptor"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/novaflow/novaflow/activities"
+	"github.com/novaflow/novaflow/managers"
+	"github.com/novaflow/novaflow/policy"
+)
+
+// MetricDecisions counts authorization decisions by topic, method and
+// decision (allowed, denied, unauthenticated).
+const MetricDecisions = "novaflow.authz.decisions"
+
+// Enforcer checks the activities a service runs. Build it with NewEnforcer
+// and give it to the service's Temporal workers as an interceptor.
+type Enforcer struct {
+	interceptor.WorkerInterceptorBase
+
+	verifier *Verifier
+	policy   *policy.Policy
+	topic    string
+	methods  map[string]managers.Method // by activity name
+	owner    managers.Owner
+	exempt   func(activity string) bool
+	logger   *slog.Logger
+	counter  metric.Int64Counter
+}
+
+// EnforcerOptions configure an Enforcer.
+type EnforcerOptions struct {
+	Verifier *Verifier
+	Policy   *policy.Policy
+	// Topic and Methods are the service's: each method's activity
+	// <topic>.<method> is decided by the policy.
+	Topic   string
+	Methods []managers.Method
+	// Owner, when set, says who owns a method's object (the target's
+	// project_id and user_id).
+	Owner managers.Owner
+	// Exempt says which activities are the framework's own runs (status
+	// reports, periodic tasks), which take no caller input and run without
+	// a caller's token.
+	Exempt func(activity string) bool
+	Logger *slog.Logger
+}
+
+// NewEnforcer returns the Enforcer of opts.
+func NewEnforcer(opts EnforcerOptions) *Enforcer {
+	e := &Enforcer{verifier: opts.Verifier, policy: opts.Policy, topic: opts.Topic, owner: opts.Owner,
+		exempt: opts.Exempt, logger: opts.Logger, methods: map[string]managers.Method{}}
+	if e.policy == nil {
+		e.policy = policy.Default()
+	}
+	if e.logger == nil {
+		e.logger = slog.Default()
+	}
+	if e.exempt == nil {
+		e.exempt = func(string) bool { return false }
+	}
+	for _, m := range opts.Methods {
+		e.methods[activities.Name(opts.Topic, m.Name)] = m
+	}
+	c, err := otel.GetMeterProvider().Meter("github.com/novaflow/novaflow/auth").Int64Counter(MetricDecisions,
+		metric.WithUnit("{decision}"), metric.WithDescription("Authorization decisions on manager methods, by topic, method and decision"))
+	if err != nil {
+		otel.Handle(err)
+	}
+	e.counter = c
+	return e
+}
+
+var _ interceptor.WorkerInterceptor = (*Enforcer)(nil)
+
+// InterceptActivity checks each activity before it runs.
+func (e *Enforcer) InterceptActivity(ctx context.Context, next interceptor.ActivityInboundInterceptor) interceptor.ActivityInboundInterceptor {
+	return &activityGuard{ActivityInboundInterceptorBase: interceptor.ActivityInboundInterceptorBase{Next: next}, e: e}
+}
+
+// InterceptWorkflow makes the memo's token (MemoKey) the workflow's when its
+// header carries none, as for an execution the temporal CLI started.
+func (e *Enforcer) InterceptWorkflow(ctx workflow.Context, next interceptor.WorkflowInboundInterceptor) interceptor.WorkflowInboundInterceptor {
+	return &workflowGuard{WorkflowInboundInterceptorBase: interceptor.WorkflowInboundInterceptorBase{Next: next}}
+}
+
+type workflowGuard struct {
+	interceptor.WorkflowInboundInterceptorBase
+}
+
+func (g *workflowGuard) ExecuteWorkflow(ctx workflow.Context, in *interceptor.ExecuteWorkflowInput) (any, error) {
+	if WorkflowToken(ctx) == "" {
+		if p, ok := workflow.GetInfo(ctx).Memo.GetFields()[MemoKey]; ok {
+			var tok string
+			if converter.GetDefaultDataConverter().FromPayload(p, &tok) == nil && tok != "" {
+				ctx = workflow.WithValue(ctx, wfTokenKey{}, tok)
+			}
+		}
+	}
+	return g.Next.ExecuteWorkflow(ctx, in)
+}
+
+type activityGuard struct {
+	interceptor.ActivityInboundInterceptorBase
+	e *Enforcer
+}
+
+func (g *activityGuard) ExecuteActivity(ctx context.Context, in *interceptor.ExecuteActivityInput) (any, error) {
+	name := activity.GetInfo(ctx).ActivityType.Name
+	if g.e.exempt(name) {
+		return g.Next.ExecuteActivity(ctx, in)
+	}
+	ctx, err := g.e.Authorize(ctx, name, in.Args)
+	if err != nil {
+		return nil, activities.ToApplicationError(err)
+	}
+	return g.Next.ExecuteActivity(ctx, in)
+}
+
+// Authorize decides the activity name run with args by the caller of ctx
+// (its token): the method's rule for a method of the service, a valid token
+// for any other activity. It returns ctx with the caller's credentials
+// (policy.CredentialsFrom), or an Unauthenticated or PolicyDenied
+// *managers.Error. Every refusal is logged at warn with the rule and the
+// caller; every decision is counted.
+func (e *Enforcer) Authorize(ctx context.Context, name string, args []any) (context.Context, error) {
+	wfID := ""
+	if activity.IsActivity(ctx) {
+		wfID = activity.GetInfo(ctx).WorkflowExecution.ID
+	}
+	m, isMethod := e.methods[name]
+	creds, err := e.verifier.Verify(TokenFrom(ctx))
+	if err != nil {
+		e.count(ctx, name, "unauthenticated")
+		e.logger.Warn("authorization: call refused", "activity", name, "workflow_id", wfID, "error", err)
+		return ctx, err
+	}
+	creds.Admin = e.policy.Check(policy.AdminRule, creds, nil).Allowed
+	if !isMethod {
+		return policy.WithCredentials(ctx, creds), nil
+	}
+	target, err := e.target(ctx, m, args)
+	if err != nil {
+		return ctx, err
+	}
+	d := e.policy.Method(e.topic, m, creds, target)
+	if !d.Allowed {
+		e.count(ctx, name, "denied")
+		e.logger.Warn("authorization: call denied", "rule", d.Rule, "rule_text", d.Text, "user", creds.UserID,
+			"project", creds.ProjectID, "roles", strings.Join(creds.Roles, ","), "activity", name,
+			"object", target["object"], "object_project", target["project_id"], "workflow_id", wfID)
+		return ctx, d.Err(creds)
+	}
+	e.count(ctx, name, "allowed")
+	e.logger.Debug("authorization: call allowed", "rule", d.Rule, "user", creds.UserID, "project", creds.ProjectID, "activity", name, "workflow_id", wfID)
+	return policy.WithCredentials(ctx, creds), nil
+}
+
+// target is what a method's rule may name: the request's top-level string
+// fields, and for a method with an object the object's owner (project_id,
+// user_id) as the manager records it (never as the request says).
+func (e *Enforcer) target(ctx context.Context, m managers.Method, args []any) (map[string]string, error) {
+	t := map[string]string{}
+	var raw []byte
+	if len(args) > 0 {
+		switch a := args[0].(type) {
+		case json.RawMessage:
+			raw = a
+		case []byte:
+			raw = a
+		}
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(raw, &obj) == nil {
+		for k, v := range obj {
+			var s string
+			if json.Unmarshal(v, &s) == nil {
+				t[k] = s
+			}
+		}
+	}
+	delete(t, "project_id")
+	delete(t, "user_id")
+	if m.Object == "" {
+		return t, nil
+	}
+	t["object"] = t[m.Object]
+	if e.owner == nil || t[m.Object] == "" {
+		return t, nil
+	}
+	own, err := e.owner.Owner(ctx, m.Name, t[m.Object])
+	if err != nil {
+		if me, ok := managers.AsError(err); ok && me.Type == managers.NotFoundType {
+			return t, nil // no owner: only rules that need none allow it
+		}
+		if _, ok := managers.AsError(err); ok {
+			return nil, err
+		}
+		return nil, managers.Unavailable("authorization: owner of %s %s: %v", m.Object, managers.Quote(t[m.Object]), err)
+	}
+	if own.ProjectID != "" {
+		t["project_id"] = own.ProjectID
+	}
+	if own.UserID != "" {
+		t["user_id"] = own.UserID
+	}
+	return t, nil
+}
+
+func (e *Enforcer) count(ctx context.Context, name, decision string) {
+	if e.counter == nil {
+		return
+	}
+	method := strings.TrimPrefix(name, e.topic+".")
+	e.counter.Add(ctx, 1, metric.WithAttributes(attribute.String("topic", e.topic), attribute.String("method", method), attribute.String("decision", decision)))
+}

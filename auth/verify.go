@@ -1,0 +1,160 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/MicahParks/keyfunc/v3"
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/novaflow/novaflow/managers"
+	"github.com/novaflow/novaflow/policy"
+)
+
+// VerifierConfig says which tokens a Verifier accepts and how their claims
+// map to credentials.
+type VerifierConfig struct {
+	// JWKS is the issuer's key set: a file, or an https:// URL (fetched at
+	// start and refreshed in the background, as OIDC providers rotate keys).
+	JWKS string
+	// Issuer must equal the token's iss.
+	Issuer string
+	// Audience must be among the token's aud.
+	Audience string
+	// UserClaim, ProjectClaim and RolesClaim name the claims of the user,
+	// its project and its roles; a dotted name reaches into an object
+	// (realm_access.roles). Defaults: sub, project_id, roles.
+	UserClaim, ProjectClaim, RolesClaim string
+	// Leeway is the clock skew allowed on exp and nbf; default 30 s.
+	Leeway time.Duration
+}
+
+// Verifier checks tokens. It is safe for concurrent use.
+type Verifier struct {
+	cfg    VerifierConfig
+	keys   keyfunc.Keyfunc
+	parser *jwt.Parser
+}
+
+// Algorithms are the signature algorithms a token may use (never "none", no
+// HMAC: a JWKS holds public keys).
+var Algorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+
+// NewVerifier loads the key set of cfg. A missing issuer, audience or key set
+// is an error naming it.
+func NewVerifier(ctx context.Context, cfg VerifierConfig) (*Verifier, error) {
+	switch {
+	case cfg.JWKS == "":
+		return nil, errors.New("no JWKS (a file or an https:// URL of the issuer's keys)")
+	case cfg.Issuer == "":
+		return nil, errors.New("no issuer")
+	case cfg.Audience == "":
+		return nil, errors.New("no audience")
+	}
+	if cfg.UserClaim == "" {
+		cfg.UserClaim = "sub"
+	}
+	if cfg.ProjectClaim == "" {
+		cfg.ProjectClaim = "project_id"
+	}
+	if cfg.RolesClaim == "" {
+		cfg.RolesClaim = "roles"
+	}
+	if cfg.Leeway == 0 {
+		cfg.Leeway = 30 * time.Second
+	}
+	var keys keyfunc.Keyfunc
+	var err error
+	if strings.HasPrefix(cfg.JWKS, "https://") || strings.HasPrefix(cfg.JWKS, "http://") {
+		keys, err = keyfunc.NewDefaultCtx(ctx, []string{cfg.JWKS})
+	} else {
+		var b []byte
+		if b, err = os.ReadFile(cfg.JWKS); err == nil {
+			keys, err = keyfunc.NewJWKSetJSON(b)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("JWKS %s: %w", cfg.JWKS, err)
+	}
+	return &Verifier{cfg: cfg, keys: keys, parser: jwt.NewParser(
+		jwt.WithValidMethods(Algorithms),
+		jwt.WithIssuer(cfg.Issuer),
+		jwt.WithAudience(cfg.Audience),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(cfg.Leeway),
+	)}, nil
+}
+
+// Verify checks token and returns its credentials. A refused token is an
+// Unauthenticated *managers.Error saying why (expired, wrong audience, bad
+// signature...), never quoting the token.
+func (v *Verifier) Verify(token string) (policy.Credentials, error) {
+	if token == "" {
+		return policy.Credentials{}, unauthenticated("the call carries no token: set NOVAFLOW_TOKEN, or from the temporal CLI add --memo 'NovaflowToken=\"<token>\"'")
+	}
+	claims := jwt.MapClaims{}
+	if _, err := v.parser.ParseWithClaims(token, claims, v.keys.Keyfunc); err != nil {
+		return policy.Credentials{}, unauthenticated("token refused: %s", reason(err))
+	}
+	sub, _ := claims["sub"].(string)
+	c := policy.Credentials{Subject: sub, UserID: str(lookup(claims, v.cfg.UserClaim)), ProjectID: str(lookup(claims, v.cfg.ProjectClaim))}
+	switch r := lookup(claims, v.cfg.RolesClaim).(type) {
+	case []any:
+		for _, x := range r {
+			if s, ok := x.(string); ok {
+				c.Roles = append(c.Roles, s)
+			}
+		}
+	case string:
+		c.Roles = strings.Fields(strings.ReplaceAll(r, ",", " "))
+	}
+	return c, nil
+}
+
+func unauthenticated(format string, args ...any) error {
+	return &managers.Error{Type: policy.UnauthenticatedType, Message: fmt.Sprintf(format, args...)}
+}
+
+// reason says why jwt refused a token, in a few words.
+func reason(err error) string {
+	for _, r := range []struct {
+		err  error
+		text string
+	}{
+		{jwt.ErrTokenExpired, "expired"},
+		{jwt.ErrTokenInvalidAudience, "wrong audience"},
+		{jwt.ErrTokenInvalidIssuer, "wrong issuer"},
+		{jwt.ErrTokenNotValidYet, "not valid yet"},
+		{jwt.ErrTokenSignatureInvalid, "bad signature"},
+		{jwt.ErrTokenUnverifiable, "no key of the JWKS verifies it"},
+		{jwt.ErrTokenMalformed, "malformed"},
+		{jwt.ErrTokenRequiredClaimMissing, "a required claim is missing"},
+	} {
+		if errors.Is(err, r.err) {
+			return r.text + ": " + err.Error()
+		}
+	}
+	return err.Error()
+}
+
+func lookup(claims jwt.MapClaims, path string) any {
+	var cur any = map[string]any(claims)
+	for _, part := range strings.Split(path, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = m[part]
+	}
+	return cur
+}
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"encoding/json"
+	commonpb "go.temporal.io/api/common/v1"
 	"log/slog"
 	"strings"
 
@@ -100,6 +101,11 @@ type workflowGuard struct {
 
 func (g *workflowGuard) ExecuteWorkflow(ctx workflow.Context, in *interceptor.ExecuteWorkflowInput) (any, error) {
 	if WorkflowToken(ctx) == "" {
+		if tok, _ := get(headerMap(interceptor.WorkflowHeader(ctx))); tok != "" {
+			ctx = workflow.WithValue(ctx, wfTokenKey{}, tok)
+		}
+	}
+	if WorkflowToken(ctx) == "" {
 		if p, ok := workflow.GetInfo(ctx).Memo.GetFields()[MemoKey]; ok {
 			var tok string
 			if converter.GetDefaultDataConverter().FromPayload(p, &tok) == nil && tok != "" {
@@ -119,6 +125,13 @@ func (g *activityGuard) ExecuteActivity(ctx context.Context, in *interceptor.Exe
 	name := activity.GetInfo(ctx).ActivityType.Name
 	if g.e.exempt(name) {
 		return g.Next.ExecuteActivity(ctx, in)
+	}
+	// The header's token, also when the worker's client has no Propagator
+	// to extract it (calls the method makes then carry it only with one).
+	if TokenFrom(ctx) == "" {
+		if tok, _ := get(headerMap(interceptor.Header(ctx))); tok != "" {
+			ctx = WithToken(ctx, tok)
+		}
 	}
 	ctx, err := g.e.Authorize(ctx, name, in.Args)
 	if err != nil {
@@ -223,4 +236,21 @@ func (e *Enforcer) count(ctx context.Context, name, decision string) {
 	}
 	method := strings.TrimPrefix(name, e.topic+".")
 	e.counter.Add(ctx, 1, metric.WithAttributes(attribute.String("topic", e.topic), attribute.String("method", method), attribute.String("decision", decision)))
+}
+
+// headerMap reads a raw header as a workflow.HeaderReader.
+type headerMap map[string]*commonpb.Payload
+
+func (h headerMap) Get(key string) (*commonpb.Payload, bool) {
+	p, ok := h[key]
+	return p, ok
+}
+
+func (h headerMap) ForEachKey(f func(string, *commonpb.Payload) error) error {
+	for k, v := range h {
+		if err := f(k, v); err != nil {
+			return err
+		}
+	}
+	return nil
 }

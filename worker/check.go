@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/novaflow/novaflow/auth"
+	"go.temporal.io/sdk/workflow"
 	"log/slog"
 	"os"
 	"time"
@@ -183,6 +185,8 @@ func DialServer(ctx context.Context, cfg Config, logger *slog.Logger) (client.Cl
 		WorkerHeartbeatInterval: cfg.workerHeartbeatInterval(),
 		Credentials:             creds,
 		HeadersProvider:         cfg.temporalHeaders(),
+		// The caller's token travels with every call (package auth).
+		ContextPropagators: []workflow.ContextPropagator{auth.Propagator{Default: cfg.tokenSource()}},
 	}))
 	if err != nil {
 		return nil, fmt.Errorf("%s: cannot reach Temporal at %s: %w", cfg.setting("NOVAFLOW_TEMPORAL_ADDRESS"), cfg.TemporalAddress, err)

@@ -61,6 +61,18 @@ type Config struct {
 	// TEMPORAL_*) gave beyond the fields above; nil when LoadConfig did
 	// not run (temporalprofile.go).
 	temporal *temporalExtras
+
+	// Authorization (docs/security.md, packages auth and policy).
+	Auth             bool   `envconfig:"AUTH" default:"false" desc:"check every call a service runs against the authorization policy, with the caller's token (an OIDC-style JWT); off: any caller that can reach the namespace may call every method"`
+	AuthJWKS         string `envconfig:"AUTH_JWKS" desc:"the token issuer's keys: a JWKS file, or an https:// URL (an OIDC provider's jwks_uri, refreshed in the background); required with NOVAFLOW_AUTH"`
+	AuthIssuer       string `envconfig:"AUTH_ISSUER" desc:"the iss a token must carry; required with NOVAFLOW_AUTH"`
+	AuthAudience     string `envconfig:"AUTH_AUDIENCE" default:"novaflow" desc:"the aud a token must carry"`
+	AuthPolicyFile   string `envconfig:"AUTH_POLICY_FILE" desc:"YAML or JSON file of policy rules (\"compute:reboot_instance\": \"rule:project_member\"), over the defaults; empty: the defaults"`
+	AuthUserClaim    string `envconfig:"AUTH_USER_CLAIM" default:"sub" desc:"claim of a token that names the user; a dotted name reaches into an object"`
+	AuthProjectClaim string `envconfig:"AUTH_PROJECT_CLAIM" default:"project_id" desc:"claim of a token that names its project"`
+	AuthRolesClaim   string `envconfig:"AUTH_ROLES_CLAIM" default:"roles" desc:"claim of a token that lists its roles (an array, or a space-separated string; realm_access.roles for Keycloak)"`
+	Token            string `envconfig:"TOKEN" secret:"true" desc:"token (a JWT) presented by the calls this process makes with no caller's token of their own: a command's user, a service's own identity (role service)"`
+	TokenFile        string `envconfig:"TOKEN_FILE" desc:"file holding that token, instead of NOVAFLOW_TOKEN; read again at each call, so a renewed token needs no restart"`
 }
 
 // ConfigError is a setting with a bad value; Setting is its variable name.
@@ -96,6 +108,10 @@ func DefaultConfig() Config {
 		Versioning:               VersioningAuto,
 		CodecServerAddress:       "127.0.0.1:8081",
 		CodecServerOrigins:       "http://localhost:8233",
+		AuthAudience:             "novaflow",
+		AuthUserClaim:            "sub",
+		AuthProjectClaim:         "project_id",
+		AuthRolesClaim:           "roles",
 	}
 }
 
@@ -114,6 +130,9 @@ func LoadConfig(env Env) (Config, error) {
 		return Config{}, err
 	}
 	if err := c.applyTemporalProfile(env); err != nil {
+		return Config{}, err
+	}
+	if err := readSecretFile("TOKEN", c.TokenFile, &c.Token); err != nil {
 		return Config{}, err
 	}
 	if err := readSecretFile("DATABASE_URL", c.DatabaseURLFile, &c.DatabaseURL); err != nil {
@@ -198,6 +217,9 @@ func (c Config) Validate() error {
 	case "", VersioningAuto, VersioningManual, VersioningOff: // "": auto
 	default:
 		return &ConfigError{Setting: "NOVAFLOW_VERSIONING", Err: fmt.Errorf("%q: want auto, manual or off", c.Versioning)}
+	}
+	if err := c.validateAuth(); err != nil {
+		return err
 	}
 	if len(c.BuildID) > 255 {
 		return &ConfigError{Setting: "NOVAFLOW_BUILD_ID", Err: fmt.Errorf("%d bytes: want at most 255", len(c.BuildID))}
@@ -316,4 +338,26 @@ func validEnvName(name string) bool {
 		}
 	}
 	return name != ""
+}
+
+// validateAuth checks the authorization settings: with NOVAFLOW_AUTH on, a
+// key set and an issuer; a token of visible ASCII (it is sent as a header).
+func (c Config) validateAuth() error {
+	for _, r := range c.Token {
+		if r <= ' ' || r > '~' {
+			return &ConfigError{Setting: "NOVAFLOW_TOKEN", Err: errors.New("holds a character other than visible ASCII (a newline at the end of its file?)")}
+		}
+	}
+	if !c.Auth {
+		return nil
+	}
+	switch {
+	case c.AuthJWKS == "":
+		return &ConfigError{Setting: "NOVAFLOW_AUTH_JWKS", Err: errors.New("required with NOVAFLOW_AUTH=true: the token issuer's JWKS (a file or an https:// URL)")}
+	case c.AuthIssuer == "":
+		return &ConfigError{Setting: "NOVAFLOW_AUTH_ISSUER", Err: errors.New("required with NOVAFLOW_AUTH=true: the iss of the tokens to accept")}
+	case c.AuthAudience == "":
+		return &ConfigError{Setting: "NOVAFLOW_AUTH_AUDIENCE", Err: errors.New("must not be empty with NOVAFLOW_AUTH=true")}
+	}
+	return nil
 }

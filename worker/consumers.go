@@ -23,6 +23,7 @@ func (s *Service) startWorkers() error {
 			WorkerStopTimeout: s.cfg.GracefulShutdownTimeout,
 			Identity:          fmt.Sprintf("%s@%s", s.binary, s.host),
 			DeploymentOptions: s.deploymentOptions(queue),
+			Interceptors:      s.interceptors(),
 		})
 		s.register(w, queue)
 		if err := w.Start(); err != nil {

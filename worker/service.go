@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/novaflow/novaflow/auth"
+	"github.com/novaflow/novaflow/policy"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -88,6 +90,8 @@ type Service struct {
 	logger              *slog.Logger
 	reload              func() (Env, error)
 	logLevel            *slog.LevelVar
+	verifier            *auth.Verifier // nil: authorization is off
+	policy              *policy.Policy
 
 	mu      sync.Mutex // guards cfg, env, and the fields Start sets up
 	cfg     Config
@@ -207,6 +211,12 @@ func Create(cfg Config, opts Options) (*Service, error) {
 		host: cfg.Host, binary: binary, topic: topic, def: def, managerConfig: opts.ManagerConfig, stateDir: opts.StateDir, oncePerProcess: opts.OneReconcilePerProcess, logger: logger,
 		reload: opts.Reload, logLevel: opts.LogLevel,
 		cfg: cfg, env: opts.Env, client: opts.Temporal, pool: opts.DB,
+	}
+	if s.verifier, s.policy, err = cfg.loadAuthz(context.Background()); err != nil {
+		return nil, err
+	}
+	if !cfg.Auth {
+		logger.Debug("authorization is off (NOVAFLOW_AUTH): any caller that reaches the namespace may call every method")
 	}
 	s.live.set(cfg)
 	warnDownTime(logger, cfg)

@@ -62,6 +62,7 @@ var (
 	_ managers.PreStartHooker = (*Manager)(nil)
 	_ managers.CleanupHoster  = (*Manager)(nil)
 	_ managers.Resetter       = (*Manager)(nil)
+	_ managers.Owner          = (*Manager)(nil)
 )
 
 // Manager is the compute manager of one host.
@@ -167,7 +168,7 @@ func (m *Manager) RPCMethods() []managers.Method {
 		managers.NewMethod("start_instance", "1.0", m.StartInstance).WithObject("instance_uuid"),
 		managers.NewMethod("reboot_instance", "1.0", m.RebootInstance).WithObject("instance_uuid"),
 		managers.NewMethod("terminate_instance", "1.0", m.TerminateInstance).WithObject("instance_uuid"),
-		managers.NewMethod("get_instance_info", "1.0", m.GetInstanceInfo).WithObject("instance_uuid"),
+		managers.NewMethod("get_instance_info", "1.0", m.GetInstanceInfo).WithObject("instance_uuid").WithAccess(managers.AccessRead),
 		managers.NewMethod("attach_volume", "1.0", m.AttachVolume).WithObject("instance_uuid"),
 		managers.NewMethod("detach_volume", "1.0", m.DetachVolume).WithObject("instance_uuid"),
 	}
@@ -243,4 +244,10 @@ func ownMigrations() fs.FS {
 		panic(err) // the embedded folder is part of the binary
 	}
 	return sub
+}
+
+// Owner says who owns the instance a method names (managers.Owner), for the
+// authorization policy's %(project_id)s.
+func (m *Manager) Owner(ctx context.Context, method, object string) (managers.Ownership, error) {
+	return m.store.Owner(ctx, object)
 }

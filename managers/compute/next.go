@@ -46,7 +46,7 @@ func (nextRelease) methods(m *Manager, methods []managers.Method) []managers.Met
 			methods[i] = managers.NewMethod("build_and_run_instance", "1.1", m.buildAndRunNext).WithObject("instance_uuid")
 		}
 	}
-	return append(methods, managers.NewMethod("describe_host", "1.1", m.describeHost).WithSince("1.1"))
+	return append(methods, managers.NewMethod("describe_host", "1.1", m.describeHost).WithSince("1.1").WithAccess(managers.AccessAdmin))
 }
 
 // BuildRunRequest is the request of build_and_run_instance 1.1.

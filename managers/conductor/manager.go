@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/novaflow/novaflow/policy"
 	"log/slog"
 	"strings"
 
@@ -41,6 +42,7 @@ func init() {
 var (
 	_ managers.Manager          = (*Manager)(nil)
 	_ managers.WorkflowProvider = (*Manager)(nil)
+	_ managers.Owner            = (*Manager)(nil)
 )
 
 // Manager is the conductor manager.
@@ -173,9 +175,12 @@ type CreateResponse struct {
 // scheduling, each with a "create" action. Instances that exist are left as
 // they are, so a repeated call is harmless.
 func (m *Manager) CreateInstances(ctx context.Context, req CreateRequest) (CreateResponse, error) {
+	// The caller owns what it builds (as nova records the request
+	// context's project and user); nobody when authorization is off.
+	creds, _ := policy.CredentialsFrom(ctx)
 	news := make([]store.NewInstance, len(req.Instances))
 	for i, n := range req.Instances {
-		news[i] = store.NewInstance{UUID: n.UUID, Name: n.Name, Flavor: req.Flavor, Image: req.Image}
+		news[i] = store.NewInstance{UUID: n.UUID, Name: n.Name, Flavor: req.Flavor, Image: req.Image, ProjectID: creds.ProjectID, UserID: creds.UserID}
 	}
 	insts, err := m.store.CreateInstances(ctx, req.RequestID, news)
 	if err != nil {
@@ -281,4 +286,10 @@ func (m *Manager) FinishBuild(ctx context.Context, req FinishRequest) (store.Ins
 		return store.Instance{}, managers.NotFound("instance", req.InstanceUUID)
 	}
 	return inst, err
+}
+
+// Owner says who owns the instance a method names (managers.Owner): the
+// policy's %(project_id)s of claim_instance, release_claim, finish_build.
+func (m *Manager) Owner(ctx context.Context, method, object string) (managers.Ownership, error) {
+	return m.store.Owner(ctx, object)
 }

@@ -44,6 +44,10 @@ type Volume struct {
 	CreatedAt  time.Time  `json:"created_at"`
 	UpdatedAt  time.Time  `json:"updated_at"`
 	DeletedAt  *time.Time `json:"deleted_at,omitempty"`
+	// ProjectID and UserID own the volume (the creator's token); empty when
+	// it was created while authorization was off.
+	ProjectID string `json:"project_id,omitempty"`
+	UserID    string `json:"user_id,omitempty"`
 }
 
 // attached reports whether the volume has an attachment (being attached, in

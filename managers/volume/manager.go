@@ -48,6 +48,7 @@ var (
 	_ managers.PreStartHooker = (*Manager)(nil)
 	_ managers.CleanupHoster  = (*Manager)(nil)
 	_ managers.Router         = (*Manager)(nil)
+	_ managers.Owner          = (*Manager)(nil)
 )
 
 // Manager is the volume manager of one host.
@@ -114,7 +115,7 @@ func (m *Manager) RPCMethods() []managers.Method {
 		managers.NewMethod("delete_volume", "1.0", m.DeleteVolume).WithObject("volume_id"),
 		managers.NewMethod("attach_volume", "1.0", m.AttachVolume).WithObject("volume_id"),
 		managers.NewMethod("detach_volume", "1.0", m.DetachVolume).WithObject("volume_id"),
-		managers.NewMethod("list_volumes", "1.0", m.ListVolumes),
+		managers.NewMethod("list_volumes", "1.0", m.ListVolumes).WithAccess(managers.AccessRead),
 	}
 }
 

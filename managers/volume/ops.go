@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/novaflow/novaflow/policy"
 
 	"github.com/novaflow/novaflow/drivers/volume"
 	"github.com/novaflow/novaflow/managers"
@@ -20,7 +21,9 @@ func (m *Manager) CreateVolume(ctx context.Context, req CreateRequest) (Volume, 
 		return Volume{}, fmt.Errorf("create volume %s: %w", req.VolumeID, err)
 	}
 	defer unlock()
-	v, inserted, err := m.store.insert(ctx, req, m.host)
+	// The caller owns what it creates; nobody when authorization is off.
+	creds, _ := policy.CredentialsFrom(ctx)
+	v, inserted, err := m.store.insert(ctx, req, m.host, managers.Ownership{ProjectID: creds.ProjectID, UserID: creds.UserID})
 	if err != nil {
 		return Volume{}, err
 	}
@@ -142,7 +145,14 @@ func (m *Manager) DetachVolume(ctx context.Context, req DetachRequest) (Volume, 
 // ListVolumes returns the volumes the request selects, oldest first; any
 // volume service answers for every host.
 func (m *Manager) ListVolumes(ctx context.Context, req ListRequest) (ListResult, error) {
-	vols, err := m.store.list(ctx, req)
+	// As nova and cinder list: a caller sees its project's volumes, an
+	// admin (policy.AdminRule) every project's; everything when
+	// authorization is off.
+	var project *string
+	if creds, ok := policy.CredentialsFrom(ctx); ok && !creds.Admin {
+		project = &creds.ProjectID
+	}
+	vols, err := m.store.list(ctx, req, project)
 	if err != nil {
 		return ListResult{}, err
 	}
@@ -168,4 +178,10 @@ func (m *Manager) load(ctx context.Context, verb, id string) (Volume, func(), er
 		return Volume{}, nil, err
 	}
 	return v, unlock, nil
+}
+
+// Owner says who owns the volume a method names (managers.Owner), for the
+// authorization policy's %(project_id)s.
+func (m *Manager) Owner(ctx context.Context, method, object string) (managers.Ownership, error) {
+	return m.store.owner(ctx, object)
 }

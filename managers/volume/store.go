@@ -22,12 +22,12 @@ type store struct {
 }
 
 const volumeColumns = `id::text, name, size_gb, host, status, coalesce(instance_uuid::text, ''), instance_host,
-	mountpoint, attached_at, created_at, updated_at, deleted_at`
+	mountpoint, attached_at, created_at, updated_at, deleted_at, coalesce(project_id, ''), coalesce(user_id, '')`
 
 func scanVolume(row pgx.Row) (Volume, error) {
 	var v Volume
 	err := row.Scan(&v.ID, &v.Name, &v.SizeGB, &v.Host, &v.Status, &v.InstanceUUID, &v.InstanceHost,
-		&v.Mountpoint, &v.AttachedAt, &v.CreatedAt, &v.UpdatedAt, &v.DeletedAt)
+		&v.Mountpoint, &v.AttachedAt, &v.CreatedAt, &v.UpdatedAt, &v.DeletedAt, &v.ProjectID, &v.UserID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Volume{}, errNoRow
 	}
@@ -44,11 +44,11 @@ func (s store) get(ctx context.Context, id string) (Volume, error) {
 }
 
 // insert adds a volume in status creating; ok is false when the ID exists.
-func (s store) insert(ctx context.Context, r CreateRequest, host string) (v Volume, ok bool, err error) {
+func (s store) insert(ctx context.Context, r CreateRequest, host string, owner managers.Ownership) (v Volume, ok bool, err error) {
 	v, err = scanVolume(s.db.QueryRow(ctx, `
-		INSERT INTO volumes (id, name, size_gb, host, status) VALUES ($1, $2, $3, $4, $5)
+		INSERT INTO volumes (id, name, size_gb, host, status, project_id, user_id) VALUES ($1, $2, $3, $4, $5, nullif($6, ''), nullif($7, ''))
 		ON CONFLICT (id) DO NOTHING
-		RETURNING `+volumeColumns, r.VolumeID, r.Name, r.SizeGB, host, Creating))
+		RETURNING `+volumeColumns, r.VolumeID, r.Name, r.SizeGB, host, Creating, owner.ProjectID, owner.UserID))
 	switch {
 	case errors.Is(err, errNoRow):
 		return Volume{}, false, nil
@@ -108,13 +108,16 @@ func statuses(ss []Status) []string {
 }
 
 // list returns the volumes that r selects, oldest first.
-func (s store) list(ctx context.Context, r ListRequest) ([]Volume, error) {
+// A project, when not nil, keeps that project's volumes only ("" matches
+// none: a volume without an owner has NULL).
+func (s store) list(ctx context.Context, r ListRequest, project *string) ([]Volume, error) {
 	rows, err := s.db.Query(ctx, `
 		SELECT `+volumeColumns+` FROM volumes
 		WHERE ($1 = '' OR instance_uuid = nullif($1, '')::uuid)
 		  AND ($2 = '' OR status = $2)
 		  AND ($3 OR deleted_at IS NULL)
-		ORDER BY created_at, id`, r.InstanceUUID, string(r.Status), r.Deleted)
+		  AND ($4::text IS NULL OR project_id = $4)
+		ORDER BY created_at, id`, r.InstanceUUID, string(r.Status), r.Deleted, project)
 	if err != nil {
 		return nil, fmt.Errorf("list volumes: %w", err)
 	}
@@ -147,4 +150,18 @@ func (s store) putUsage(ctx context.Context, u Usage) error {
 		return fmt.Errorf("write volume usage of host %s: %w", u.Host, err)
 	}
 	return nil
+}
+
+// owner returns who owns volume id; a NotFound *managers.Error when there is
+// no such volume.
+func (s store) owner(ctx context.Context, id string) (managers.Ownership, error) {
+	var o managers.Ownership
+	err := s.db.QueryRow(ctx, `SELECT coalesce(project_id, ''), coalesce(user_id, '') FROM volumes WHERE id::text = $1`, id).Scan(&o.ProjectID, &o.UserID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return o, managers.NotFound("volume", id)
+	}
+	if err != nil {
+		return o, fmt.Errorf("owner of volume %s: %w", id, err)
+	}
+	return o, nil
 }

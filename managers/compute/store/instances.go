@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/novaflow/novaflow/managers"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -22,14 +23,14 @@ func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 
 const instanceColumns = `uuid::text, name, coalesce(host, ''), vm_state, coalesce(task_state, ''), power_state,
 	flavor_name, vcpus, memory_mb, disk_gb, image_command, image_env, coalesce(fault, ''),
-	launched_at, terminated_at, created_at, updated_at, deleted_at, deleted`
+	launched_at, terminated_at, created_at, updated_at, deleted_at, deleted, coalesce(project_id, ''), coalesce(user_id, '')`
 
 func scanInstance(row pgx.Row) (Instance, error) {
 	var i Instance
 	var vm, task, power string
 	err := row.Scan(&i.UUID, &i.Name, &i.Host, &vm, &task, &power,
 		&i.Flavor.Name, &i.Flavor.VCPUs, &i.Flavor.MemoryMB, &i.Flavor.DiskGB, &i.Image.Command, &i.Image.Env, &i.Fault,
-		&i.LaunchedAt, &i.TerminatedAt, &i.CreatedAt, &i.UpdatedAt, &i.DeletedAt, &i.Deleted)
+		&i.LaunchedAt, &i.TerminatedAt, &i.CreatedAt, &i.UpdatedAt, &i.DeletedAt, &i.Deleted, &i.ProjectID, &i.UserID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Instance{}, ErrNotFound
 	}
@@ -62,6 +63,10 @@ type NewInstance struct {
 	Name   string
 	Flavor compute.Flavor
 	Image  Image
+	// ProjectID and UserID own the instance (the builder's token); empty
+	// when authorization is off.
+	ProjectID string
+	UserID    string
 }
 
 // CreateInstances inserts instances in vm_state building, task_state
@@ -77,10 +82,10 @@ func (s *Store) CreateInstances(ctx context.Context, requestID string, insts []N
 				env = []string{}
 			}
 			if _, err := tx.Exec(ctx, `
-				INSERT INTO instances (uuid, name, vm_state, task_state, flavor_name, vcpus, memory_mb, disk_gb, image_command, image_env)
-				VALUES ($1, $2, 'building', 'scheduling', $3, $4, $5, $6, $7, $8)
+				INSERT INTO instances (uuid, name, vm_state, task_state, flavor_name, vcpus, memory_mb, disk_gb, image_command, image_env, project_id, user_id)
+				VALUES ($1, $2, 'building', 'scheduling', $3, $4, $5, $6, $7, $8, nullif($9, ''), nullif($10, ''))
 				ON CONFLICT (uuid) DO NOTHING`,
-				n.UUID, n.Name, n.Flavor.Name, n.Flavor.VCPUs, n.Flavor.MemoryMB, n.Flavor.DiskGB, n.Image.Command, env); err != nil {
+				n.UUID, n.Name, n.Flavor.Name, n.Flavor.VCPUs, n.Flavor.MemoryMB, n.Flavor.DiskGB, n.Image.Command, env, n.ProjectID, n.UserID); err != nil {
 				return fmt.Errorf("insert instance %s: %w", n.UUID, err)
 			}
 			if _, err := tx.Exec(ctx, `
@@ -119,6 +124,9 @@ type Filter struct {
 	UUIDs []string
 	// Deleted keeps soft-deleted instances too.
 	Deleted bool
+	// ProjectID, when set, keeps the instances of that project, as nova
+	// lists a non-admin's (policy.Credentials.Admin sees all).
+	ProjectID string
 }
 
 // List returns the instances that match f, oldest first.
@@ -132,6 +140,10 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Instance, error) {
 	if f.UUIDs != nil {
 		args = append(args, f.UUIDs)
 		where = append(where, fmt.Sprintf("uuid::text = ANY($%d)", len(args)))
+	}
+	if f.ProjectID != "" {
+		args = append(args, f.ProjectID)
+		where = append(where, fmt.Sprintf("project_id = $%d", len(args)))
 	}
 	if !f.Deleted {
 		where = append(where, "NOT deleted")
@@ -257,4 +269,18 @@ func (s *Store) Volumes(ctx context.Context, uuid string) ([]string, error) {
 		return nil, fmt.Errorf("list the volumes of instance %s: %w", uuid, err)
 	}
 	return ids, nil
+}
+
+// Owner returns who owns instance uuid (managers.Owner), deleted or not; a
+// NotFound *managers.Error when there is no such instance.
+func (s *Store) Owner(ctx context.Context, uuid string) (managers.Ownership, error) {
+	var o managers.Ownership
+	err := s.pool.QueryRow(ctx, `SELECT coalesce(project_id, ''), coalesce(user_id, '') FROM instances WHERE uuid::text = $1`, uuid).Scan(&o.ProjectID, &o.UserID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return o, managers.NotFound("instance", uuid)
+	}
+	if err != nil {
+		return o, fmt.Errorf("owner of instance %s: %w", uuid, err)
+	}
+	return o, nil
 }

@@ -83,6 +83,8 @@ type Instance struct {
 	UpdatedAt    time.Time          `json:"updated_at"`
 	DeletedAt    *time.Time         `json:"deleted_at,omitempty"`
 	Deleted      bool               `json:"deleted"`
+	ProjectID    string             `json:"project_id,omitempty"` // owner (package auth); empty when built without authorization
+	UserID       string             `json:"user_id,omitempty"`
 }
 
 // DriverInstance is what a compute driver needs to spawn the instance.

@@ -155,7 +155,6 @@ func (c *authCloud) buildAs(tok string) (conductor.BuildResult, error) {
 	return res, run.Get(ctx, &res)
 }
 
-
 // TestAuthorization runs a cloud with authorization on: a member of project
 // A builds an instance, which records A as its owner; a member of project B
 // can neither see nor touch it, through rpc.Client or the temporal CLI, and

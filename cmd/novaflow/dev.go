@@ -38,6 +38,8 @@ type devOptions struct {
 	temporalPort int
 	uiPort       int
 	postgresPort int
+	// auth turns authorization on, with the local issuer's tokens.
+	auth bool
 	// healthAddress is NOVAFLOW_HEALTH_ADDRESS when that is unset: where
 	// /healthz, /readyz and /metrics are served ("" for nowhere).
 	healthAddress string
@@ -83,6 +85,7 @@ While it runs, novaflow commands in this folder find it with no settings.`,
 	cmd.Flags().IntVar(&o.temporalPort, "temporal-port", 7233, "port of the Temporal frontend")
 	cmd.Flags().IntVar(&o.uiPort, "ui-port", 8233, "port of the Temporal Web UI")
 	cmd.Flags().IntVar(&o.postgresPort, "postgres-port", 55432, "port of the dev PostgreSQL (not the system's 5432)")
+	cmd.Flags().BoolVar(&o.auth, "auth", false, "turn authorization on (NOVAFLOW_AUTH): tokens of a local issuer whose key is kept in the data folder; prints an admin's token for the shell (novaflow auth token makes others)")
 	return cmd
 }
 
@@ -233,12 +236,29 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) (retErr error) {
 	if _, set := os.LookupEnv("NOVAFLOW_TEMPORAL_GRPC_COMPRESSION"); !set {
 		penv.extra = append(penv.extra, "NOVAFLOW_TEMPORAL_GRPC_COMPRESSION=none")
 	}
+	userToken := ""
+	if o.auth {
+		authEnv, tok, err := devAuth(dir)
+		if err != nil {
+			return err
+		}
+		penv.extra, userToken = append(penv.extra, authEnv...), tok
+	}
 	env, cfg, err := penv.settings()
 	if err != nil {
 		return err
 	}
 	if pc, _ := cfg.PayloadCodec(); pc != nil {
 		say("payloads are encrypted with key %s of NOVAFLOW_PAYLOAD_KEYS_FILE: the Web UI shows ciphertext; `novaflow codec-server` and temporal's --codec-endpoint read them", pc.CurrentKey())
+	}
+	if cfg.Auth {
+		say("authorization is on: calls need a token of issuer %s (policy: %s); in your shell:", cfg.AuthIssuer, orDefault(cfg.AuthPolicyFile, "the defaults"))
+		if userToken != "" {
+			fmt.Fprintf(out, "  export NOVAFLOW_TOKEN=%s\n", userToken)
+			say("(an admin of project %s for %s; novaflow auth token --user U --project P --role member makes others; the temporal CLI takes it as %s)", devProject, devUserTTL, `--memo "NovaflowToken=\"$NOVAFLOW_TOKEN\""`)
+		}
+	} else {
+		say("authorization is off: any caller that reaches the namespace may call every method (novaflow dev --auth turns it on)")
 	}
 	if _, set := env.Lookup("NOVAFLOW_COMPUTE_DRIVER"); !set && devComputeDriver() != "process" {
 		say("the process compute driver runs on Linux only: compute on this %s machine runs the fake driver (simulated instances); NOVAFLOW_COMPUTE_DRIVER chooses another", runtime.GOOS)
@@ -530,4 +550,12 @@ Try, in another terminal in this folder:
 Ctrl-C stops everything.
 `)
 	fmt.Fprint(out, b.String())
+}
+
+// orDefault is s, or def when s is empty.
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }

@@ -145,4 +145,7 @@ func testDevUsesGivenTemporal(t *testing.T, prefix string) {
 	if !strings.Contains(s, "using the Temporal server at "+server.Address()) || strings.Contains(s, "starting the Temporal") || strings.Contains(s, "stopping Temporal") {
 		t.Errorf("want dev to use the given Temporal and start none:\n%s", s)
 	}
+	if strings.Count(s, "authorization is off") != 1 {
+		t.Errorf("want one line saying authorization is off:\n%s", s)
+	}
 }

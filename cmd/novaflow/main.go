@@ -121,7 +121,7 @@ itself; elsewhere it reads the NOVAFLOW_* settings (docs/cli.md).`,
 	root.Flags().BoolVar(&showVersion, "version", false, "print the versions (as novaflow version)")
 	addOutputFlags(root)
 	root.AddCommand(newRunCmd(), newDevCmd(), newServiceCmd(), newMigrateCmd(), newTemporalCmd(), newVersionCmd(),
-		newConfigCmd(), newInstanceCmd(), newVolumeCmd(), newHostCmd(), newCallCmd(), newCodecServerCmd())
+		newConfigCmd(), newInstanceCmd(), newVolumeCmd(), newHostCmd(), newCallCmd(), newCodecServerCmd(), newAuthCmd())
 	addCompletions(root)
 	return root
 }

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/novaflow/novaflow/auth"
+)
+
+// The local issuer of `novaflow dev --auth` and `novaflow auth token`: a key
+// and its JWKS in the dev stack's folder.
+const (
+	devIssuer       = "novaflow-dev"
+	devAudience     = "novaflow"
+	devProject      = "dev"
+	devUserTTL      = 12 * time.Hour
+	devServiceTTL   = 30 * 24 * time.Hour
+	devServiceToken = "auth-service-token"
+	devUserToken    = "auth-token"
+)
+
+// devKey returns the dev stack's signing key and JWKS in dir, made on first
+// use.
+func devKey(dir string) (keyFile, jwksFile string, err error) {
+	keyFile, jwksFile = filepath.Join(dir, auth.DevKeyFile), filepath.Join(dir, auth.DevJWKSFile)
+	_, kerr := os.Stat(keyFile)
+	_, jerr := os.Stat(jwksFile)
+	if kerr == nil && jerr == nil {
+		return keyFile, jwksFile, nil
+	}
+	return auth.GenerateKey(dir)
+}
+
+// devAuth turns authorization on for the dev stack's services: the local
+// issuer's JWKS, a service token (role service) for their own calls, and an
+// admin's token of project dev for the shell, which it returns.
+func devAuth(dir string) (settings []string, userToken string, err error) {
+	key, jwks, err := devKey(dir)
+	if err != nil {
+		return nil, "", fmt.Errorf("dev signing key: %w", err)
+	}
+	svc, err := auth.Issue(key, auth.Claims{Issuer: devIssuer, Audience: devAudience, Subject: "novaflow-service", Roles: []string{"service"}, TTL: devServiceTTL})
+	if err != nil {
+		return nil, "", err
+	}
+	svcFile := filepath.Join(dir, devServiceToken)
+	if err := os.WriteFile(svcFile, []byte(svc+"\n"), 0o600); err != nil {
+		return nil, "", err
+	}
+	userToken, err = auth.Issue(key, auth.Claims{Issuer: devIssuer, Audience: devAudience, Subject: os.Getenv("USER"), ProjectID: devProject, Roles: []string{"admin", "member"}, TTL: devUserTTL})
+	if err != nil {
+		return nil, "", err
+	}
+	if err := os.WriteFile(filepath.Join(dir, devUserToken), []byte(userToken+"\n"), 0o600); err != nil {
+		return nil, "", err
+	}
+	return []string{
+		"NOVAFLOW_AUTH=true",
+		"NOVAFLOW_AUTH_JWKS=" + jwks,
+		"NOVAFLOW_AUTH_ISSUER=" + devIssuer,
+		"NOVAFLOW_AUTH_AUDIENCE=" + devAudience,
+		"NOVAFLOW_TOKEN=",
+		"NOVAFLOW_TOKEN_FILE=" + svcFile,
+	}, userToken, nil
+}
+
+func newAuthCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "auth",
+		Short: "Tokens of the dev stack's local issuer (novaflow dev --auth)",
+	}
+	var o struct {
+		dir, user, project, output string
+		roles                      []string
+		ttl                        time.Duration
+	}
+	token := &cobra.Command{
+		Use:   "token",
+		Short: "Print a token of the dev stack's local issuer, for NOVAFLOW_TOKEN or the temporal CLI's --memo NovaflowToken",
+		Long: `Print a token signed by the local issuer of novaflow dev --auth (its key is in
+the stack's folder): for tests and demonstrations, never production, where an
+OIDC provider (Keystone, Dex, Keycloak...) issues the tokens.
+
+  export NOVAFLOW_TOKEN=$(novaflow auth token --user alice --project a --role member)
+  temporal workflow execute --task-queue compute --type compute.get_instance_info \
+      --input '{"instance_uuid":"..."}' --memo "NovaflowToken=\"$NOVAFLOW_TOKEN\""`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return printToken(cmd.OutOrStdout(), o.dir, o.output, auth.Claims{
+				Issuer: devIssuer, Audience: devAudience, Subject: o.user, ProjectID: o.project, Roles: o.roles, TTL: o.ttl})
+		},
+	}
+	token.Flags().StringVar(&o.dir, "dir", stackDir, "folder of the dev stack, which holds the issuer's key")
+	token.Flags().StringVar(&o.user, "user", "", "the user (claim sub); required")
+	token.Flags().StringVar(&o.project, "project", devProject, "the project (claim project_id)")
+	token.Flags().StringSliceVar(&o.roles, "role", []string{"member"}, "a role (claim roles); repeat or separate with commas: admin, member, reader, service")
+	token.Flags().DurationVar(&o.ttl, "ttl", time.Hour, "how long the token is valid")
+	token.Flags().StringVarP(&o.output, "output", "o", "text", "text (the token alone) or json (the token and its claims)")
+	cmd.AddCommand(token)
+	return cmd
+}
+
+func printToken(out io.Writer, dir, output string, c auth.Claims) error {
+	switch {
+	case c.Subject == "":
+		return errors.New("--user: required")
+	case c.TTL <= 0:
+		return fmt.Errorf("--ttl: must be positive, got %s", c.TTL)
+	case output != "text" && output != "json":
+		return fmt.Errorf("--output: %q: want text or json", output)
+	}
+	key := filepath.Join(dir, auth.DevKeyFile)
+	if _, err := os.Stat(key); err != nil {
+		return fmt.Errorf("--dir: no signing key %s: start novaflow dev --auth in this folder first", key)
+	}
+	tok, err := auth.Issue(key, c)
+	if err != nil {
+		return err
+	}
+	if output == "json" {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]any{"token": tok, "issuer": c.Issuer, "audience": c.Audience, "user": c.Subject,
+			"project_id": c.ProjectID, "roles": c.Roles, "expires_at": time.Now().Add(c.TTL).UTC().Format(time.RFC3339)})
+	}
+	_, err = fmt.Fprintln(out, strings.TrimSpace(tok))
+	return err
+}

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/novaflow/novaflow/auth"
+	"github.com/novaflow/novaflow/managers"
+	"github.com/novaflow/novaflow/policy"
+	"github.com/novaflow/novaflow/rpc"
+	"github.com/novaflow/novaflow/testenv"
+)
+
+// TestDevAuth: `novaflow dev --auth` runs its services with authorization
+// on and hands the shell an admin's token; novaflow auth token makes a
+// member's of another project. Through rpc.Client the admin's token is let
+// through (to the method's NotFound), the member's is denied on an instance
+// its project does not own (here: none), and calls without a valid token
+// are refused; without --auth dev says in one line that authorization is
+// off (TestDevUsesGivenTemporal).
+func TestDevAuth(t *testing.T) {
+	server := testenv.Temporal(t)
+	namespace := testenv.UniqueName(t, "devauth")
+	for _, k := range []string{"DATABASE_URL", "NOVAFLOW_HEALTH_ADDRESS", "NOVAFLOW_CONFIG_FILE", "NOVAFLOW_TOKEN", "NOVAFLOW_TOKEN_FILE",
+		"NOVAFLOW_TEMPORAL_ADDRESS", "NOVAFLOW_TEMPORAL_NAMESPACE", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_PROFILE", "TEMPORAL_CONFIG_FILE"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	t.Setenv("NOVAFLOW_TEMPORAL_ADDRESS", server.Address())
+	t.Setenv("NOVAFLOW_TEMPORAL_NAMESPACE", namespace)
+	t.Setenv("NOVAFLOW_DATABASE_URL", testenv.Postgres(t))
+	t.Setenv("NOVAFLOW_HOST", "devauth")
+	t.Setenv("NOVAFLOW_COMPUTE_DRIVER", "fake")
+	work := t.TempDir()
+	t.Chdir(work)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	o := devOptions{dir: filepath.Join(work, stackDir), temporal: temporalDev, auth: true,
+		temporalPort: l.Addr().(*net.TCPAddr).Port, uiPort: l.Addr().(*net.TCPAddr).Port, postgresPort: testenv.FreePort(t)}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &testenv.Buffer{}
+	done := make(chan error, 1)
+	go func() { done <- runDev(ctx, o, out) }()
+	deadline := time.After(2 * time.Minute)
+	for !strings.Contains(out.String(), "novaflow dev is running") {
+		select {
+		case err := <-done:
+			t.Fatalf("novaflow dev exited: %v\n%s", err, out)
+		case <-deadline:
+			t.Fatalf("novaflow dev did not start\n%s", out)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	m := regexp.MustCompile(`(?m)^  export NOVAFLOW_TOKEN=(\S+)$`).FindStringSubmatch(out.String())
+	if m == nil || !strings.Contains(out.String(), "authorization is on") {
+		t.Fatalf("no token handed to the shell:\n%s", out)
+	}
+	admin := m[1]
+	var member bytes.Buffer
+	if err := printToken(&member, o.dir, "text", auth.Claims{Issuer: devIssuer, Audience: devAudience, Subject: "bob", ProjectID: "other", Roles: []string{"member"}, TTL: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+
+	c, err := client.Dial(client.Options{HostPort: server.Address(), Namespace: namespace, Logger: sdklog.NewStructuredLogger(discardLogger()),
+		ContextPropagators: []workflow.ContextPropagator{auth.Propagator{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rc, err := rpc.New(rpc.Options{Temporal: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(tok string) error {
+		cctx, ccancel := context.WithTimeout(auth.WithToken(ctx, tok), time.Minute)
+		defer ccancel()
+		return rc.Call(cctx, "compute", "get_instance_info", map[string]any{"instance_uuid": uuid.NewString()}, nil, rpc.ToHost("devauth"))
+	}
+	for name, tc := range map[string]struct{ token, want string }{
+		"admin":   {admin, managers.NotFoundType},
+		"member":  {strings.TrimSpace(member.String()), policy.DeniedType},
+		"none":    {"", policy.UnauthenticatedType},
+		"garbage": {"x.y.z", policy.UnauthenticatedType},
+	} {
+		if err := call(tc.token); !isErrType(err, tc.want) {
+			t.Errorf("%s: %v, want %s", name, err, tc.want)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("novaflow dev: %v\n%s", err, out)
+	}
+	if strings.Contains(out.String(), "authorization is off") {
+		t.Errorf("dev --auth says authorization is off:\n%s", out)
+	}
+}
+
+func isErrType(err error, typ string) bool {
+	e, ok := managers.AsError(err)
+	return ok && e.Type == typ
+}

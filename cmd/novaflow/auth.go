@@ -78,7 +78,7 @@ func newAuthCmd() *cobra.Command {
 		Short: "Tokens of the dev stack's local issuer (novaflow dev --auth)",
 	}
 	var o struct {
-		dir, user, project, output string
+		dir, user, project string
 		roles                      []string
 		ttl                        time.Duration
 	}
@@ -94,7 +94,11 @@ OIDC provider (Keystone, Dex, Keycloak...) issues the tokens.
       --input '{"instance_uuid":"..."}' --memo "NovaflowToken=\"$NOVAFLOW_TOKEN\""`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return printToken(cmd.OutOrStdout(), o.dir, o.output, auth.Claims{
+			out, err := outputOf(cmd)
+			if err != nil {
+				return err
+			}
+			return printToken(cmd.OutOrStdout(), o.dir, out.format, auth.Claims{
 				Issuer: devIssuer, Audience: devAudience, Subject: o.user, ProjectID: o.project, Roles: o.roles, TTL: o.ttl})
 		},
 	}
@@ -103,19 +107,18 @@ OIDC provider (Keystone, Dex, Keycloak...) issues the tokens.
 	token.Flags().StringVar(&o.project, "project", devProject, "the project (claim project_id)")
 	token.Flags().StringSliceVar(&o.roles, "role", []string{"member"}, "a role (claim roles); repeat or separate with commas: admin, member, reader, service")
 	token.Flags().DurationVar(&o.ttl, "ttl", time.Hour, "how long the token is valid")
-	token.Flags().StringVarP(&o.output, "output", "o", "text", "text (the token alone) or json (the token and its claims)")
 	cmd.AddCommand(token)
 	return cmd
 }
 
+// printToken prints a token of the local issuer in dir: alone, or with its
+// claims for -o json.
 func printToken(out io.Writer, dir, output string, c auth.Claims) error {
 	switch {
 	case c.Subject == "":
 		return errors.New("--user: required")
 	case c.TTL <= 0:
 		return fmt.Errorf("--ttl: must be positive, got %s", c.TTL)
-	case output != "text" && output != "json":
-		return fmt.Errorf("--output: %q: want text or json", output)
 	}
 	key := filepath.Join(dir, auth.DevKeyFile)
 	if _, err := os.Stat(key); err != nil {
@@ -125,7 +128,7 @@ func printToken(out io.Writer, dir, output string, c auth.Claims) error {
 	if err != nil {
 		return err
 	}
-	if output == "json" {
+	if output == formatJSON || output == formatJSONL {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
 		return enc.Encode(map[string]any{"token": tok, "issuer": c.Issuer, "audience": c.Audience, "user": c.Subject,

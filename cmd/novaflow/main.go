@@ -49,6 +49,8 @@ func main() {
 // line, 3 for a service's typed error, 4 for a timeout, 130 after SIGINT.
 func execute(args []string, stdout, stderr io.Writer) int {
 	root := newRootCmd()
+	// The flags of this command line apply to it alone (a test runs many).
+	defer func() { globalClient = clientFlags{} }()
 	started := false
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
 		started = true

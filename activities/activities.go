@@ -39,7 +39,8 @@ type CallInfo struct {
 }
 
 // Method returns the activity function that runs m: it checks that m serves
-// the call's version, decodes the JSON request strictly, runs the method and
+// the call's version and that the request sets no field added after it
+// (managers.Method.CheckSince), decodes the JSON request strictly, runs the method and
 // encodes its result, turning errors into Temporal application errors with
 // ToApplicationError. While the method runs, the activity heartbeats when
 // its options ask for heartbeats, so that a host that dies mid-call is
@@ -53,6 +54,11 @@ type CallInfo struct {
 func Method(m managers.Method) func(ctx context.Context, req json.RawMessage, call CallInfo) (json.RawMessage, error) {
 	return func(ctx context.Context, req json.RawMessage, call CallInfo) (json.RawMessage, error) {
 		if err := m.Supports(call.Version); err != nil {
+			return nil, ToApplicationError(err)
+		}
+		// The request is read as what its version has: a field added
+		// since, set, is refused (the caller's stamp is not trusted).
+		if err := m.CheckSince(req, call.Version); err != nil {
 			return nil, ToApplicationError(err)
 		}
 		if activity.IsActivity(ctx) {

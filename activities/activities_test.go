@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -61,6 +62,64 @@ func TestMethodChecksVersion(t *testing.T) {
 	env.RegisterActivityWithOptions(Method(sleepy), activity.RegisterOptions{Name: "t.sleep"})
 	if _, err := env.ExecuteActivity("t.sleep", json.RawMessage(`{"for":"1ms"}`)); err != nil {
 		t.Errorf("without CallInfo: %v", err)
+	}
+}
+
+type tagReq struct {
+	Name string `json:"name"`
+	// Tag was added in 1.1.
+	Tag string `json:"tag,omitempty" since:"1.1"`
+}
+
+var tagged = managers.NewMethod("tag", "1.1", func(ctx context.Context, req tagReq) (string, error) {
+	return req.Name + "/" + req.Tag, nil
+})
+
+// TestMethodRefusesNewerFields: a request stamped with an older version
+// that sets a field added since is refused by the callee, with a
+// non-retryable InvalidArgument naming the field and both versions; the
+// same request at the field's version, or stamped older without the field,
+// is served.
+func TestMethodRefusesNewerFields(t *testing.T) {
+	var suite testsuite.WorkflowTestSuite
+	run := func(req, version string) (string, error) {
+		env := suite.NewTestActivityEnvironment()
+		env.RegisterActivityWithOptions(Method(tagged), activity.RegisterOptions{Name: "t.tag"})
+		v, err := env.ExecuteActivity("t.tag", json.RawMessage(req), CallInfo{Version: version})
+		if err != nil {
+			return "", err
+		}
+		var raw json.RawMessage
+		if err := v.Get(&raw); err != nil {
+			return "", err
+		}
+		var out string
+		err = json.Unmarshal(raw, &out)
+		return out, err
+	}
+	_, err := run(`{"name":"a","tag":"x"}`, "1.0")
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != managers.InvalidArgumentType || !appErr.NonRetryable() {
+		t.Fatalf("tag set at 1.0: %v, want a non-retryable InvalidArgument", err)
+	}
+	e, ok := managers.AsError(FromApplicationError(err))
+	if !ok || e.Field != "tag" {
+		t.Fatalf("tag set at 1.0: %v, want field tag", err)
+	}
+	for _, w := range []string{"1.1", "1.0", "tag"} {
+		if !strings.Contains(e.Error(), w) {
+			t.Errorf("%q does not say %q", e.Error(), w)
+		}
+	}
+	for _, c := range []struct{ req, version, want string }{
+		{`{"name":"a","tag":"x"}`, "1.1", "a/x"},
+		{`{"name":"a","tag":"x"}`, "", "a/x"},
+		{`{"name":"a"}`, "1.0", "a/"},
+		{`{"name":"a","tag":""}`, "1.0", "a/"},
+	} {
+		if got, err := run(c.req, c.version); err != nil || got != c.want {
+			t.Errorf("%s at %q: %q, %v; want %q", c.req, c.version, got, err, c.want)
+		}
 	}
 }
 

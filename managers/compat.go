@@ -158,7 +158,12 @@ func Backport(method string, rt reflect.Type, raw []byte, speaks, version string
 	if err := dec.Decode(&v); err != nil {
 		return nil, InvalidArgument("", "the request is not JSON: %v", err)
 	}
-	out, err := backportValue(method, elemType(rt), v, "", speaks, version)
+	refuse := func(path, since string) error {
+		return &Error{Type: UnsupportedVersionType, Field: path, Message: fmt.Sprintf(
+			"method %s: field %s was added in version %s and is set, but the call is sent at version %s (the caller speaks %s)",
+			method, path, since, version, speaks)}
+	}
+	out, err := backportValue(elemType(rt), v, "", version, refuse)
 	if err != nil {
 		return nil, err
 	}
@@ -169,11 +174,44 @@ func Backport(method string, rt reflect.Type, raw []byte, speaks, version string
 	return b, nil
 }
 
-func backportValue(method string, rt reflect.Type, v any, prefix, speaks, version string) (any, error) {
+// CheckSince refuses raw, a request of m whose call is stamped with version
+// (the version its caller wrote it for), when it sets a field that was
+// added in a later version of the method (its since tag): an
+// InvalidArgument *Error naming the field, the version that added it and
+// the request's version. The caller cannot have meant it: a caller that
+// speaks the newer version stamps its call with it, and one capped below
+// it drops the field (Backport) or fails. Such fields left at their zero
+// value are accepted, as an older caller that does not know them. An
+// unversioned call ("") is at m's own version; a request that is not JSON
+// is left to Decode.
+func (m Method) CheckSince(raw []byte, version string) error {
+	if version == "" || !m.hasSince {
+		return nil
+	}
+	if c, err := CompareVersions(version, m.Version); err != nil || c >= 0 {
+		return nil
+	}
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
+		return nil
+	}
+	_, err := backportValue(m.request, v, "", version, func(path, since string) error {
+		return InvalidArgument(path, "is set, but it was added in version %s of method %s and the request is written for version %s, which does not have it (a caller that sets it sends its call at %s or later)",
+			since, m.Name, version, since)
+	})
+	return err
+}
+
+// backportValue drops from v, a decoded JSON value of type rt, the zero
+// fields added after version, and returns refuse's error for the first
+// such field that is set (path: its JSON path).
+func backportValue(rt reflect.Type, v any, prefix, version string, refuse func(path, since string) error) (any, error) {
 	switch x := v.(type) {
 	case []any:
 		for i, e := range x {
-			out, err := backportValue(method, rt, e, fmt.Sprintf("%s[%d]", strings.TrimSuffix(prefix, "."), i)+".", speaks, version)
+			out, err := backportValue(rt, e, fmt.Sprintf("%s[%d]", strings.TrimSuffix(prefix, "."), i)+".", version, refuse)
 			if err != nil {
 				return nil, err
 			}
@@ -184,12 +222,12 @@ func backportValue(method string, rt reflect.Type, v any, prefix, speaks, versio
 		if rt.Kind() != reflect.Struct {
 			return x, nil
 		}
-		return x, backportObject(method, rt, x, prefix, speaks, version)
+		return x, backportObject(rt, x, prefix, version, refuse)
 	}
 	return v, nil
 }
 
-func backportObject(method string, rt reflect.Type, obj map[string]any, prefix, speaks, version string) error {
+func backportObject(rt reflect.Type, obj map[string]any, prefix, version string, refuse func(path, since string) error) error {
 	for i := 0; i < rt.NumField(); i++ {
 		f := rt.Field(i)
 		if (!f.IsExported() && !f.Anonymous) || f.Tag.Get("json") == "-" {
@@ -197,7 +235,7 @@ func backportObject(method string, rt reflect.Type, obj map[string]any, prefix, 
 		}
 		ft := elemType(f.Type)
 		if f.Anonymous && !hasJSONName(f) && ft.Kind() == reflect.Struct {
-			if err := backportObject(method, ft, obj, prefix, speaks, version); err != nil {
+			if err := backportObject(ft, obj, prefix, version, refuse); err != nil {
 				return err
 			}
 			continue
@@ -210,15 +248,13 @@ func backportObject(method string, rt reflect.Type, obj map[string]any, prefix, 
 		if since := f.Tag.Get(SinceTag); since != "" {
 			if newer, err := CompareVersions(since, version); err == nil && newer > 0 {
 				if !zeroJSON(val) {
-					return &Error{Type: UnsupportedVersionType, Field: prefix + name, Message: fmt.Sprintf(
-						"method %s: field %s%s was added in version %s and is set, but the call is sent at version %s (the caller speaks %s)",
-						method, prefix, name, since, version, speaks)}
+					return refuse(prefix+name, since)
 				}
 				delete(obj, name)
 				continue
 			}
 		}
-		out, err := backportValue(method, ft, val, prefix+name+".", speaks, version)
+		out, err := backportValue(ft, val, prefix+name+".", version, refuse)
 		if err != nil {
 			return err
 		}

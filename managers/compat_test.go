@@ -136,3 +136,37 @@ func TestSinceDeclarations(t *testing.T) {
 	})
 	panics("WithSince above the version", func() { m.WithSince("1.3") })
 }
+
+// TestCheckSince: the callee refuses a request whose stamped version is
+// older than a field it sets, at any depth, naming the field's path and
+// both versions; zero newer fields, the method's own version and
+// unversioned calls pass.
+func TestCheckSince(t *testing.T) {
+	m := managers.NewMethod("reboot", "1.2", func(ctx context.Context, req rebootV) (string, error) { return "", nil })
+	for _, c := range []struct {
+		req, version, field, since string
+	}{
+		{`{"uuid":"u","reason":"x"}`, "1.0", "reason", "1.1"},
+		{`{"uuid":"u","reason":"x"}`, "1.1", "", ""},
+		{`{"uuid":"u","reason":""}`, "1.0", "", ""},
+		{`{"uuid":"u","flavor":{"vcpus":1,"swap":2}}`, "1.1", "flavor.swap", "1.2"},
+		{`{"uuid":"u","extra":[{"vcpus":1},{"swap":2}]}`, "1.0", "extra[1].swap", "1.2"},
+		{`{"uuid":"u","extra":[{"vcpus":1,"swap":0}]}`, "1.0", "", ""},
+		{`{"uuid":"u","flavor":{"swap":2}}`, "1.2", "", ""},
+		{`{"uuid":"u","flavor":{"swap":2}}`, "", "", ""},
+		{`not json`, "1.0", "", ""}, // left to Decode
+	} {
+		err := m.CheckSince([]byte(c.req), c.version)
+		if c.field == "" {
+			if err != nil {
+				t.Errorf("%s at %q: %v, want it accepted", c.req, c.version, err)
+			}
+			continue
+		}
+		e, ok := managers.AsError(err)
+		if !ok || e.Type != managers.InvalidArgumentType || e.Field != c.field ||
+			!strings.Contains(e.Message, c.since) || !strings.Contains(e.Message, c.version) || !strings.Contains(e.Message, "reboot") {
+			t.Errorf("%s at %q: %v, want InvalidArgument of %s naming reboot, %s and %s", c.req, c.version, err, c.field, c.since, c.version)
+		}
+	}
+}

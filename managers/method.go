@@ -31,8 +31,9 @@ type Method struct {
 	// policy (package policy): AccessMutation when unset.
 	Access Access
 
-	request reflect.Type
-	invoke  func(ctx context.Context, req any) (any, error)
+	request  reflect.Type
+	hasSince bool // the request has fields with a since tag (CheckSince)
+	invoke   func(ctx context.Context, req any) (any, error)
 }
 
 var methodName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
@@ -67,9 +68,10 @@ func NewMethod[Req, Resp any](name, version string, fn func(ctx context.Context,
 	}
 	checkSince(name, version, rt)
 	return Method{
-		Name:    name,
-		Version: version,
-		request: rt,
+		Name:     name,
+		Version:  version,
+		request:  rt,
+		hasSince: HasSinceFields(rt),
 		invoke: func(ctx context.Context, req any) (any, error) {
 			return fn(ctx, *(req.(*Req)))
 		},

@@ -93,6 +93,9 @@ func callLocal(ctx context.Context, t target, m managers.Method, raw json.RawMes
 	if err := m.Supports(t.Version); err != nil {
 		return err
 	}
+	if err := m.CheckSince(raw, t.Version); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	out, err := m.Call(ctx, raw)

@@ -243,8 +243,15 @@ func TestMixedMinorVersions(t *testing.T) {
 			r.Version != "1.1" || r.Greeting != "hello Dr c" {
 			t.Errorf("a 1.1 request on the newer host: %+v, %v", r, err)
 		}
+		// A request stamped 1.0 that sets title, added in 1.1, is refused
+		// by the callee, naming the field and both versions.
+		err := c.Call(ctx, f.topic, "greet", greetReq{Name: "c", Title: "Dr"}, &r, rpc.ToHost("new"), rpc.Version("1.0"))
+		if e := asError(t, err); e.Type != managers.InvalidArgumentType || e.Field != "title" ||
+			!strings.Contains(e.Message, "1.1") || !strings.Contains(e.Message, "1.0") {
+			t.Errorf("a 1.0 request with title: %v, want InvalidArgument of title naming 1.1 and 1.0", err)
+		}
 		// Decoding stays strict: an unknown field is InvalidArgument naming it.
-		err := c.Call(ctx, f.topic, "greet", map[string]string{"name": "c", "titel": "x"}, nil, rpc.ToHost("new"))
+		err = c.Call(ctx, f.topic, "greet", map[string]string{"name": "c", "titel": "x"}, nil, rpc.ToHost("new"))
 		if e := asError(t, err); e.Type != managers.InvalidArgumentType || e.Field != "titel" {
 			t.Errorf("an unknown field: %v, want InvalidArgument of titel", err)
 		}

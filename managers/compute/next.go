@@ -52,8 +52,9 @@ func (nextRelease) methods(m *Manager, methods []managers.Method) []managers.Met
 // BuildRunRequest is the request of build_and_run_instance 1.1.
 type BuildRunRequest struct {
 	InstanceRequest
-	// RequestedBy, new in 1.1, names who asked for the build (the
-	// conductor's host); recorded in the message of the "build" action.
+	// RequestedBy, new in 1.1, names who asked for the build (the next
+	// release's conductor says "conductor"); recorded in the message of the
+	// "build" action.
 	RequestedBy string `json:"requested_by,omitempty" since:"1.1"`
 }
 

@@ -1,7 +1,6 @@
 package conductor
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -56,18 +55,12 @@ const (
 // novaflow's builds; set by next.go, which only the build tag novaflow_next
 // compiles in (the newer variant of the reference control plane that the
 // mixed-version test in faults/ runs beside this one). Its build writes
-// build_and_run_instance at compute 1.1 when compute's upgrade level
-// allows it. It adds no step to the workflows, so that each release can
-// replay the other's histories, the old one included after a rollback:
-// create_instances tells the build what compute may be sent, and the
-// build gives it to each instance's child in the child's memo, which only
-// the start of the child records (docs/upgrades.md).
+// build_and_run_instance for compute 1.1; the call is capped by compute's
+// upgrade level like any call from a workflow, and the request made
+// compatible with 1.0 when the level is below 1.1. It adds no step to the
+// workflows, so that each release can replay the other's histories, the
+// current one included after a rollback (docs/upgrades.md).
 var next interface {
-	newManager(*Manager, managers.Deps) error
-	methods(*Manager, []managers.Method) []managers.Method
-	// childMemo is the memo of the children of a build whose
-	// create_instances answered created.
-	childMemo(created json.RawMessage) map[string]any
 	// buildRequest is the request of build_and_run_instance, and its
 	// options, in the child ctx.
 	buildRequest(ctx workflow.Context, req computemgr.InstanceRequest) (any, []rpc.CallOption)
@@ -191,8 +184,7 @@ func BuildInstances(ctx workflow.Context, input converter.RawValue) (BuildResult
 		create.Instances = append(create.Instances, NewInstance{UUID: u, Name: name})
 		result.Instances = append(result.Instances, BuiltInstance{UUID: u, Name: name})
 	}
-	var created json.RawMessage
-	if err := call(ctx, Topic, "", "create_instances", create, &created, BuildStepTimeout); err != nil {
+	if err := call(ctx, Topic, "", "create_instances", create, nil, BuildStepTimeout); err != nil {
 		return BuildResult{}, activities.ToApplicationError(err)
 	}
 
@@ -224,9 +216,6 @@ func BuildInstances(ctx workflow.Context, input converter.RawValue) (BuildResult
 			TypedSearchAttributes: temporal.NewSearchAttributes(
 				workflows.TopicKey.ValueSet(Topic), workflows.HostKey.ValueSet(rpc.AnyHost),
 				workflows.MethodKey.ValueSet("build_instance"), workflows.InstanceKey.ValueSet(b.UUID)),
-		}
-		if next != nil {
-			cwo.Memo = next.childMemo(created)
 		}
 		hosts := append([]string{d.Host}, d.Alternates...)
 		futures[i] = workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, cwo), BuildInstanceName,

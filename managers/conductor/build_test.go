@@ -348,6 +348,10 @@ func TestBuildReplay(t *testing.T) {
 		"build_instances.json", "build_instance_rescheduled.json",
 		// Recorded with versioned calls (go test -run TestBuildReschedules -args -record).
 		"build_instances_versioned.json", "build_instance_rescheduled_versioned.json",
+		// Recorded by the next release (the same with -tags novaflow_next),
+		// whose build sends compute 1.1: this release replays them after a
+		// rollback, and the next release replays this one's.
+		"build_instances_versioned_next.json", "build_instance_rescheduled_versioned_next.json",
 	} {
 		t.Run(file, func(t *testing.T) {
 			f, err := os.Open(filepath.Join("testdata", file))

@@ -143,6 +143,10 @@ var defaultIdentity = regexp.MustCompile(`"identity":\s*"\d+@[^"]*"`)
 
 var record = flag.Bool("record", false, "write the histories of a build with a reschedule to testdata, for its replay test")
 
+// releaseSuffix ends the names of the histories recorded by this build:
+// "_next" for the next release (-tags novaflow_next, next_test.go).
+var releaseSuffix string
+
 // recordHistory writes the history of workflow id to file in
 // testdata, as `temporal workflow show --output json` does.
 func (c *cloud) recordHistory(id, file string) {
@@ -283,8 +287,9 @@ func TestBuildReschedules(t *testing.T) {
 		t.Fatalf("build: %v", err)
 	}
 	if *record {
-		c.recordHistory(id, "build_instances_versioned.json")
-		c.recordHistory(id+"/"+u, "build_instance_rescheduled_versioned.json")
+		// The next release's (-tags novaflow_next) beside the current one's.
+		c.recordHistory(id, "build_instances_versioned"+releaseSuffix+".json")
+		c.recordHistory(id+"/"+u, "build_instance_rescheduled_versioned"+releaseSuffix+".json")
 	}
 	b := res.Instances[0]
 	if b.VMState != "active" || b.Host != c.hosts[1] || len(b.Attempts) != 2 || b.Attempts[0].Host != c.hosts[0] {

@@ -49,18 +49,6 @@ var (
 type Manager struct {
 	logger *slog.Logger
 	store  *store.Store
-	rpc    *rpc.Client // calls to other services: only the next release's (next.go) makes any
-	host   string
-}
-
-var _ managers.Resetter = (*Manager)(nil)
-
-// Reset forgets the "auto" upgrade levels its RPC client read (SIGHUP).
-func (m *Manager) Reset(context.Context) error {
-	if m.rpc != nil {
-		m.rpc.ResetUpgradeLevels()
-	}
-	return nil
 }
 
 // New returns the conductor of deps.
@@ -72,13 +60,7 @@ func New(deps managers.Deps) (*Manager, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	m := &Manager{logger: logger, store: store.New(deps.DB)}
-	if next != nil {
-		if err := next.newManager(m, deps); err != nil {
-			return nil, fmt.Errorf("conductor manager: %w", err)
-		}
-	}
-	return m, nil
+	return &Manager{logger: logger, store: store.New(deps.DB)}, nil
 }
 
 // Workflows declares the build workflows that conductor services run:
@@ -94,9 +76,6 @@ func (m *Manager) RPCMethods() []managers.Method {
 		managers.NewMethod("claim_instance", "1.0", m.ClaimInstance).WithObject("instance_uuid"),
 		managers.NewMethod("release_claim", "1.0", m.ReleaseClaim).WithObject("instance_uuid"),
 		managers.NewMethod("finish_build", "1.0", m.FinishBuild).WithObject("instance_uuid"),
-	}
-	if next != nil {
-		methods = next.methods(m, methods)
 	}
 	return methods
 }

@@ -1,10 +1,8 @@
 package docs_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -26,108 +24,6 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // tutorialPath is the tutorial, relative to this package.
 const tutorialPath = "writing-a-service.md"
 
-// A block is a fenced code block of the tutorial with the marker before it:
-//
-//	<!-- tutorial:source PATH -->       the block is quoted from PATH (from
-//	                                    the module root); lines "// ..." or
-//	                                    "-- ..." elide, the pieces must
-//	                                    appear in order
-//	<!-- tutorial:dev -->               the command that starts the dev stack
-//	<!-- tutorial:run [ATTRS] -->       a shell block the test runs, in the
-//	                                    dev stack's folder; ATTRS: dir=module
-//	                                    (run in the module root instead),
-//	                                    fails (must exit non-zero),
-//	                                    want="text" (the output must contain
-//	                                    it; repeatable), retry (try again for
-//	                                    up to 30s: for lists, which Temporal's
-//	                                    visibility store fills a moment later)
-//
-// Every ```sh block must have a dev or run marker.
-type block struct {
-	line  int    // line of the opening fence, 1-based
-	kind  string // source, dev or run; "" for an unmarked block
-	path  string // source: the quoted file
-	attrs map[string][]string
-	lang  string
-	text  string // the content, without the fence's indentation
-}
-
-var (
-	markerRE = regexp.MustCompile(`^\s*<!--\s*tutorial:(\w+)(.*?)-->\s*$`)
-	fenceRE  = regexp.MustCompile("^(\\s*)```(\\w*)\\s*$")
-	attrRE   = regexp.MustCompile(`([\w-]+)(?:=("(?:[^"\\]|\\.)*"|\S+))?`)
-)
-
-// parseTutorial reads the tutorial's blocks.
-func parseTutorial(t *testing.T) []block {
-	t.Helper()
-	data, err := os.ReadFile(tutorialPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(string(data), "\n")
-	var blocks []block
-	var pending *block
-	for i := 0; i < len(lines); i++ {
-		if m := markerRE.FindStringSubmatch(lines[i]); m != nil {
-			if pending != nil {
-				t.Fatalf("%s:%d: marker without a code block after it", tutorialPath, pending.line)
-			}
-			pending = &block{line: i + 1, kind: m[1], attrs: map[string][]string{}}
-			if pending.kind == "source" {
-				pending.path = strings.TrimSpace(m[2])
-				continue
-			}
-			for _, a := range attrRE.FindAllStringSubmatch(strings.TrimSpace(m[2]), -1) {
-				v := a[2]
-				if strings.HasPrefix(v, `"`) {
-					if v, err = strconv.Unquote(v); err != nil {
-						t.Fatalf("%s:%d: attribute %s: %v", tutorialPath, i+1, a[1], err)
-					}
-				}
-				pending.attrs[a[1]] = append(pending.attrs[a[1]], v)
-			}
-			continue
-		}
-		m := fenceRE.FindStringSubmatch(lines[i])
-		if m == nil {
-			if pending != nil && strings.TrimSpace(lines[i]) != "" {
-				t.Fatalf("%s:%d: marker without a code block after it", tutorialPath, pending.line)
-			}
-			continue
-		}
-		b := block{line: i + 1, lang: m[2]}
-		if pending != nil {
-			b.kind, b.path, b.attrs = pending.kind, pending.path, pending.attrs
-			pending = nil
-		}
-		indent := m[1]
-		var body []string
-		for i++; i < len(lines) && !fenceRE.MatchString(lines[i]); i++ {
-			body = append(body, strings.TrimPrefix(lines[i], indent))
-		}
-		if i == len(lines) {
-			t.Fatalf("%s:%d: unclosed code block", tutorialPath, b.line)
-		}
-		b.text = strings.Join(body, "\n")
-		blocks = append(blocks, b)
-	}
-	if pending != nil {
-		t.Fatalf("%s:%d: marker without a code block after it", tutorialPath, pending.line)
-	}
-	for _, b := range blocks {
-		switch {
-		case b.lang == "sh" && b.kind != "run" && b.kind != "dev":
-			t.Errorf("%s:%d: a sh block without <!-- tutorial:run --> or <!-- tutorial:dev -->: every command must be run", tutorialPath, b.line)
-		case b.kind == "source" && b.path == "":
-			t.Errorf("%s:%d: tutorial:source names no file", tutorialPath, b.line)
-		case b.kind != "" && b.kind != "source" && b.kind != "run" && b.kind != "dev":
-			t.Errorf("%s:%d: unknown marker tutorial:%s", tutorialPath, b.line, b.kind)
-		}
-	}
-	return blocks
-}
-
 // elision is a line of a quoted block that stands for left-out source.
 var elision = regexp.MustCompile(`^\s*(//|--)\s*\.\.\.\s*$`)
 
@@ -135,7 +31,7 @@ var elision = regexp.MustCompile(`^\s*(//|--)\s*\.\.\.\s*$`)
 // in the file it names, as it is there.
 func TestTutorialQuotes(t *testing.T) {
 	n := 0
-	for _, b := range parseTutorial(t) {
+	for _, b := range parseDoc(t, tutorialPath) {
 		if b.kind != "source" {
 			continue
 		}
@@ -204,7 +100,7 @@ var _ = runService
 // own (on free ports, with a test database), runs every tutorial:run block
 // there, and stops the stack.
 func TestTutorialCommands(t *testing.T) {
-	blocks := parseTutorial(t)
+	blocks := parseDoc(t, tutorialPath)
 	root, err := filepath.Abs("..")
 	if err != nil {
 		t.Fatal(err)
@@ -213,10 +109,7 @@ func TestTutorialCommands(t *testing.T) {
 	bin := t.TempDir()
 	novaflow := filepath.Join(bin, "novaflow")
 	goCmd(t, root, "build", "-o", novaflow, "./cmd/novaflow")
-	temporalCLI := strings.TrimSpace(goCmd(t, filepath.Join(root, "tools", "temporal"), "tool", "-n", "temporal"))
-	if err := os.Symlink(temporalCLI, filepath.Join(bin, "temporal")); err != nil {
-		t.Fatal(err)
-	}
+	temporalCLI(t, root, bin)
 	t.Logf("built novaflow and found temporal in %s", time.Since(began).Round(time.Millisecond))
 
 	work := t.TempDir()
@@ -255,49 +148,6 @@ func TestTutorialCommands(t *testing.T) {
 	if !devStarted {
 		t.Fatal("the tutorial never starts the dev stack")
 	}
-}
-
-// runBlock runs one shell block in dir and checks its outcome; a block
-// marked retry is run again, for up to 30s, until it passes.
-func runBlock(t *testing.T, b block, dir string, env []string, script string) {
-	t.Helper()
-	_, retry := b.attrs["retry"]
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		problem := runOnce(t, b, dir, env, script)
-		if problem == "" {
-			return
-		}
-		if !retry || time.Now().After(deadline) {
-			t.Fatalf("%s:%d: %s", tutorialPath, b.line, problem)
-		}
-		time.Sleep(time.Second)
-	}
-}
-
-// runOnce runs the block once and says what is wrong with its outcome, or "".
-func runOnce(t *testing.T, b block, dir string, env []string, script string) string {
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "sh", "-e", "-c", script)
-	cmd.Dir, cmd.Env = dir, env
-	out, err := cmd.CombinedOutput()
-	_, fails := b.attrs["fails"]
-	var exitErr *exec.ExitError
-	switch {
-	case fails && err == nil:
-		return fmt.Sprintf("succeeded, want a failure:\n$ %s\n%s", b.text, out)
-	case fails && !errors.As(err, &exitErr):
-		return fmt.Sprintf("did not run: %v", err)
-	case !fails && err != nil:
-		return fmt.Sprintf("%v:\n$ %s\n%s", err, b.text, out)
-	}
-	for _, want := range b.attrs["want"] {
-		if !bytes.Contains(out, []byte(want)) {
-			return fmt.Sprintf("the output lacks %q:\n$ %s\n%s", want, b.text, out)
-		}
-	}
-	return ""
 }
 
 // startDev starts `novaflow dev` in dir and waits for its banner; it is
@@ -360,42 +210,4 @@ func killInstances(t *testing.T, dir string) {
 			_ = syscall.Kill(-st.PID, syscall.SIGKILL)
 		}
 	}
-}
-
-// cleanEnv is the environment without the settings that would point a
-// command at another stack.
-func cleanEnv() []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "NOVAFLOW_") || strings.HasPrefix(k, "TEMPORAL_") || k == "DATABASE_URL" {
-			continue
-		}
-		out = append(out, kv)
-	}
-	return out
-}
-
-// goCmd runs the go command in dir and returns its output.
-func goCmd(t *testing.T, dir string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("go", args...)
-	cmd.Dir = dir
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
-	}
-	return string(out)
-}
-
-func tail(b []byte, n int) []byte {
-	if len(b) > n {
-		b = b[len(b)-n:]
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			b = b[i+1:]
-		}
-	}
-	return b
 }

@@ -19,8 +19,9 @@ const upgradesPath = "upgrades.md"
 // walkthrough in order, as an operator would, and checks their output: it
 // builds both releases as the guide says (the novaflow binary, and the same
 // with the tag novaflow_next), then starts, stops, reloads and rolls back
-// services with the guide's scripts, on a Temporal server and a PostgreSQL
-// database of the test's, with the pinned temporal CLI on PATH.
+// services with the guide's scripts, on a Temporal server (in a namespace
+// of its own) and a PostgreSQL database of the test's, with the pinned
+// temporal CLI on PATH.
 func TestUpgradeWalkthrough(t *testing.T) {
 	blocks := parseDoc(t, upgradesPath)
 	root, err := filepath.Abs("..")
@@ -38,13 +39,17 @@ func TestUpgradeWalkthrough(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { stopRehearsal(t, rehearsal) })
+	// A namespace of the run's own, which the guide's `novaflow temporal
+	// setup` creates: the worker deployments of another run (r1 and r2
+	// again) would hold back this one's.
+	namespace := testenv.UniqueName(t, "rehearsal")
 	env := append(cleanEnv(),
 		"PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"),
 		"NOVAFLOW_DATABASE_URL="+testenv.Postgres(t),
 		"NOVAFLOW_TEMPORAL_ADDRESS="+srv.Address(),
-		"NOVAFLOW_TEMPORAL_NAMESPACE="+srv.Namespace(),
+		"NOVAFLOW_TEMPORAL_NAMESPACE="+namespace,
 		"TEMPORAL_ADDRESS="+srv.Address(),
-		"TEMPORAL_NAMESPACE="+srv.Namespace(),
+		"TEMPORAL_NAMESPACE="+namespace,
 	)
 	subst := strings.NewReplacer(" rehearsal/", " "+rehearsal+"/")
 	ran := 0

@@ -114,10 +114,10 @@ func TestTutorialCommands(t *testing.T) {
 
 	work := t.TempDir()
 	temporalPort, uiPort := testenv.FreePort(t), testenv.FreePort(t)
-	env := append(cleanEnv(),
-		"PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"),
-		fmt.Sprintf("TEMPORAL_ADDRESS=127.0.0.1:%d", temporalPort),
-	)
+	path := "PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH")
+	// The temporal CLI's address in the reader's other terminal; not dev's,
+	// which would take a TEMPORAL_ADDRESS for a server of the user's.
+	env := append(cleanEnv(), path, fmt.Sprintf("TEMPORAL_ADDRESS=127.0.0.1:%d", temporalPort))
 	subst := strings.NewReplacer("go run ./cmd/novaflow", novaflow)
 
 	var devStarted bool
@@ -127,7 +127,7 @@ func TestTutorialCommands(t *testing.T) {
 			if strings.TrimSpace(b.text) != "go run ./cmd/novaflow dev" {
 				t.Fatalf("%s:%d: the dev block is %q, want go run ./cmd/novaflow dev", tutorialPath, b.line, b.text)
 			}
-			devEnv := append(env[:len(env):len(env)],
+			devEnv := append(cleanEnv(), path,
 				"NOVAFLOW_DATABASE_URL="+testenv.Postgres(t),
 				"NOVAFLOW_HOST=tutorial",
 				"NOVAFLOW_VOLUME_DATA_DIR="+filepath.Join(work, "volumes"),

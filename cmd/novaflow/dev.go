@@ -64,8 +64,9 @@ func newDevCmd() *cobra.Command {
     simulated compute hosts; their state is in .novaflow too;
   - their /healthz, /readyz and /metrics (Prometheus) on 127.0.0.1:9464, and
     traces and metrics over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set.
-With NOVAFLOW_TEMPORAL_ADDRESS (and NOVAFLOW_TEMPORAL_NAMESPACE) set, it uses
-that Temporal instead of starting one, and registers novaflow's search
+With a Temporal address given (--address, NOVAFLOW_TEMPORAL_ADDRESS,
+TEMPORAL_ADDRESS or a temporal CLI profile: --profile, TEMPORAL_PROFILE), it
+uses that Temporal instead of starting one, and registers novaflow's search
 attributes there, as novaflow temporal setup does.
 Every port is checked before anything starts; a taken one is named, with the
 flag that moves it.
@@ -412,7 +413,7 @@ func checkDevPorts(ports []devPort) error {
 		}
 		msg := fmt.Sprintf("port %s (%s, %s) %s: stop the process that holds it, or %s", port, p.what, p.address, what, how)
 		if p.temporalAddress != "" {
-			msg += ", or, to use a Temporal server that runs there on purpose, set NOVAFLOW_TEMPORAL_ADDRESS=" + p.temporalAddress
+			msg += ", or, to use a Temporal server that runs there on purpose, pass --address " + p.temporalAddress
 		}
 		return errors.New(msg)
 	}

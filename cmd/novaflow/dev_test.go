@@ -60,8 +60,8 @@ func TestDevRefusesTakenPorts(t *testing.T) {
 			if strings.Count(msg, "\n") > 0 || !strings.Contains(msg, fmt.Sprintf("port %d", taken)) || !strings.Contains(msg, "is taken") || !strings.Contains(msg, c.flag) {
 				t.Errorf("stderr %q: want one line naming port %d as taken and %s", msg, taken, c.flag)
 			}
-			if got := strings.Contains(msg, "NOVAFLOW_TEMPORAL_ADDRESS="); got != c.temporal {
-				t.Errorf("stderr %q names NOVAFLOW_TEMPORAL_ADDRESS: %v, want %v", msg, got, c.temporal)
+			if got := strings.Contains(msg, "pass --address 127.0.0.1:"); got != c.temporal {
+				t.Errorf("stderr %q names --address: %v, want %v", msg, got, c.temporal)
 			}
 			if stdout != "" {
 				t.Errorf("stdout %q: want nothing started", stdout)
@@ -80,7 +80,8 @@ func TestDevRefusesTakenPorts(t *testing.T) {
 func TestDevUsesGivenTemporal(t *testing.T) {
 	// The Temporal server given by novaflow's settings or by Temporal's
 	// own (as the temporal CLI reads them).
-	for _, prefix := range []string{"NOVAFLOW_TEMPORAL_", "TEMPORAL_"} {
+	// "--": the global flags --address and --namespace.
+	for _, prefix := range []string{"NOVAFLOW_TEMPORAL_", "TEMPORAL_", "--"} {
 		t.Run(prefix, func(t *testing.T) { testDevUsesGivenTemporal(t, prefix) })
 	}
 }
@@ -93,8 +94,13 @@ func testDevUsesGivenTemporal(t *testing.T, prefix string) {
 		t.Setenv(k, "")
 		os.Unsetenv(k)
 	}
-	t.Setenv(prefix+"ADDRESS", server.Address())
-	t.Setenv(prefix+"NAMESPACE", namespace)
+	if prefix == "--" {
+		globalClient = clientFlags{address: server.Address(), namespace: namespace} // as execute's flags set them
+		t.Cleanup(func() { globalClient = clientFlags{} })
+	} else {
+		t.Setenv(prefix+"ADDRESS", server.Address())
+		t.Setenv(prefix+"NAMESPACE", namespace)
+	}
 	t.Setenv("NOVAFLOW_DATABASE_URL", testenv.Postgres(t))
 	t.Setenv("NOVAFLOW_HOST", "devgiven")
 	t.Setenv("NOVAFLOW_COMPUTE_DRIVER", "fake")

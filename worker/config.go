@@ -54,7 +54,7 @@ type Config struct {
 	// Payload encryption (package codec, docs/security.md).
 	PayloadKeysFile      string `envconfig:"PAYLOAD_KEYS_FILE" desc:"key ring file ({\"current\": id, \"keys\": {id: base64 of 32 bytes}}) of the payload codec: every payload sent to Temporal (requests, results, memos, headers, failure messages) is encrypted with AES-256-GCM under the current key, and any key of the ring decrypts; empty = payloads in plain text. Every process of a namespace needs the same ring (docs/security.md)"`
 	CodecServerAddress   string `envconfig:"CODEC_SERVER_ADDRESS" default:"127.0.0.1:8081" desc:"address novaflow codec-server listens on"`
-	CodecServerTokenFile string `envconfig:"CODEC_SERVER_TOKEN_FILE" desc:"file holding the bearer token novaflow codec-server requires of every request (a mounted secret); required by codec-server"`
+	CodecServerTokenFile string `envconfig:"CODEC_SERVER_TOKEN_FILE" desc:"file holding the bearer token novaflow codec-server requires of every request (a mounted secret); required by codec-server unless NOVAFLOW_AUTH is on (then it accepts the tokens of its issuer too)"`
 	CodecServerOrigins   string `envconfig:"CODEC_SERVER_ORIGINS" default:"http://localhost:8233" desc:"browser origins (comma-separated scheme://host:port, or *) that may call novaflow codec-server: the Temporal Web UI's"`
 
 	// temporal is what Temporal's own client configuration (a profile,

@@ -32,12 +32,15 @@ prefix), so that an authorized operator reads encrypted requests and results:
       --codec-auth "Bearer $(cat token)"
 
 The Web UI (its codec endpoint setting, "Pass the user access token" on)
-sends the access token of a user signed in with OIDC; the static token below
-serves the CLI and scripts (docs/security.md).
+sends the access token of a user signed in with OIDC, which NOVAFLOW_AUTH's
+issuer must have issued; the static token serves the CLI and scripts
+(docs/security.md).
 
-Every request needs "Authorization: Bearer <token>" with the token of
-NOVAFLOW_CODEC_SERVER_TOKEN_FILE; browsers may call it from
-NOVAFLOW_CODEC_SERVER_ORIGINS only. It listens on NOVAFLOW_CODEC_SERVER_ADDRESS
+Every request needs "Authorization: Bearer <token>": the token of
+NOVAFLOW_CODEC_SERVER_TOKEN_FILE, or with NOVAFLOW_AUTH on a token of its
+issuer that the policy's rule codec:decode (or codec:encode) allows, by
+default rule:admin. Browsers may call it from NOVAFLOW_CODEC_SERVER_ORIGINS
+only. It listens on NOVAFLOW_CODEC_SERVER_ADDRESS
 (loopback by default: put TLS in front of it to serve other machines).
 SIGINT or SIGTERM stops it.`,
 		Args: cobra.NoArgs,
@@ -56,9 +59,9 @@ SIGINT or SIGTERM stops it.`,
 }
 
 // codecHandler builds the codec server's handler from cfg: the codec of
-// NOVAFLOW_PAYLOAD_KEYS_FILE, the token of NOVAFLOW_CODEC_SERVER_TOKEN_FILE,
-// the origins of NOVAFLOW_CODEC_SERVER_ORIGINS. Errors name the setting.
-func codecHandler(cfg worker.Config) (http.Handler, error) {
+// NOVAFLOW_PAYLOAD_KEYS_FILE, the tokens codecAuthorizer accepts, the
+// origins of NOVAFLOW_CODEC_SERVER_ORIGINS. Errors name the setting.
+func codecHandler(ctx context.Context, cfg worker.Config) (http.Handler, error) {
 	pc, err := cfg.PayloadCodec()
 	if err != nil {
 		return nil, err
@@ -66,12 +69,9 @@ func codecHandler(cfg worker.Config) (http.Handler, error) {
 	if pc == nil {
 		return nil, &worker.ConfigError{Setting: "NOVAFLOW_PAYLOAD_KEYS_FILE", Err: errors.New("not set: the codec server needs the key ring of the services")}
 	}
-	if cfg.CodecServerTokenFile == "" {
-		return nil, &worker.ConfigError{Setting: "NOVAFLOW_CODEC_SERVER_TOKEN_FILE", Err: errors.New("not set: the codec server requires a bearer token (a file of one line)")}
-	}
-	token, err := readToken(cfg.CodecServerTokenFile)
+	authz, err := codecAuthorizer(ctx, cfg)
 	if err != nil {
-		return nil, &worker.ConfigError{Setting: "NOVAFLOW_CODEC_SERVER_TOKEN_FILE", Err: err}
+		return nil, err
 	}
 	var origins []string
 	for _, o := range strings.Split(cfg.CodecServerOrigins, ",") {
@@ -82,7 +82,57 @@ func codecHandler(cfg worker.Config) (http.Handler, error) {
 			origins = append(origins, o)
 		}
 	}
-	return codec.NewHandler(pc, codec.HandlerOptions{Authorizer: codec.StaticToken(token), Origins: origins})
+	return codec.NewHandler(pc, codec.HandlerOptions{Authorizer: authz, Origins: origins})
+}
+
+// Policy rules of the codec server, and the rule they default to when the
+// policy file does not define them: administrators only.
+const (
+	codecDecodeRule  = "codec:decode"
+	codecEncodeRule  = "codec:encode"
+	codecDefaultRule = "admin"
+)
+
+// codecAuthorizer accepts the static token of NOVAFLOW_CODEC_SERVER_TOKEN_FILE
+// when it is set, and with NOVAFLOW_AUTH on the tokens of its issuer that
+// the policy's rule codec:decode or codec:encode allows (default
+// rule:admin). With neither there is no way in: an error names the settings.
+func codecAuthorizer(ctx context.Context, cfg worker.Config) (codec.Authorizer, error) {
+	var static codec.Authorizer
+	if cfg.CodecServerTokenFile != "" {
+		token, err := readToken(cfg.CodecServerTokenFile)
+		if err != nil {
+			return nil, &worker.ConfigError{Setting: "NOVAFLOW_CODEC_SERVER_TOKEN_FILE", Err: err}
+		}
+		static = codec.StaticToken(token)
+	}
+	verifier, pol, err := cfg.Authz(ctx)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case verifier == nil && static == nil:
+		return nil, &worker.ConfigError{Setting: "NOVAFLOW_CODEC_SERVER_TOKEN_FILE", Err: errors.New("not set, and NOVAFLOW_AUTH is off: the codec server requires a bearer token (a file of one line) or the tokens of NOVAFLOW_AUTH's issuer")}
+	case verifier == nil:
+		return static, nil
+	}
+	return codec.AuthorizerFunc(func(ctx context.Context, r codec.AuthRequest) error {
+		if static != nil && static.Authorize(ctx, r) == nil {
+			return nil
+		}
+		creds, err := verifier.Verify(r.Token)
+		if err != nil {
+			return fmt.Errorf("%w: %v", codec.ErrUnauthorized, err)
+		}
+		rule := codecDecodeRule
+		if r.Operation == codec.OpEncode {
+			rule = codecEncodeRule
+		}
+		if _, ok := pol.Rule(rule); !ok {
+			rule = codecDefaultRule
+		}
+		return pol.Check(rule, creds, map[string]string{"namespace": r.Namespace}).Err(creds)
+	}), nil
 }
 
 // readToken reads a one-line token file; errors never quote it.
@@ -106,7 +156,7 @@ func readToken(file string) (string, error) {
 // serveCodec serves the codec server of cfg until ctx ends; listening is
 // called with the address once it listens.
 func serveCodec(ctx context.Context, cfg worker.Config, listening func(addr string)) error {
-	h, err := codecHandler(cfg)
+	h, err := codecHandler(ctx, cfg)
 	if err != nil {
 		return err
 	}

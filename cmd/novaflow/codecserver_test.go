@@ -23,6 +23,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/novaflow/novaflow/auth"
 	"github.com/novaflow/novaflow/codec"
 	"github.com/novaflow/novaflow/internal/devstack"
 	"github.com/novaflow/novaflow/managers"
@@ -431,5 +432,115 @@ func TestCodecSettings(t *testing.T) {
 				t.Fatalf("error %v, want a ConfigError naming %s", err, c.setting)
 			}
 		})
+	}
+}
+
+// TestCodecServerTokens: with NOVAFLOW_AUTH on, the codec server takes the
+// tokens of its issuer that the policy allows (codec:decode, codec:encode,
+// default rule:admin) and refuses forged, expired and wrong-audience ones;
+// the static token still works beside them.
+func TestCodecServerTokens(t *testing.T) {
+	dir := t.TempDir()
+	keyFile, jwks, err := auth.GenerateKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherKey, _, err := auth.GenerateKey(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const issuer = "https://issuer.test"
+	issue := func(key string, c auth.Claims) string {
+		t.Helper()
+		if c.Issuer == "" {
+			c.Issuer = issuer
+		}
+		if c.Audience == "" {
+			c.Audience = "novaflow"
+		}
+		if c.TTL == 0 {
+			c.TTL = time.Hour
+		}
+		tok, err := auth.Issue(key, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	const static = "codec-token-0123456789"
+	tokenFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte(static+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	serve := func(policyFile string) string {
+		cfg := worker.DefaultConfig()
+		cfg.Host = "codec"
+		cfg.PayloadKeysFile = writeRing(t, "ring.json", "k1", map[string]string{"k1": newAESKey(t)})
+		cfg.CodecServerAddress, cfg.CodecServerTokenFile = "127.0.0.1:0", tokenFile
+		cfg.Auth, cfg.AuthJWKS, cfg.AuthIssuer, cfg.AuthPolicyFile = true, jwks, issuer, policyFile
+		ctx, stop := context.WithCancel(context.Background())
+		addr, served := make(chan string, 1), make(chan error, 1)
+		go func() { served <- serveCodec(ctx, cfg, func(a string) { addr <- a }) }()
+		t.Cleanup(func() { stop(); <-served })
+		select {
+		case a := <-addr:
+			return "http://" + a
+		case err := <-served:
+			t.Fatalf("codec server: %v", err)
+		}
+		return ""
+	}
+	try := func(endpoint, op, token string) error {
+		pc := converter.NewRemotePayloadCodec(converter.RemotePayloadCodecOptions{Endpoint: endpoint, ModifyRequest: func(r *http.Request) error {
+			r.Header.Set("Authorization", "Bearer "+token)
+			return nil
+		}})
+		p, _ := converter.GetDefaultDataConverter().ToPayload("x")
+		if op == "encode" {
+			_, err := pc.Encode([]*commonpb.Payload{p})
+			return err
+		}
+		_, err := pc.Decode([]*commonpb.Payload{p})
+		return err
+	}
+	admin := issue(keyFile, auth.Claims{Subject: "alice", ProjectID: "p1", Roles: []string{"admin"}})
+	member := issue(keyFile, auth.Claims{Subject: "bob", ProjectID: "p1", Roles: []string{"member"}})
+
+	defaults := serve("")
+	for _, c := range []struct {
+		name, op, token, want string // want: "" allowed, else in the error
+	}{
+		{"admin decodes", "decode", admin, ""},
+		{"admin encodes", "encode", admin, ""},
+		{"static token", "decode", static, ""},
+		{"member may not decode", "decode", member, `Forbidden: PolicyDenied: rule "admin"`},
+		{"forged", "decode", issue(otherKey, auth.Claims{Subject: "mallory", Roles: []string{"admin"}}), "Unauthorized"},
+		{"expired", "decode", issue(keyFile, auth.Claims{Subject: "alice", Roles: []string{"admin"}, TTL: -time.Minute}), "Unauthorized"},
+		{"wrong audience", "decode", issue(keyFile, auth.Claims{Subject: "alice", Roles: []string{"admin"}, Audience: "other"}), "wrong audience"},
+		{"wrong issuer", "decode", issue(keyFile, auth.Claims{Subject: "alice", Roles: []string{"admin"}, Issuer: "https://other.test"}), "wrong issuer"},
+		{"not a token", "decode", "garbage", "Unauthorized"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := try(defaults, c.op, c.token)
+			switch {
+			case c.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+				t.Fatalf("error %v, want %q", err, c.want)
+			}
+		})
+	}
+
+	// A policy that lets members decode, not encode.
+	pf := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(pf, []byte(`"codec:decode": "role:member or rule:admin"`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	custom := serve(pf)
+	if err := try(custom, "decode", member); err != nil {
+		t.Errorf("member decode under codec:decode: %v", err)
+	}
+	if err := try(custom, "encode", member); err == nil || !strings.Contains(err.Error(), "Forbidden") {
+		t.Errorf("member encode: %v, want Forbidden by the default rule", err)
 	}
 }

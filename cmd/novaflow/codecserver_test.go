@@ -544,3 +544,83 @@ func TestCodecServerTokens(t *testing.T) {
 		t.Errorf("member encode: %v, want Forbidden by the default rule", err)
 	}
 }
+
+// TestPayloadCodecWithAuth: with authorization on too, a call carries its
+// caller's token in a header; the codec encrypts that header, so the stored
+// history holds neither the request nor the token (a bearer token in plain
+// text there would let any reader of the namespace replay it), and the
+// service still verifies the token.
+func TestPayloadCodecWithAuth(t *testing.T) {
+	srv := testenv.Temporal(t)
+	dbURL := testenv.Postgres(t)
+	ctx := context.Background()
+	topic := testenv.UniqueName(t, "codecauth")
+	managers.Register(managers.Definition{Name: topic, Topic: topic, Version: 1,
+		New: func(managers.Deps) (managers.Manager, error) { return codecTestManager{}, nil }})
+	dir := t.TempDir()
+	keyFile, jwks, err := auth.GenerateKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const issuer = "https://issuer.test"
+	issue := func(sub string, roles ...string) string {
+		tok, err := auth.Issue(keyFile, auth.Claims{Issuer: issuer, Audience: "novaflow", Subject: sub, ProjectID: "p1", Roles: roles, TTL: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	ring := writeRing(t, "ring.json", "k1", map[string]string{"k1": newAESKey(t)})
+	config := func(host, token string) worker.Config {
+		cfg := worker.DefaultConfig()
+		cfg.Host, cfg.TemporalAddress, cfg.TemporalNamespace, cfg.DatabaseURL = host, srv.Address(), srv.Namespace(), dbURL
+		cfg.PayloadKeysFile, cfg.GracefulShutdownTimeout = ring, time.Second
+		cfg.Auth, cfg.AuthJWKS, cfg.AuthIssuer, cfg.Token = true, jwks, issuer, token
+		return cfg
+	}
+	svc, err := worker.Create(config("h1", issue("novaflow-service", "service")), worker.Options{Topic: topic, Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Stop(ctx)
+	userToken := issue("alice", "admin", "member")
+	tc, err := worker.Dial(ctx, config("caller", userToken), discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	rc, err := rpc.New(rpc.Options{Temporal: tc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const secret = "s3cret-request-with-auth"
+	var resp codecEchoResponse
+	if err := rc.Call(ctx, topic, "echo", codecEchoRequest{Secret: secret}, &resp, rpc.RequestID("one")); err != nil || resp.Out != "result-of-"+secret {
+		t.Fatalf("call with a token: %q, %v", resp.Out, err)
+	}
+	raw := rawHistory(t, srv.Client(t), srv.Namespace(), rpc.WorkflowID(topic, "echo", "", "one"))
+	signature := userToken[strings.LastIndexByte(userToken, '.')+1:]
+	if bytes.Contains(raw, []byte(secret)) || bytes.Contains(raw, []byte(signature)) {
+		t.Errorf("the stored history holds the request (%v) or the caller's token (%v)", bytes.Contains(raw, []byte(secret)), bytes.Contains(raw, []byte(signature)))
+	}
+	if !bytes.Contains(raw, []byte(auth.HeaderKey)) {
+		t.Errorf("the history has no %s header: the token did not travel", auth.HeaderKey)
+	}
+	// The service still checks it: a forged token is refused.
+	forgedKey, _, err := auth.GenerateKey(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, err := auth.Issue(forgedKey, auth.Claims{Issuer: issuer, Audience: "novaflow", Subject: "mallory", Roles: []string{"admin"}, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = rc.Call(auth.WithToken(ctx, forged), topic, "echo", codecEchoRequest{Secret: secret}, &resp, rpc.RequestID("two"))
+	var me *managers.Error
+	if !errors.As(err, &me) || me.Type != "Unauthenticated" {
+		t.Fatalf("forged token: %v, want Unauthenticated", err)
+	}
+}

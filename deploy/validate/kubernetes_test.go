@@ -6,15 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -61,6 +64,10 @@ func newObject(apiVersion, kind string) (metav1.Object, error) {
 		return &batchv1.Job{}, nil
 	case "policy/v1/PodDisruptionBudget":
 		return &policyv1.PodDisruptionBudget{}, nil
+	case "v1/Service":
+		return &corev1.Service{}, nil
+	case "monitoring.coreos.com/v1/ServiceMonitor":
+		return &monitoringv1.ServiceMonitor{}, nil
 	}
 	return nil, fmt.Errorf("kind %s %s: not one the checks know", apiVersion, kind)
 }
@@ -123,7 +130,12 @@ type manifests struct {
 	daemonSets      []*appsv1.DaemonSet
 	jobs            []*batchv1.Job
 	pdbs            []*policyv1.PodDisruptionBudget
+	services        map[string]*corev1.Service
+	serviceMonitors []*monitoringv1.ServiceMonitor
 	all             []metav1.Object
+	// wantTopics are the topics the rendering must run, each by the kind
+	// of its controller.
+	wantTopics map[string]string
 	// external are Secrets the installation provides itself, which the
 	// rendering may lack.
 	external map[string]bool
@@ -131,7 +143,8 @@ type manifests struct {
 
 func index(objs []metav1.Object) *manifests {
 	m := &manifests{serviceAccounts: map[string]*corev1.ServiceAccount{}, configMaps: map[string]*corev1.ConfigMap{},
-		secrets: map[string]*corev1.Secret{}, all: objs, external: map[string]bool{}}
+		secrets: map[string]*corev1.Secret{}, services: map[string]*corev1.Service{}, all: objs, external: map[string]bool{},
+		wantTopics: map[string]string{"compute": "DaemonSet", "volume": "DaemonSet", "scheduler": "Deployment", "conductor": "Deployment"}}
 	for _, o := range objs {
 		switch o := o.(type) {
 		case *corev1.Namespace:
@@ -150,6 +163,10 @@ func index(objs []metav1.Object) *manifests {
 			m.jobs = append(m.jobs, o)
 		case *policyv1.PodDisruptionBudget:
 			m.pdbs = append(m.pdbs, o)
+		case *corev1.Service:
+			m.services[o.Name] = o
+		case *monitoringv1.ServiceMonitor:
+			m.serviceMonitors = append(m.serviceMonitors, o)
 		}
 	}
 	return m
@@ -193,6 +210,8 @@ func (m *manifests) check(s settings) []error {
 
 	images := map[string]bool{}
 	topics := map[string]string{} // topic -> kind
+	var temporalEnv map[string]string
+	var temporalEnvOf string
 	for _, w := range m.workloads() {
 		where := w.kind + "/" + w.name
 		if len(w.spec.Containers) != 1 {
@@ -203,7 +222,7 @@ func (m *manifests) check(s settings) []error {
 		images[c.Image] = true
 		switch {
 		case w.kind == "Job" && slices.Equal(c.Args, []string{"migrate"}):
-		case w.kind == "Job" && slices.Equal(c.Args, []string{"temporal", "setup"}):
+		case w.kind == "Job" && isTemporalSetup(c.Args):
 		case w.kind != "Job" && w.topic != "":
 			topics[w.topic] = w.kind
 		default:
@@ -216,9 +235,32 @@ func (m *manifests) check(s settings) []error {
 		m.checkVolumes(where, w.spec, c, env, fail)
 		checkResources(where, c, fail)
 		checkSecurity(where, w.spec, c, fail)
-		temporalSetup := slices.Equal(c.Args, []string{"temporal", "setup"})
-		if _, ok := env["NOVAFLOW_DATABASE_URL"]; !ok && !temporalSetup {
-			fail("%s: NOVAFLOW_DATABASE_URL is not set", where)
+		temporalSetup := isTemporalSetup(c.Args)
+		if w.kind == "Job" {
+			for _, ref := range configMapRefs(c) {
+				if hashedName.MatchString(ref) {
+					fail("%s: reads ConfigMap %s, whose name changes with its content: the Job's template would change with it, and a Job's template cannot change", where, ref)
+				}
+			}
+		}
+		if temporalSetup || w.topic != "" {
+			// One Temporal client configuration for all.
+			t := map[string]string{}
+			for k, v := range env {
+				if strings.HasPrefix(k, "NOVAFLOW_TEMPORAL_") {
+					t[k] = v
+				}
+			}
+			if temporalEnv == nil {
+				temporalEnv, temporalEnvOf = t, where
+			} else if !maps.Equal(t, temporalEnv) {
+				fail("%s: Temporal settings %v, but %s has %v", where, t, temporalEnvOf, temporalEnv)
+			}
+		}
+		_, dbURL := env["NOVAFLOW_DATABASE_URL"]
+		_, dbFile := env["NOVAFLOW_DATABASE_URL_FILE"]
+		if !dbURL && !dbFile && !temporalSetup {
+			fail("%s: neither NOVAFLOW_DATABASE_URL nor NOVAFLOW_DATABASE_URL_FILE is set", where)
 		}
 		if _, ok := env["NOVAFLOW_TEMPORAL_ADDRESS"]; !ok && temporalSetup {
 			fail("%s: NOVAFLOW_TEMPORAL_ADDRESS is not set", where)
@@ -296,10 +338,10 @@ func (m *manifests) check(s settings) []error {
 			fail("%s: terminationGracePeriodSeconds %v, want at least NOVAFLOW_GRACEFUL_SHUTDOWN_TIMEOUT (%s) + 10s", where, w.spec.TerminationGracePeriodSeconds, graceful)
 		}
 	}
-	if len(images) != 1 {
+	if len(images) > 1 {
 		fail("images %v: want one image for every topic", keys(images))
 	}
-	for topic, kind := range map[string]string{"compute": "DaemonSet", "volume": "DaemonSet", "scheduler": "Deployment", "conductor": "Deployment"} {
+	for topic, kind := range m.wantTopics {
 		if topics[topic] != kind {
 			fail("topic %s runs as %q, want a %s", topic, topics[topic], kind)
 		}
@@ -417,7 +459,14 @@ func (m *manifests) checkVolumes(where string, spec *corev1.PodSpec, c corev1.Co
 		}
 		mounted[vm.MountPath] = true
 	}
-	for _, k := range []string{"NOVAFLOW_TEMPORAL_TLS_CA", "NOVAFLOW_TEMPORAL_TLS_CERT", "NOVAFLOW_TEMPORAL_TLS_KEY", "NOVAFLOW_COMPUTE_STATE_DIR", "NOVAFLOW_VOLUME_DATA_DIR"} {
+	// A file setting names a file of a mounted Secret volume that holds
+	// it, readable by the pod's user.
+	for _, k := range []string{"NOVAFLOW_TEMPORAL_TLS_CA", "NOVAFLOW_TEMPORAL_TLS_CERT", "NOVAFLOW_TEMPORAL_TLS_KEY", "NOVAFLOW_DATABASE_URL_FILE", "NOVAFLOW_TEMPORAL_API_KEY_FILE"} {
+		if p := env[k]; p != "" {
+			m.checkSecretFile(where, spec, c, k, p, fail)
+		}
+	}
+	for _, k := range []string{"NOVAFLOW_COMPUTE_STATE_DIR", "NOVAFLOW_VOLUME_DATA_DIR"} {
 		if p := env[k]; p != "" && !mounted[filepath.Dir(p)] && !mounted[p] {
 			fail("%s: %s=%s is not in a mounted volume", where, k, p)
 		}
@@ -429,6 +478,85 @@ func (m *manifests) checkVolumes(where string, spec *corev1.PodSpec, c corev1.Co
 	}
 	if c.SecurityContext != nil && c.SecurityContext.ReadOnlyRootFilesystem != nil && *c.SecurityContext.ReadOnlyRootFilesystem && !mounted["/tmp"] {
 		fail("%s: read-only root file system without a volume on /tmp (the start-up check writes the temp dir)", where)
+	}
+}
+
+// isTemporalSetup reports whether args are `temporal setup [flags]`.
+func isTemporalSetup(args []string) bool {
+	return len(args) >= 2 && args[0] == "temporal" && args[1] == "setup"
+}
+
+// hashedName is a name kustomize's generators made: the name, a dash and
+// ten characters of its hash alphabet.
+var hashedName = regexp.MustCompile(`-[bcdfghkmt2-9]{10}$`)
+
+// configMapRefs are the ConfigMaps a container reads its environment from.
+func configMapRefs(c corev1.Container) []string {
+	var out []string
+	for _, ef := range c.EnvFrom {
+		if ef.ConfigMapRef != nil {
+			out = append(out, ef.ConfigMapRef.Name)
+		}
+	}
+	for _, e := range c.Env {
+		if e.ValueFrom != nil && e.ValueFrom.ConfigMapKeyRef != nil {
+			out = append(out, e.ValueFrom.ConfigMapKeyRef.Name)
+		}
+	}
+	return out
+}
+
+// checkSecretFile checks that the file path, which setting names, is a file
+// of a Secret volume mounted on its folder, from a key the Secret has (when
+// the Secret is in the manifests), and that the pod's user can read it: a
+// Secret volume's files belong to root and to the pod's fsGroup.
+func (m *manifests) checkSecretFile(where string, spec *corev1.PodSpec, c corev1.Container, setting, path string, fail func(string, ...any)) {
+	dir, file := filepath.Dir(path), filepath.Base(path)
+	var vol *corev1.Volume
+	for _, vm := range c.VolumeMounts {
+		if vm.MountPath != dir || vm.SubPath != "" {
+			continue
+		}
+		for i := range spec.Volumes {
+			if spec.Volumes[i].Name == vm.Name {
+				vol = &spec.Volumes[i]
+			}
+		}
+	}
+	if vol == nil || vol.Secret == nil {
+		fail("%s: %s=%s is not in a mounted Secret volume", where, setting, path)
+		return
+	}
+	mode := int32(0o644) // Kubernetes' default
+	if vol.Secret.DefaultMode != nil {
+		mode = *vol.Secret.DefaultMode
+	}
+	key := file
+	if len(vol.Secret.Items) > 0 {
+		key = ""
+		for _, it := range vol.Secret.Items {
+			if it.Path == file {
+				key = it.Key
+				if it.Mode != nil {
+					mode = *it.Mode
+				}
+			}
+		}
+		if key == "" {
+			fail("%s: %s=%s: the Secret volume %s has no item of path %s", where, setting, path, vol.Name, file)
+			return
+		}
+	}
+	if sec, ok := m.secrets[vol.Secret.SecretName]; ok {
+		_, has := sec.Data[key]
+		if _, hasString := sec.StringData[key]; !has && !hasString {
+			fail("%s: %s=%s: Secret %s has no key %q", where, setting, path, sec.Name, key)
+		}
+	}
+	psc := spec.SecurityContext
+	byGroup := psc != nil && psc.FSGroup != nil && mode&0o040 != 0
+	if mode&0o004 == 0 && !byGroup {
+		fail("%s: %s=%s: mode %#o of Secret volume %s: unreadable by the pod's user (no fsGroup with group read, no read for others)", where, setting, path, mode, vol.Name)
 	}
 }
 
@@ -645,6 +773,25 @@ func TestKubernetesChecksCatchMistakes(t *testing.T) {
 			delete(m.jobs[0].Spec.Template.Spec.Containers[0].Resources.Limits, corev1.ResourceMemory)
 		}, "memory request and limit"},
 		{"two images", func(m *manifests) { m.jobs[0].Spec.Template.Spec.Containers[0].Image = "other" }, "want one image"},
+		{"set-up Job on the hashed ConfigMap", func(m *manifests) {
+			for _, j := range m.jobs {
+				for i, ef := range j.Spec.Template.Spec.Containers[0].EnvFrom {
+					if ef.ConfigMapRef != nil {
+						for name := range m.configMaps {
+							if strings.HasPrefix(name, "novaflow-config-") {
+								j.Spec.Template.Spec.Containers[0].EnvFrom[i].ConfigMapRef.Name = name
+							}
+						}
+					}
+				}
+			}
+		}, "whose name changes with its content"},
+		{"set-up Job without the TLS server name", func(m *manifests) {
+			delete(m.configMaps["novaflow-temporal"].Data, "NOVAFLOW_TEMPORAL_TLS_SERVER_NAME")
+		}, "Temporal settings"},
+		{"TLS files unreadable without fsGroup", func(m *manifests) {
+			m.deployments[0].Spec.Template.Spec.SecurityContext.FSGroup = nil
+		}, "unreadable by the pod's user"},
 		{"scrape port", func(m *manifests) {
 			m.deployments[1].Spec.Template.Annotations["prometheus.io/port"] = "9090"
 		}, "Prometheus annotations"},

@@ -163,7 +163,7 @@ func checkCompose(f composeFile, s settings, dynamicConfig map[string]any) []err
 
 		// novaflow's own.
 		migrate := slices.Equal(svc.Command, []string{"migrate"})
-		setup := slices.Equal(svc.Command, []string{"temporal", "setup"})
+		setup := isTemporalSetup(svc.Command)
 		topic := ""
 		if len(svc.Command) == 2 && svc.Command[0] == "run" {
 			topic = svc.Command[1]
@@ -231,15 +231,19 @@ func checkCompose(f composeFile, s settings, dynamicConfig map[string]any) []err
 		}
 	}
 
-	// Temporal: the pinned server on the PostgreSQL service, with novaflow's
-	// dynamic config, its search attributes, its Web UI.
+	// Temporal: the pinned server on the PostgreSQL service, its schemas
+	// made first by Temporal's own tool, with novaflow's dynamic config, its
+	// search attributes, its Web UI.
+	version := strings.TrimPrefix(devstack.TemporalServerVersion, "v")
 	tmp := f.Services["temporal"]
-	if want := "temporalio/auto-setup:" + strings.TrimPrefix(devstack.TemporalServerVersion, "v"); tmp.Image != want {
-		fail("temporal: image %q, want %s (the server the pinned CLI bundles)", tmp.Image, want)
+	if want := "temporalio/server:" + version; tmp.Image != want {
+		fail("temporal: image %q, want %s (the server the pinned CLI bundles; auto-setup is deprecated)", tmp.Image, want)
 	}
-	if _, ok := f.Services[tmp.Environment["POSTGRES_SEEDS"]]; !ok || tmp.Environment["DB"] != "postgres12" {
+	pg, ok := f.Services[tmp.Environment["POSTGRES_SEEDS"]]
+	if !ok || tmp.Environment["DB"] != "postgres12" {
 		fail("temporal: DB=%s on %q, want postgres12 on the PostgreSQL service", tmp.Environment["DB"], tmp.Environment["POSTGRES_SEEDS"])
 	}
+	errs = append(errs, checkTemporalSchema(f, tmp, pg)...)
 	mounted := false
 	for _, v := range tmp.Volumes {
 		src, dst, _ := strings.Cut(v, ":")
@@ -260,11 +264,78 @@ func checkCompose(f composeFile, s settings, dynamicConfig map[string]any) []err
 		}
 	}
 	// novaflow's own set-up registers workflows.SearchAttributes, all of them.
-	if setup := f.Services["temporal-setup"]; setup.Image != novaflowImage || !slices.Equal(setup.Command, []string{"temporal", "setup"}) {
+	if setup := f.Services["temporal-setup"]; setup.Image != novaflowImage || !isTemporalSetup(setup.Command) {
 		fail("temporal-setup: %s %q: want novaflow's `temporal setup`", setup.Image, setup.Command)
 	}
 	if ui := f.Services["temporal-ui"]; ui.Environment["TEMPORAL_ADDRESS"] != "temporal:7233" {
 		fail("temporal-ui: TEMPORAL_ADDRESS %q", ui.Environment["TEMPORAL_ADDRESS"])
+	}
+	return errs
+}
+
+// checkTemporalSchema checks the service that prepares the Temporal
+// server's databases before it starts: Temporal's admin tools at the
+// server's version, on the server's PostgreSQL as its user, and for each of
+// its two databases the schema tool's idempotent steps: create-database,
+// setup-schema -v 0.0, update-schema to the embedded schema of the server.
+func checkTemporalSchema(f composeFile, tmp, pg composeService) []error {
+	var errs []error
+	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	var name string
+	for dep, d := range tmp.DependsOn {
+		if d.Condition == "service_completed_successfully" && strings.HasPrefix(f.Services[dep].Image, "temporalio/admin-tools:") {
+			name = dep
+		}
+	}
+	if name == "" {
+		fail("temporal: starts after no admin-tools service that completes (its schemas come first)")
+		return errs
+	}
+	svc := f.Services[name]
+	version := strings.TrimPrefix(devstack.TemporalServerVersion, "v")
+	if tag := strings.TrimPrefix(svc.Image, "temporalio/admin-tools:"); tag != version && !strings.HasPrefix(tag, version+"-") {
+		fail("%s: image %s, want the admin tools of server %s", name, svc.Image, version)
+	}
+	if svc.DependsOn[tmp.Environment["POSTGRES_SEEDS"]].Condition != "service_healthy" {
+		fail("%s: must start once PostgreSQL is healthy", name)
+	}
+	env := svc.Environment
+	if env["SQL_PLUGIN"] != tmp.Environment["DB"] || env["SQL_HOST"] != tmp.Environment["POSTGRES_SEEDS"] || env["SQL_PORT"] != tmp.Environment["DB_PORT"] ||
+		env["SQL_USER"] != tmp.Environment["POSTGRES_USER"] || env["SQL_PASSWORD"] != tmp.Environment["POSTGRES_PWD"] {
+		fail("%s: SQL_* %v: want the server's database connection (DB, POSTGRES_SEEDS, DB_PORT, POSTGRES_USER, POSTGRES_PWD)", name, env)
+	}
+	if env["SQL_USER"] != pg.Environment["POSTGRES_USER"] || env["SQL_PASSWORD"] != pg.Environment["POSTGRES_PASSWORD"] {
+		fail("%s: SQL_USER / SQL_PASSWORD are not the PostgreSQL service's user", name)
+	}
+	if !slices.Equal(svc.Entrypoint, []string{"/bin/sh", "-ec"}) || len(svc.Command) != 1 {
+		fail("%s: entrypoint %q command %q: want one script run by /bin/sh -ec (stops at the first failure)", name, svc.Entrypoint, svc.Command)
+		return errs
+	}
+	var steps []string
+	for _, line := range strings.Split(svc.Command[0], "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			steps = append(steps, line)
+		}
+	}
+	var want []string
+	for db, schema := range map[string]string{cmpOr(tmp.Environment["DBNAME"], "temporal"): "temporal", cmpOr(tmp.Environment["VISIBILITY_DBNAME"], "temporal_visibility"): "visibility"} {
+		step := "temporal-sql-tool --db " + db
+		want = append(want, step+" create-database", step+" setup-schema -v 0.0", step+" update-schema --schema-name postgresql/v12/"+schema)
+	}
+	for _, w := range want {
+		if !slices.Contains(steps, w) {
+			fail("%s: no step %q", name, w)
+		}
+	}
+	for i, st := range steps {
+		// For each database: create, then set up, then update.
+		if strings.Contains(st, "setup-schema") && (i == 0 || !strings.HasSuffix(steps[i-1], "create-database")) ||
+			strings.Contains(st, "update-schema") && (i == 0 || !strings.Contains(steps[i-1], "setup-schema")) {
+			fail("%s: step %q out of order", name, st)
+		}
+	}
+	if len(steps) != len(want) {
+		fail("%s: %d steps, want %d", name, len(steps), len(want))
 	}
 	return errs
 }
@@ -301,7 +372,7 @@ func TestCompose(t *testing.T) {
 	for _, err := range checkCompose(f, s, dyn) {
 		t.Errorf("compose.yaml: %v", err)
 	}
-	for _, want := range []string{"postgres", "temporal", "temporal-setup", "temporal-ui", "migrate", "conductor", "scheduler", "compute", "volume"} {
+	for _, want := range []string{"postgres", "temporal-schema", "temporal", "temporal-setup", "temporal-ui", "migrate", "conductor", "scheduler", "compute", "volume"} {
 		if _, ok := f.Services[want]; !ok {
 			t.Errorf("compose.yaml: no service %s", want)
 		}
@@ -342,9 +413,40 @@ func TestCompose(t *testing.T) {
 		{"health check on another port", func(f *composeFile) { f.Services["scheduler"].Environment["NOVAFLOW_HEALTH_ADDRESS"] = ":9090" }, "does not ask /readyz"},
 		{"another server version", func(f *composeFile) {
 			tmp := f.Services["temporal"]
-			tmp.Image = "temporalio/auto-setup:1.28.0"
+			tmp.Image = "temporalio/server:1.28.0"
 			f.Services["temporal"] = tmp
 		}, "the server the pinned CLI bundles"},
+		{"back on auto-setup", func(f *composeFile) {
+			tmp := f.Services["temporal"]
+			tmp.Image = "temporalio/auto-setup:1.29.1"
+			f.Services["temporal"] = tmp
+		}, "auto-setup is deprecated"},
+		{"server before its schemas", func(f *composeFile) {
+			delete(f.Services["temporal"].DependsOn, "temporal-schema")
+		}, "starts after no admin-tools service"},
+		{"schema tool of another version", func(f *composeFile) {
+			s := f.Services["temporal-schema"]
+			s.Image = "temporalio/admin-tools:1.28.0"
+			f.Services["temporal-schema"] = s
+		}, "want the admin tools of server"},
+		{"schema tool on another database user", func(f *composeFile) { f.Services["temporal-schema"].Environment["SQL_USER"] = "temporal" }, "want the server's database connection"},
+		{"visibility schema missing", func(f *composeFile) {
+			s := f.Services["temporal-schema"]
+			s.Command = []string{strings.ReplaceAll(s.Command[0], "temporal_visibility update-schema --schema-name postgresql/v12/visibility", "temporal_visibility update-schema --schema-name postgresql/v12/temporal")}
+			f.Services["temporal-schema"] = s
+		}, "no step \"temporal-sql-tool --db temporal_visibility update-schema --schema-name postgresql/v12/visibility\""},
+		{"update before set-up", func(f *composeFile) {
+			s := f.Services["temporal-schema"]
+			lines := strings.Split(s.Command[0], "\n")
+			lines[1], lines[2] = lines[2], lines[1]
+			s.Command = []string{strings.Join(lines, "\n")}
+			f.Services["temporal-schema"] = s
+		}, "out of order"},
+		{"schema script that goes on after a failure", func(f *composeFile) {
+			s := f.Services["temporal-schema"]
+			s.Entrypoint = []string{"/bin/sh", "-c"}
+			f.Services["temporal-schema"] = s
+		}, "/bin/sh -ec"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

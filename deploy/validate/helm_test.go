@@ -25,9 +25,9 @@ import (
 const chartDir = "deploy/helm/novaflow"
 
 // The values every configuration starts from: the chart's defaults need
-// the database's Secret from the installation.
+// the database's Secret and compute's driver from the installation.
 func baseValues() map[string]any {
-	return map[string]any{"database": map[string]any{"existingSecret": "novaflow-db"}}
+	return map[string]any{"database": map[string]any{"existingSecret": "novaflow-db"}, "compute": map[string]any{"driver": "fake"}}
 }
 
 // merged is a deep copy of a with b's keys set over it (maps merged).
@@ -122,6 +122,7 @@ var (
 			"config":     map[string]any{"NOVAFLOW_LOG_LEVEL": "debug", "NOVAFLOW_GRACEFUL_SHUTDOWN_TIMEOUT": "120s"},
 			"extraEnv":   []any{map[string]any{"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": "http://otel:4317"}},
 			"healthPort": 9090, "terminationGracePeriodSeconds": 150,
+			"payloadKeys": map[string]any{"existingSecret": "novaflow-payload-keys", "key": "ring.json"},
 			"conductor": map[string]any{"replicas": 3, "env": map[string]any{"NOVAFLOW_RPC_RESPONSE_TIMEOUT": "90s"}, "podDisruptionBudget": map[string]any{"minAvailable": 2},
 				"nodeSelector": map[string]any{"novaflow/control": "true"}, "tolerations": []any{map[string]any{"key": "control", "operator": "Exists", "effect": "NoSchedule"}}},
 			"compute": map[string]any{"nodeSelector": map[string]any{"novaflow/compute": "true"}},
@@ -309,7 +310,7 @@ func checkChart(ch *chart.Chart, vals map[string]any, h *helmRendering, s settin
 			m.wantTopics[t] = kind
 		}
 	}
-	for _, p := range []string{"database.existingSecret", "temporal.apiKey.existingSecret", "temporal.tls.existingSecret"} {
+	for _, p := range []string{"database.existingSecret", "temporal.apiKey.existingSecret", "temporal.tls.existingSecret", "payloadKeys.existingSecret"} {
 		if name, _ := value(ch, vals, p).(string); name != "" {
 			m.external[name] = true
 		}
@@ -368,6 +369,9 @@ func checkChart(ch *chart.Chart, vals map[string]any, h *helmRendering, s settin
 			if apiKey != (env["NOVAFLOW_TEMPORAL_API_KEY_FILE"] != "") {
 				fail("%s: NOVAFLOW_TEMPORAL_API_KEY_FILE=%q with an API key configured: %v", where, env["NOVAFLOW_TEMPORAL_API_KEY_FILE"], apiKey)
 			}
+		}
+		if keys := w.topic != "" && truthy(value(ch, vals, "payloadKeys.existingSecret")); keys != (env["NOVAFLOW_PAYLOAD_KEYS_FILE"] != "") {
+			fail("%s: NOVAFLOW_PAYLOAD_KEYS_FILE=%q with a key ring for the services: %v", where, env["NOVAFLOW_PAYLOAD_KEYS_FILE"], keys)
 		}
 		if comp == "compute" && env["NOVAFLOW_COMPUTE_DRIVER"] != fmt.Sprint(value(ch, vals, "compute.driver")) {
 			fail("%s: NOVAFLOW_COMPUTE_DRIVER=%q, want compute.driver", where, env["NOVAFLOW_COMPUTE_DRIVER"])
@@ -601,7 +605,8 @@ func TestHelmChartRefuses(t *testing.T) {
 		schema bool // refused by values.schema.json, which lint checks too; else by a template's fail, which lint only logs
 	}{
 		{"no database", map[string]any{}, "database: set existingSecret", false},
-		{"compute without a driver", merged(baseValues(), map[string]any{"compute": map[string]any{"driver": ""}}), "/compute/driver", true},
+		{"compute without a driver", merged(baseValues(), map[string]any{"compute": map[string]any{"driver": ""}}), "compute.driver: required", false},
+		{"the chart's defaults alone", map[string]any{"database": map[string]any{"existingSecret": "db"}}, "compute.driver: required", false},
 		{"file volumes without the node's directories", merged(baseValues(), map[string]any{"volume": map[string]any{"driver": "file"}}), "volume.driver file: set volume.hostPath and compute.hostPath", false},
 		{"mutual TLS without a Secret", merged(baseValues(), map[string]any{"temporal": map[string]any{"tls": map[string]any{"enabled": true}}}), "temporal.tls.mutual: needs temporal.tls.existingSecret", false},
 		{"TLS Secret with TLS off", merged(baseValues(), map[string]any{"temporal": map[string]any{"tls": map[string]any{"existingSecret": "x"}}}), "temporal.tls.enabled is false", false},

@@ -461,7 +461,7 @@ func (m *manifests) checkVolumes(where string, spec *corev1.PodSpec, c corev1.Co
 	}
 	// A file setting names a file of a mounted Secret volume that holds
 	// it, readable by the pod's user.
-	for _, k := range []string{"NOVAFLOW_TEMPORAL_TLS_CA", "NOVAFLOW_TEMPORAL_TLS_CERT", "NOVAFLOW_TEMPORAL_TLS_KEY", "NOVAFLOW_DATABASE_URL_FILE", "NOVAFLOW_TEMPORAL_API_KEY_FILE"} {
+	for _, k := range []string{"NOVAFLOW_TEMPORAL_TLS_CA", "NOVAFLOW_TEMPORAL_TLS_CERT", "NOVAFLOW_TEMPORAL_TLS_KEY", "NOVAFLOW_DATABASE_URL_FILE", "NOVAFLOW_TEMPORAL_API_KEY_FILE", "NOVAFLOW_PAYLOAD_KEYS_FILE"} {
 		if p := env[k]; p != "" {
 			m.checkSecretFile(where, spec, c, k, p, fail)
 		}

@@ -194,6 +194,34 @@ capabilities:
         path: database-url
 {{- end -}}
 
+{{/* The payload codec's key ring, in services only. */}}
+{{- define "novaflow.payloadKeysEnv" -}}
+{{- if .Values.payloadKeys.existingSecret }}
+- name: NOVAFLOW_PAYLOAD_KEYS_FILE
+  value: /etc/novaflow/payload-keys/keys.json
+{{- end }}
+{{- end -}}
+
+{{- define "novaflow.payloadKeysVolumeMounts" -}}
+{{- if .Values.payloadKeys.existingSecret }}
+- name: payload-keys
+  mountPath: /etc/novaflow/payload-keys
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{- define "novaflow.payloadKeysVolumes" -}}
+{{- if .Values.payloadKeys.existingSecret }}
+- name: payload-keys
+  secret:
+    secretName: {{ .Values.payloadKeys.existingSecret }}
+    defaultMode: 0440
+    items:
+      - key: {{ .Values.payloadKeys.key }}
+        path: keys.json
+{{- end }}
+{{- end -}}
+
 {{/* NAME: value pairs as env entries. */}}
 {{- define "novaflow.envMap" -}}
 {{- range $k, $v := . }}
@@ -207,6 +235,7 @@ capabilities:
 {{- $v := index .root.Values .topic -}}
 {{ include "novaflow.temporalEnv" .root }}
 {{ include "novaflow.databaseEnv" .root }}
+{{- include "novaflow.payloadKeysEnv" .root }}
 - name: NOVAFLOW_MIGRATE_ON_START
   value: "false"
 - name: NOVAFLOW_HEALTH_ADDRESS

@@ -40,6 +40,7 @@ var commands = []command{
 	{"footprint", "RSS of an idle service and time from exec to polling", runFootprint},
 	{"breakdown", "where a call's time goes, from its history; what each addition costs", runBreakdown},
 	{"codec", "Call latency with the payload codec against without it, same run", runCodec},
+	{"authz", "Call latency with authorization (NOVAFLOW_AUTH) against without it, same run", runAuthz},
 	{"pgbouncer", "PostgreSQL connections of N service processes through PgBouncer (transaction mode) and direct", runPgBouncer},
 }
 

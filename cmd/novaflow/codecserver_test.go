@@ -402,6 +402,14 @@ func TestCodecSettings(t *testing.T) {
 		}
 	})
 
+	t.Run("command without keys", func(t *testing.T) {
+		t.Setenv("NOVAFLOW_PAYLOAD_KEYS_FILE", "")
+		code, _, errOut := run(t, "codec-server")
+		if code != 1 || !strings.HasPrefix(errOut, "novaflow: NOVAFLOW_PAYLOAD_KEYS_FILE: not set") {
+			t.Fatalf("exit %d, stderr %q", code, errOut)
+		}
+	})
+
 	cfg, err := worker.LoadConfig(worker.Env{"NOVAFLOW_HOST": "h1", "NOVAFLOW_PAYLOAD_KEYS_FILE": good})
 	if err != nil {
 		t.Fatal(err)

@@ -443,6 +443,12 @@ func TestLocalCall(t *testing.T) {
 	if e := asError(t, err); e.Type != managers.NotFoundType {
 		t.Errorf("local typed error: %v", err)
 	}
+	// A request stamped 1.0 that sets greet's title, added in 1.1, is
+	// refused by the callee, here the local service.
+	err = c.Call(ctx, f.topic, "greet", greetReq{Name: "a", Title: "Dr"}, nil, rpc.ToHost("h1"), rpc.Version("1.0"))
+	if e := asError(t, err); e.Type != managers.InvalidArgumentType || e.Field != "title" {
+		t.Errorf("local 1.0 request with title: %v, want InvalidArgument of title", err)
+	}
 	for _, opt := range []rpc.CallOption{rpc.Remote(), rpc.RequestID("through-temporal")} {
 		if err := c.Call(ctx, f.topic, "echo", echoReq{Msg: "x"}, &got, rpc.ToHost("h1"), opt); err != nil {
 			t.Fatal(err)

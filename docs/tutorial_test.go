@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/novaflow/novaflow/managers"
+	_ "github.com/novaflow/novaflow/managers/volume"
+	"github.com/novaflow/novaflow/policy"
 	"github.com/novaflow/novaflow/testenv"
 	"github.com/novaflow/novaflow/worker"
 )
@@ -209,5 +212,38 @@ func killInstances(t *testing.T, dir string) {
 			t.Logf("killing the process group %d of instance %s", st.PID, filepath.Base(filepath.Dir(path)))
 			_ = syscall.Kill(-st.PID, syscall.SIGKILL)
 		}
+	}
+}
+
+// TestTutorialPolicy checks that every policy the tutorial shows parses, and
+// that each of its method rules names a method the volume service has.
+func TestTutorialPolicy(t *testing.T) {
+	n := 0
+	for _, b := range parseDoc(t, tutorialPath) {
+		if b.kind != "policy" {
+			continue
+		}
+		n++
+		p, err := policy.Parse([]byte(b.text))
+		if err != nil {
+			t.Errorf("%s: %v", b.at(), err)
+			continue
+		}
+		def, err := managers.Lookup("volume")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range p.Names() {
+			topic, method, ok := strings.Cut(name, ":")
+			if !ok || topic != "volume" {
+				continue
+			}
+			if _, ok := def.Method(method); !ok {
+				t.Errorf("%s: rule %q names no method of the volume service", b.at(), name)
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("the tutorial shows no policy")
 	}
 }

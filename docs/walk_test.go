@@ -24,6 +24,8 @@ import (
 //	                                    "-- ..." elide, the pieces must
 //	                                    appear in order
 //	<!-- tutorial:dev -->               the command that starts the dev stack
+//	<!-- tutorial:policy -->            an authorization policy (YAML) that must
+//	                                    parse, naming methods the service has
 //	<!-- tutorial:run [ATTRS] -->       a shell block the test runs, in the
 //	                                    document's folder; ATTRS: dir=module
 //	                                    (run in the module root instead),
@@ -125,7 +127,7 @@ func parseDoc(t *testing.T, path string) []block {
 			t.Errorf("%s: a sh block without <!-- tutorial:run --> or <!-- tutorial:dev -->: every command must be run", b.at())
 		case b.kind == "source" && b.path == "":
 			t.Errorf("%s: tutorial:source names no file", b.at())
-		case b.kind != "" && b.kind != "source" && b.kind != "run" && b.kind != "dev":
+		case b.kind != "" && b.kind != "source" && b.kind != "run" && b.kind != "dev" && b.kind != "policy":
 			t.Errorf("%s: unknown marker tutorial:%s", b.at(), b.kind)
 		}
 		for a := range b.attrs {

@@ -26,6 +26,7 @@ type callFlags struct {
 	inputFile string
 	timeout   time.Duration
 	version   string
+	noCheck   bool
 }
 
 func newCallCmd() *cobra.Command {
@@ -39,7 +40,8 @@ the workflow TOPIC.METHOD on task queue TOPIC (any host), TOPIC.HOST with
 prints each host's result or error). The request is JSON: --input, the file
 of --input-file, or standard input with '-'. A method this binary knows (the
 reference control plane's, or a manager linked in) is checked here first,
-naming the bad field (exit 2); a topic of a binary of its own is called by
+naming the bad field (exit 2), and so is the method's name (--no-check
+skips both, for a method newer than this binary); a topic of a binary of its own is called by
 name with the JSON as given. A typed error of the method prints its type,
 field and message and exits 3 (4 for a Timeout). With --no-wait it prints
 the workflow ID (a cast) and returns.`,
@@ -64,6 +66,7 @@ the workflow ID (a cast) and returns.`,
 	fl.StringVar(&f.input, "input", "", "the request, a JSON object (default {})")
 	fl.StringVar(&f.inputFile, "input-file", "", "read the request from this file ('-': standard input)")
 	fl.DurationVar(&f.timeout, "timeout", 0, "the call's deadline (default NOVAFLOW_RPC_RESPONSE_TIMEOUT; with --no-wait NOVAFLOW_CAST_TIMEOUT)")
+	fl.BoolVar(&f.noCheck, "no-check", false, "send the request as given, without checking the method and request here (a method newer than this binary)")
 	fl.StringVar(&f.version, "version", "", "the method version the request is written for, major.minor (default: the one this binary knows)")
 	f.waitFlags.add(cmd)
 	return cmd
@@ -82,8 +85,20 @@ func runCall(cmd *cobra.Command, f callFlags, args []string) error {
 	if f.host != "" && f.host != rpc.AllHosts && !rpc.ValidHost(f.host) {
 		return invalidInput(managers.HostField, "%q is not a host name", f.host)
 	}
-	if err := checkRequest(topic, method, raw); err != nil {
-		return err
+	if !f.noCheck {
+		if def, err := managers.ForTopic(topic, ""); err == nil && def.Methods != nil {
+			if _, ok := def.Method(method); !ok {
+				var names []string
+				for _, m := range def.Methods() {
+					names = append(names, m.Name)
+				}
+				return usagef("topic %s has no method %s in this binary (methods: %s); --no-check calls it anyway (a method of a newer release: it waits for a service that has it)",
+					topic, method, strings.Join(names, ", "))
+			}
+		}
+		if err := checkRequest(topic, method, raw); err != nil {
+			return err
+		}
 	}
 	var opts []rpc.CallOption
 	if f.host != "" && f.host != rpc.AllHosts {
@@ -101,13 +116,13 @@ func runCall(cmd *cobra.Command, f callFlags, args []string) error {
 		}
 		opts = append(opts, rpc.Version(f.version))
 	}
-	if f.requestID != "" {
-		rid, err := f.id()
-		if err != nil {
-			return err
-		}
-		opts = append(opts, rpc.RequestID(rid))
+	// A request ID of its own, so that the workflow ID is known: the
+	// progress line and Ctrl-C's message name it.
+	rid, err := f.id()
+	if err != nil {
+		return err
 	}
+	opts = append(opts, rpc.RequestID(rid))
 	ctx := cmd.Context()
 	c, err := openConn()
 	if err != nil {
@@ -118,14 +133,13 @@ func runCall(cmd *cobra.Command, f callFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	name := topic + "." + method
 	switch {
 	case f.host == rpc.AllHosts:
 		if f.noWait {
 			return usagef("--no-wait: a fanout (--host '*') waits for every host")
 		}
 		var res []rpc.HostResult
-		err := wait(cmd, name+"/*", nil, func(ctx2 context.Context) error {
+		err := wait(cmd, rpc.WorkflowID(topic, method, rpc.AllHosts, rid), nil, func(ctx2 context.Context) error {
 			var err error
 			res, err = calls.Fanout(ctx2, topic, method, raw, opts...)
 			return typed(err)
@@ -139,10 +153,10 @@ func runCall(cmd *cobra.Command, f callFlags, args []string) error {
 		if err != nil {
 			return typed(err)
 		}
-		return printStarted(cmd, started{WorkflowID: exec.WorkflowID, RunID: exec.RunID, RequestID: f.requestID})
+		return printStarted(cmd, started{WorkflowID: exec.WorkflowID, RunID: exec.RunID, RequestID: rid})
 	}
 	var out json.RawMessage
-	if err := wait(cmd, name, nil, func(ctx2 context.Context) error {
+	if err := wait(cmd, rpc.WorkflowID(topic, method, f.host, rid), nil, func(ctx2 context.Context) error {
 		return typed(calls.Call(ctx2, topic, method, raw, &out, opts...))
 	}); err != nil {
 		return err

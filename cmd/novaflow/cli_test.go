@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -121,10 +122,15 @@ func (r result) String() string {
 // sh runs a shell command line in the stack's folder, with stdin.
 func (s *cliStack) sh(t *testing.T, stdin, line string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "sh", "-c", line)
 	cmd.Dir, cmd.Env = s.dir, s.env
+	// A command that hangs is killed with its shell (their process group),
+	// and its output pipes are not waited for after that.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
@@ -193,6 +199,65 @@ func TestCLI(t *testing.T) {
 	t.Run("CheatSheet", func(t *testing.T) { testCheatSheet(t, s) })
 	t.Run("Prune", func(t *testing.T) { testPrune(t, s) })
 	t.Run("Completion", func(t *testing.T) { testCompletion(t, s) })
+	t.Run("Terminal", func(t *testing.T) { testTerminal(t, s) })
+	t.Run("Interrupt", func(t *testing.T) { testInterrupt(t, s) })
+}
+
+// testTerminal runs commands on a terminal (script(1) gives them one):
+// colour in the tables, unless NO_COLOR; a progress line while waiting.
+func testTerminal(t *testing.T, s *cliStack) {
+	if _, err := exec.LookPath("script"); err != nil {
+		t.Skip("no script(1) to run a command on a terminal")
+	}
+	r := s.sh(t, "", `script -qec "novaflow service list" /dev/null`)
+	if r.code != 0 || !strings.Contains(r.stdout, ansiGreen+"up"+ansiReset) {
+		t.Errorf("service list on a terminal, want up in green: %q", r.stdout)
+	}
+	// The codes of a painted column are of one length: the columns after it
+	// start at the same offset on every line.
+	var offsets []int
+	for _, l := range strings.Split(r.stdout, "\n") {
+		if i := strings.Index(l, "FORCED DOWN"); i >= 0 {
+			offsets = append(offsets, i)
+		} else if i := strings.Index(l, "false "); i >= 0 {
+			offsets = append(offsets, i)
+		}
+	}
+	for _, o := range offsets {
+		if o != offsets[0] {
+			t.Errorf("columns after a coloured one are not aligned (%v):\n%s", offsets, r.stdout)
+			break
+		}
+	}
+	r = s.sh(t, "", `NO_COLOR=1 script -qec "novaflow service list" /dev/null`)
+	if r.code != 0 || strings.Contains(r.stdout, "\x1b[3") {
+		t.Errorf("NO_COLOR on a terminal: %q", r.stdout)
+	}
+	r = s.sh(t, "", `script -qec "novaflow call nosuchtopic.do_it --timeout 3s --request-id req-tty" /dev/null`)
+	if r.code != exitTimeout || !strings.Contains(r.stdout, "waiting for nosuchtopic.do_it/-/req-tty (2s)") {
+		t.Errorf("a slow call on a terminal, want a progress line: %s", r)
+	}
+}
+
+// testInterrupt: Ctrl-C stops the wait with exit 130, and says which
+// workflow goes on.
+func testInterrupt(t *testing.T, s *cliStack) {
+	cmd := exec.Command(filepath.Join(s.bin, "novaflow"), "call", "nosuchtopic.do_it", "--timeout", "1m", "--request-id", "req-int")
+	cmd.Dir, cmd.Env = s.dir, s.env
+	var errOut bytes.Buffer
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	began := time.Now()
+	_ = cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != exitInterrupted || time.Since(began) > 5*time.Second ||
+		!strings.Contains(errOut.String(), "stopped waiting for nosuchtopic.do_it/-/req-int, which goes on") {
+		t.Errorf("Ctrl-C while waiting: %v after %s\n%s", err, time.Since(began), errOut.String())
+	}
 }
 
 func testBadInput(t *testing.T, s *cliStack) {
@@ -234,6 +299,7 @@ func testBadInput(t *testing.T, s *cliStack) {
 		{[]string{"call", "volume.create_volume", "--input", `{"volume_id":"` + vol + `","size_gb":1,"colour":"red"}`}, 2, "field colour"},
 		{[]string{"call", "volume.create_volume", "--input", `{"size_gb":1}`}, 2, "field volume_id"},
 		{[]string{"call", "compute.stop_instance", "--host", "bad host", "--input", "{}"}, 2, "field host"},
+		{[]string{"call", "compute.stop_instancex", "--input", "{}"}, 2, "topic compute has no method stop_instancex in this binary (methods: build_and_run_instance, stop_instance,"},
 		// The services' typed errors: exit 3, named.
 		{[]string{"instance", "show", nobody}, 3, "NotFound: instance " + nobody},
 		{[]string{"instance", "reboot", nobody}, 3, "NotFound"},
@@ -245,6 +311,8 @@ func testBadInput(t *testing.T, s *cliStack) {
 		{[]string{"call", "volume.delete_volume", "--input", `{"volume_id":"` + vol + `"}`}, 3, "NotFound"},
 		// A topic no service serves: no one takes the call in time.
 		{[]string{"call", "nosuchtopic.do_it", "--timeout", "3s"}, 4, "Timeout"},
+		// A method on a host that does not have it: refused at once.
+		{[]string{"call", "compute.stop_instancex", "--no-check", "--host", "clihost", "--timeout", "30s"}, 3, "UnsupportedVersion"},
 	} {
 		r := s.nf(t, c.args...)
 		if r.code != c.code || !strings.Contains(r.stderr, c.want) {

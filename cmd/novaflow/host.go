@@ -113,7 +113,7 @@ func newHostListCmd() *cobra.Command {
 			}
 			return render(cmd, views, func(out io.Writer, o outputOpts) error {
 				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "HOST\tSTATE\tSTATUS\tVCPUS USED/TOTAL\tMEMORY MB USED/TOTAL\tDISK GB USED/TOTAL\tINSTANCES\tUPDATED")
+				fmt.Fprintf(tw, "HOST\t%s\t%s\tVCPUS USED/TOTAL\tMEMORY MB USED/TOTAL\tDISK GB USED/TOTAL\tINSTANCES\tUPDATED\n", o.paint("STATE"), o.paint("STATUS"))
 				for _, v := range views {
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%d/%d\t%d/%d\t%d\t%s\n", v.Host, o.paint(orDash(v.State)), o.paint(orDash(v.Status)),
 						v.VCPUsUsed, v.VCPUs, v.MemoryMBUsed, v.MemoryMB, v.DiskGBUsed, v.DiskGB, v.Instances, v.UpdatedAt.UTC().Format(time.RFC3339))
@@ -167,7 +167,7 @@ func newHostShowCmd() *cobra.Command {
 				tw.Flush()
 				fmt.Fprintln(out, "\ninstances:")
 				tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "  UUID\tNAME\tVM STATE\tFLAVOR")
+				fmt.Fprintf(tw, "  UUID\tNAME\t%s\tFLAVOR\n", o.paint("VM STATE"))
 				for _, i := range insts {
 					fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", i.UUID, i.Name, o.paint(string(i.VMState)), flavorString(i))
 				}

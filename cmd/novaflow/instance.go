@@ -209,7 +209,7 @@ func runInstanceCreate(cmd *cobra.Command, f createFlags, name string, command [
 	if err := render(cmd, res, func(out io.Writer, o outputOpts) error {
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 		fmt.Fprintf(tw, "request %s\n", res.RequestID)
-		fmt.Fprintln(tw, "UUID\tNAME\tHOST\tVM STATE\tATTEMPTS\tFAULT")
+		fmt.Fprintf(tw, "UUID\tNAME\tHOST\t%s\tATTEMPTS\tFAULT\n", o.paint("VM STATE"))
 		for _, i := range res.Instances {
 			var tried []string
 			for _, a := range i.Attempts {
@@ -378,7 +378,7 @@ func newInstanceListCmd() *cobra.Command {
 			}
 			return render(cmd, insts, func(out io.Writer, o outputOpts) error {
 				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "UUID\tNAME\tHOST\tVM STATE\tTASK STATE\tPOWER STATE\tFLAVOR\tCOMMAND\tFAULT")
+				fmt.Fprintf(tw, "UUID\tNAME\tHOST\t%s\tTASK STATE\tPOWER STATE\tFLAVOR\tCOMMAND\tFAULT\n", o.paint("VM STATE"))
 				for _, i := range insts {
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", i.UUID, i.Name, orDash(i.Host), o.paint(string(i.VMState)),
 						orDash(string(i.TaskState)), i.PowerState, flavorString(i), strings.Join(i.Image.Command, " "), i.Fault)

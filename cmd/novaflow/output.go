@@ -280,27 +280,32 @@ func cellText(v any) string {
 
 // Colours of states, on a terminal only.
 const (
-	ansiGreen  = "\x1b[32m"
-	ansiYellow = "\x1b[33m"
-	ansiRed    = "\x1b[31m"
-	ansiReset  = "\x1b[0m"
+	ansiDefault = "\x1b[39m"
+	ansiGreen   = "\x1b[32m"
+	ansiYellow  = "\x1b[33m"
+	ansiRed     = "\x1b[31m"
+	ansiReset   = "\x1b[0m"
 )
 
 // paint colours a state's word when o.color: good green, in-between
-// yellow, bad red.
+// yellow, bad red, anything else the terminal's default. Every word gets a
+// code of the same length, so that a column of painted cells (its header
+// included: paint it too) stays aligned by tabwriter, which counts the
+// codes as text.
 func (o outputOpts) paint(s string) string {
 	if !o.color {
 		return s
 	}
+	code := ansiDefault
 	switch strings.ToLower(s) {
 	case "active", "up", "enabled", "available", "in-use", "running", "success":
-		return ansiGreen + s + ansiReset
+		code = ansiGreen
 	case "error", "down", "crashed", "failed":
-		return ansiRed + s + ansiReset
+		code = ansiRed
 	case "building", "scheduling", "unknown", "disabled", "stopped", "shutdown", "creating", "attaching", "detaching", "deleting":
-		return ansiYellow + s + ansiReset
+		code = ansiYellow
 	}
-	return s
+	return code + s + ansiReset
 }
 
 // exitCode maps a command's error to its exit code and prints it: the

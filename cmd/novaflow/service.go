@@ -122,7 +122,7 @@ line under the table says since when the topic is not seen.`,
 
 func printServices(out io.Writer, o outputOpts, views []serviceView, now time.Time, downTime time.Duration) {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tBINARY\tHOST\tTOPIC\tSTATUS\tSTATE\tFORCED DOWN\tLAST SEEN UP\tVERSION\tDISABLED REASON")
+	fmt.Fprintf(tw, "ID\tBINARY\tHOST\tTOPIC\t%s\t%s\tFORCED DOWN\tLAST SEEN UP\tVERSION\tDISABLED REASON\n", o.paint("STATUS"), o.paint("STATE"))
 	for _, v := range views {
 		seen := "never"
 		if v.LastSeenUp != nil {

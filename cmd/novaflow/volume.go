@@ -215,7 +215,7 @@ func newVolumeShowCmd() *cobra.Command {
 func renderVolumes(cmd *cobra.Command, doc any, vols []volume.Volume) error {
 	return render(cmd, doc, func(out io.Writer, o outputOpts) error {
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tNAME\tSIZE GB\tHOST\tSTATUS\tINSTANCE\tMOUNTPOINT\tCREATED")
+		fmt.Fprintf(tw, "ID\tNAME\tSIZE GB\tHOST\t%s\tINSTANCE\tMOUNTPOINT\tCREATED\n", o.paint("STATUS"))
 		for _, v := range vols {
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", v.ID, orDash(v.Name), v.SizeGB, v.Host, o.paint(string(v.Status)),
 				orDash(v.InstanceUUID), orDash(v.Mountpoint), v.CreatedAt.UTC().Format(time.RFC3339))

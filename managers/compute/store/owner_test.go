@@ -1,0 +1,56 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/novaflow/novaflow/drivers/compute"
+	"github.com/novaflow/novaflow/managers"
+	"github.com/novaflow/novaflow/managers/compute/store"
+)
+
+// TestOwnership: instances keep the project and user they were created
+// for (none when authorization is off); Owner reports them, List filters by
+// project.
+func TestOwnership(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	f := compute.Flavor{VCPUs: 1, MemoryMB: 64, DiskGB: 1}
+	a, b, none := uuid.NewString(), uuid.NewString(), uuid.NewString()
+	img := store.Image{Command: []string{"true"}}
+	if _, err := s.CreateInstances(ctx, "req-1", []store.NewInstance{
+		{UUID: a, Flavor: f, Image: img, ProjectID: "pa", UserID: "alice"},
+		{UUID: b, Flavor: f, Image: img, ProjectID: "pb", UserID: "bob"},
+		{UUID: none, Flavor: f, Image: img},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for u, want := range map[string]managers.Ownership{a: {ProjectID: "pa", UserID: "alice"}, b: {ProjectID: "pb", UserID: "bob"}, none: {}} {
+		got, err := s.Owner(ctx, u)
+		if err != nil || got != want {
+			t.Errorf("Owner(%s) = %+v, %v; want %+v", u, got, err, want)
+		}
+		inst, err := s.Get(ctx, u)
+		if err != nil || inst.ProjectID != want.ProjectID || inst.UserID != want.UserID {
+			t.Errorf("Get(%s) owner %q/%q, %v; want %+v", u, inst.ProjectID, inst.UserID, err, want)
+		}
+	}
+	if _, err := s.Owner(ctx, uuid.NewString()); !managersIsNotFound(err) {
+		t.Errorf("Owner of an unknown instance: %v, want NotFound", err)
+	}
+	got, err := s.List(ctx, store.Filter{ProjectID: "pa"})
+	if err != nil || len(got) != 1 || got[0].UUID != a {
+		t.Errorf("List(project pa) = %+v, %v; want only %s", got, err, a)
+	}
+	all, err := s.List(ctx, store.Filter{})
+	if err != nil || len(all) != 3 {
+		t.Errorf("List() = %d instances, %v; want 3", len(all), err)
+	}
+}
+
+func managersIsNotFound(err error) bool {
+	e, ok := managers.AsError(err)
+	return ok && e.Type == managers.NotFoundType
+}

@@ -1,0 +1,86 @@
+package volume_test
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/novaflow/novaflow/managers"
+	volumemgr "github.com/novaflow/novaflow/managers/volume"
+	"github.com/novaflow/novaflow/policy"
+)
+
+// TestOwnership: a volume records the project and user of the credentials
+// that created it (none without); Owner reports them; list_volumes shows a
+// caller its project's volumes, an admin and a call without credentials
+// (authorization off) every volume, a token without a project none.
+func TestOwnership(t *testing.T) {
+	m, _ := newManager(t, newDB(t), "host-1")
+	ctx := t.Context()
+	alice := policy.Credentials{UserID: "alice", ProjectID: "a", Roles: []string{"member"}}
+	bob := policy.Credentials{UserID: "bob", ProjectID: "b", Roles: []string{"member"}}
+	root := policy.Credentials{UserID: "root", ProjectID: "ops", Roles: []string{"admin"}, Admin: true}
+	create := func(c *policy.Credentials) string {
+		t.Helper()
+		cctx := ctx
+		if c != nil {
+			cctx = policy.WithCredentials(ctx, *c)
+		}
+		id := uuid.NewString()
+		if _, err := m.CreateVolume(cctx, volumemgr.CreateRequest{VolumeID: id, SizeGB: 1}); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	va, vb, vnone := create(&alice), create(&bob), create(nil)
+
+	for id, want := range map[string]managers.Ownership{va: {ProjectID: "a", UserID: "alice"}, vb: {ProjectID: "b", UserID: "bob"}, vnone: {}} {
+		got, err := m.Owner(ctx, "delete_volume", id)
+		if err != nil || got != want {
+			t.Errorf("Owner(%s) = %+v, %v; want %+v", id, got, err, want)
+		}
+	}
+	if _, err := m.Owner(ctx, "delete_volume", uuid.NewString()); !isNotFound(err) {
+		t.Errorf("Owner of an unknown volume: %v, want NotFound", err)
+	}
+
+	list := func(c *policy.Credentials) []string {
+		t.Helper()
+		cctx := ctx
+		if c != nil {
+			cctx = policy.WithCredentials(ctx, *c)
+		}
+		res, err := m.ListVolumes(cctx, volumemgr.ListRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, v := range res.Volumes {
+			ids = append(ids, v.ID)
+		}
+		slices.Sort(ids)
+		return ids
+	}
+	sorted := func(ids ...string) []string { slices.Sort(ids); return ids }
+	for name, tc := range map[string]struct {
+		creds *policy.Credentials
+		want  []string
+	}{
+		"alice":        {&alice, sorted(va)},
+		"bob":          {&bob, sorted(vb)},
+		"admin":        {&root, sorted(va, vb, vnone)},
+		"no auth":      {nil, sorted(va, vb, vnone)},
+		"no project":   {&policy.Credentials{UserID: "x", Roles: []string{"reader"}}, nil},
+		"project none": {&policy.Credentials{UserID: "y", ProjectID: "c", Roles: []string{"member"}}, nil},
+	} {
+		if got := list(tc.creds); !slices.Equal(got, tc.want) {
+			t.Errorf("%s lists %v, want %v", name, got, tc.want)
+		}
+	}
+}
+
+func isNotFound(err error) bool {
+	e, ok := managers.AsError(err)
+	return ok && e.Type == managers.NotFoundType
+}

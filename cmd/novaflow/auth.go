@@ -74,16 +74,20 @@ func devAuth(dir string) (settings []string, userToken string, err error) {
 
 func newAuthCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "auth",
-		Short: "Tokens of the dev stack's local issuer (novaflow dev --auth)",
+		Use:     "auth",
+		Short:   "Tokens of the dev stack's local issuer (novaflow dev --auth)",
+		Example: `  novaflow auth token --user alice`,
 	}
 	var o struct {
 		dir, user, project string
-		roles                      []string
-		ttl                        time.Duration
+		roles              []string
+		ttl                time.Duration
 	}
 	token := &cobra.Command{
-		Use:   "token",
+		Use: "token",
+		Example: `  novaflow auth token --user alice --project a --role member
+  export NOVAFLOW_TOKEN=$(novaflow auth token --user admin --role admin)
+  novaflow auth token --user alice -o json`,
 		Short: "Print a token of the dev stack's local issuer, for NOVAFLOW_TOKEN or the temporal CLI's --memo NovaflowToken",
 		Long: `Print a token signed by the local issuer of novaflow dev --auth (its key is in
 the stack's folder): for tests and demonstrations, never production, where an

@@ -2,7 +2,8 @@
 // trace IDs on log lines (docs/observability.md).
 //
 // Setup reads the standard OTEL_* environment variables, builds the tracer
-// and meter providers, and installs them as the OpenTelemetry globals; every
+// and meter providers, and installs them, with the propagator
+// OTEL_PROPAGATORS names (Config.Propagators), as the OpenTelemetry globals; every
 // instrumentation point takes its tracer or meter from the globals when it is
 // built, as OpenTelemetry instrumentation libraries do. With no exporter
 // configured the globals are no-op providers, so instrumentation costs next
@@ -15,9 +16,12 @@
 //     metrics around each manager method, periodic task and status report
 //     that a worker runs, and creates schedules without the caller's trace,
 //     so that each scheduled run starts a trace of its own.
-//   - Instruments are novaflow's own metrics and client spans: RPC calls by
-//     topic, method, kind and outcome (package rpc records the client side),
-//     and the services table's view of which services are up.
+//   - Instruments are novaflow's own metrics and client spans: RPC calls
+//     under the OpenTelemetry RPC semantic conventions' names
+//     (rpc.client.call.duration, rpc.server.call.duration, by rpc.method and
+//     error.type; package rpc records the client side), periodic tasks' runs,
+//     duration and lag, the housekeeping's cost, status reports, and the
+//     services table's view of which services are up.
 //   - Spans starts spans of a component's own steps (the reference compute
 //     manager traces its driver's calls with it); Tracing says whether
 //     spans are recorded.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/converter"
@@ -45,16 +46,29 @@ func (e *UnknownKeyError) Error() string {
 // through unchanged (payloads written before the codec was turned on, or by
 // a client without it). It is safe for concurrent use.
 type Codec struct {
-	ring *KeyRing
+	ring atomic.Pointer[KeyRing]
+	file *ringFile // nil: a fixed ring (New)
 }
 
 var _ converter.PayloadCodec = (*Codec)(nil)
 
-// New returns the Codec of ring.
-func New(ring *KeyRing) *Codec { return &Codec{ring: ring} }
+// New returns the Codec of a fixed ring.
+func New(ring *KeyRing) *Codec {
+	c := &Codec{}
+	c.ring.Store(ring)
+	return c
+}
 
 // CurrentKey is the id of the key Encode uses.
-func (c *Codec) CurrentKey() string { return c.ring.current }
+func (c *Codec) CurrentKey() string { return c.keys().current }
+
+// keys is the ring to use now: with a file, read again when it changed.
+func (c *Codec) keys() *KeyRing {
+	if c.file != nil {
+		c.file.refresh(c, false)
+	}
+	return c.ring.Load()
+}
 
 // additionalData binds a ciphertext to its key id and format.
 func additionalData(id string) []byte { return []byte("novaflow/codec/v1/" + id) }
@@ -62,8 +76,9 @@ func additionalData(id string) []byte { return []byte("novaflow/codec/v1/" + id)
 // Encode encrypts payloads with the current key. A payload that is already
 // encrypted (Encoding) is passed through, so that encoding twice is harmless.
 func (c *Codec) Encode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
-	id := c.ring.current
-	aead := c.ring.aeads[id]
+	ring := c.keys()
+	id := ring.current
+	aead := ring.aeads[id]
 	out := make([]*commonpb.Payload, len(payloads))
 	for i, p := range payloads {
 		if p == nil || string(p.GetMetadata()[converter.MetadataEncoding]) == Encoding {
@@ -95,6 +110,7 @@ func (c *Codec) Encode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error
 // with a key id the ring does not have fails with *UnknownKeyError; one that
 // does not decrypt, with ErrDecrypt naming its key id.
 func (c *Codec) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
+	ring := c.keys()
 	out := make([]*commonpb.Payload, len(payloads))
 	for i, p := range payloads {
 		if p == nil || string(p.GetMetadata()[converter.MetadataEncoding]) != Encoding {
@@ -102,9 +118,15 @@ func (c *Codec) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error
 			continue
 		}
 		id := string(p.GetMetadata()[MetadataKeyID])
-		aead := c.ring.aeads[id]
+		aead := ring.aeads[id]
+		if aead == nil && c.file != nil {
+			// A key added to the file since it was last read?
+			c.file.refresh(c, true)
+			ring = c.ring.Load()
+			aead = ring.aeads[id]
+		}
 		if aead == nil {
-			return payloads, &UnknownKeyError{KeyID: id, Known: c.ring.IDs()}
+			return payloads, &UnknownKeyError{KeyID: id, Known: ring.IDs()}
 		}
 		if c := string(p.GetMetadata()[MetadataCipher]); c != "" && c != Cipher {
 			return payloads, fmt.Errorf("codec: payload of key id %q is encrypted with %q, want %s", id, quote(c), Cipher)

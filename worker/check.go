@@ -165,7 +165,7 @@ func DialServer(ctx context.Context, cfg Config, logger *slog.Logger) (client.Cl
 	if err != nil {
 		return nil, err
 	}
-	if pc, err := cfg.PayloadCodec(); err != nil {
+	if pc, err := cfg.PayloadCodec(logger); err != nil {
 		return nil, err
 	} else if pc != nil {
 		opt, err := codec.DialOption(pc)

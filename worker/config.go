@@ -52,7 +52,7 @@ type Config struct {
 	Versioning               string        `envconfig:"VERSIONING" default:"auto" desc:"Worker Deployment versioning when there is a build ID: auto (a service makes its build the deployment's current version at start when it is the newest one), manual (the operator sets the current version) or off (unversioned workers)"`
 
 	// Payload encryption (package codec, docs/security.md).
-	PayloadKeysFile      string `envconfig:"PAYLOAD_KEYS_FILE" desc:"key ring file ({\"current\": id, \"keys\": {id: base64 of 32 bytes}}) of the payload codec: every payload sent to Temporal (requests, results, memos, headers, failure messages) is encrypted with AES-256-GCM under the current key, and any key of the ring decrypts; empty = payloads in plain text. Every process of a namespace needs the same ring (docs/security.md)"`
+	PayloadKeysFile      string `envconfig:"PAYLOAD_KEYS_FILE" desc:"key ring file ({\"current\": id, \"keys\": {id: base64 of 32 bytes}}) of the payload codec: every payload sent to Temporal (requests, results, memos, headers, failure messages) is encrypted with AES-256-GCM under the current key, and any key of the ring decrypts; empty = payloads in plain text. Every process of a namespace needs the same ring; the file is read again when it changes, so a rotation needs no restart (docs/security.md)"`
 	CodecServerAddress   string `envconfig:"CODEC_SERVER_ADDRESS" default:"127.0.0.1:8081" desc:"address novaflow codec-server listens on"`
 	CodecServerTokenFile string `envconfig:"CODEC_SERVER_TOKEN_FILE" desc:"file holding the bearer token novaflow codec-server requires of every request (a mounted secret); required by codec-server unless NOVAFLOW_AUTH is on (then it accepts the tokens of its issuer too)"`
 	CodecServerOrigins   string `envconfig:"CODEC_SERVER_ORIGINS" default:"http://localhost:8233" desc:"browser origins (comma-separated scheme://host:port, or *) that may call novaflow codec-server: the Temporal Web UI's"`
@@ -141,7 +141,7 @@ func LoadConfig(env Env) (Config, error) {
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = env.Get("DATABASE_URL")
 	}
-	if _, err := c.PayloadCodec(); err != nil {
+	if _, err := c.PayloadCodec(nil); err != nil {
 		return Config{}, err
 	}
 	if c.Host == "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -51,7 +52,7 @@ SIGINT or SIGTERM stops it.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			return serveCodec(ctx, cfg, func(addr string) {
+			return serveCodec(ctx, cfg, worker.NewLogger(cmd.ErrOrStderr(), cfg, nil), func(addr string) {
 				fmt.Fprintf(cmd.OutOrStdout(), "codec server on http://%s (origins %s)\n", addr, cfg.CodecServerOrigins)
 			})
 		},
@@ -61,8 +62,8 @@ SIGINT or SIGTERM stops it.`,
 // codecHandler builds the codec server's handler from cfg: the codec of
 // NOVAFLOW_PAYLOAD_KEYS_FILE, the tokens codecAuthorizer accepts, the
 // origins of NOVAFLOW_CODEC_SERVER_ORIGINS. Errors name the setting.
-func codecHandler(ctx context.Context, cfg worker.Config) (http.Handler, error) {
-	pc, err := cfg.PayloadCodec()
+func codecHandler(ctx context.Context, cfg worker.Config, logger *slog.Logger) (http.Handler, error) {
+	pc, err := cfg.PayloadCodec(logger)
 	if err != nil {
 		return nil, err
 	}
@@ -153,10 +154,10 @@ func readToken(file string) (string, error) {
 	return token, nil
 }
 
-// serveCodec serves the codec server of cfg until ctx ends; listening is
-// called with the address once it listens.
-func serveCodec(ctx context.Context, cfg worker.Config, listening func(addr string)) error {
-	h, err := codecHandler(ctx, cfg)
+// serveCodec serves the codec server of cfg until ctx ends, logging to
+// logger; listening is called with the address once it listens.
+func serveCodec(ctx context.Context, cfg worker.Config, logger *slog.Logger, listening func(addr string)) error {
+	h, err := codecHandler(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}

@@ -301,7 +301,7 @@ func TestPayloadCodec(t *testing.T) {
 	sctx, stop := context.WithCancel(ctx)
 	addr := make(chan string, 1)
 	served := make(chan error, 1)
-	go func() { served <- serveCodec(sctx, scfg, func(a string) { addr <- a }) }()
+	go func() { served <- serveCodec(sctx, scfg, discardLogger(), func(a string) { addr <- a }) }()
 	var endpoint string
 	select {
 	case a := <-addr:
@@ -434,7 +434,7 @@ func TestCodecSettings(t *testing.T) {
 			c.edit(&cc)
 			ctx, cancel := context.WithCancel(context.Background())
 			cancel()
-			err := serveCodec(ctx, cc, func(string) {})
+			err := serveCodec(ctx, cc, discardLogger(), func(string) {})
 			var ce *worker.ConfigError
 			if !errors.As(err, &ce) || ce.Setting != c.setting || strings.Contains(err.Error(), token) {
 				t.Fatalf("error %v, want a ConfigError naming %s", err, c.setting)
@@ -488,7 +488,7 @@ func TestCodecServerTokens(t *testing.T) {
 		cfg.Auth, cfg.AuthJWKS, cfg.AuthIssuer, cfg.AuthPolicyFile = true, jwks, issuer, policyFile
 		ctx, stop := context.WithCancel(context.Background())
 		addr, served := make(chan string, 1), make(chan error, 1)
-		go func() { served <- serveCodec(ctx, cfg, func(a string) { addr <- a }) }()
+		go func() { served <- serveCodec(ctx, cfg, discardLogger(), func(a string) { addr <- a }) }()
 		t.Cleanup(func() { stop(); <-served })
 		select {
 		case a := <-addr:

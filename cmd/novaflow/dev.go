@@ -249,7 +249,7 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) (retErr error) {
 	if err != nil {
 		return err
 	}
-	if pc, _ := cfg.PayloadCodec(); pc != nil {
+	if pc, _ := cfg.PayloadCodec(nil); pc != nil {
 		say("payloads are encrypted with key %s of NOVAFLOW_PAYLOAD_KEYS_FILE: the Web UI shows ciphertext; `novaflow codec-server` and temporal's --codec-endpoint read them", pc.CurrentKey())
 	}
 	if cfg.Auth {

@@ -4,10 +4,11 @@
 // codec over HTTP (Temporal's codec server protocol) so that an authorized
 // operator can read them.
 //
-// Keys come from a key ring file (LoadKeyRing): key ids mapped to 32-byte
-// keys, one of them current. Payloads are encrypted with the current key and
-// carry its id in their metadata, so any key of the ring decrypts them:
-// adding a new current key keeps older histories readable.
+// Keys come from a key ring file (Open, LoadKeyRing): key ids mapped to
+// 32-byte keys, one of them current. Payloads are encrypted with the current
+// key and carry its id in their metadata, so any key of the ring decrypts
+// them: adding a new current key keeps older histories readable. DialOption
+// puts a codec on a Temporal client's connection; NewHandler serves it.
 package codec
 
 import (

@@ -51,12 +51,32 @@ func execute(args []string, stdout, stderr io.Writer) int {
 	root := newRootCmd()
 	// The flags of this command line apply to it alone (a test runs many).
 	defer func() { globalClient = clientFlags{} }()
+	// started says the command line was accepted and a command ran: an
+	// error before that is cobra's refusal of the line (exit code 2). Each
+	// command's run is wrapped, rather than a PersistentPreRunE used, which a
+	// subcommand's own would replace.
 	started := false
-	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
-		started = true
-		_, err := outputOf(cmd)
-		return err
+	var wrap func(c *cobra.Command)
+	wrap = func(c *cobra.Command) {
+		if run := c.RunE; run != nil {
+			c.RunE = func(cmd *cobra.Command, args []string) error {
+				started = true
+				if _, err := outputOf(cmd); err != nil {
+					return err
+				}
+				return run(cmd, args)
+			}
+		} else if run := c.Run; run != nil {
+			c.Run = func(cmd *cobra.Command, args []string) {
+				started = true
+				run(cmd, args)
+			}
+		}
+		for _, sub := range c.Commands() {
+			wrap(sub)
+		}
 	}
+	wrap(root)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usageError{err} })
 	root.SetOut(stdout)
 	root.SetErr(stderr)

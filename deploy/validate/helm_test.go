@@ -114,6 +114,13 @@ var (
 		"file-volumes": {"volume": map[string]any{"driver": "file", "hostPath": "/var/lib/novaflow/volume"}, "compute": map[string]any{"hostPath": "/var/lib/novaflow/compute"}},
 		"process":      {"compute": map[string]any{"driver": "process", "driverOptions": "soft_reboot_timeout:30s", "hostPath": "/srv/novaflow"}},
 	}
+	authToggles = map[string]map[string]any{
+		"no-auth": {},
+		"auth-files": {"auth": map[string]any{"enabled": true, "issuer": "https://id.example", "audience": "novaflow-prod",
+			"jwks": map[string]any{"existingSecret": "novaflow-auth", "key": "keys.json"}, "policy": map[string]any{"existingConfigMap": "novaflow-policy"},
+			"token": map[string]any{"existingSecret": "novaflow-service-token"}}},
+		"auth-url": {"auth": map[string]any{"enabled": true, "issuer": "https://id.example", "jwksURL": "https://id.example/jwks"}},
+	}
 	settingToggles = map[string]map[string]any{
 		"default-settings": {},
 		"settings": {
@@ -136,7 +143,7 @@ func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys
 
 // chartConfigs are the configurations the chart is rendered in: every
 // combination of the wiring toggles (database, API key, TLS, monitor,
-// drivers, settings), and every subset of the topics and of the hooks
+// drivers, settings), authorization's settings in turn over them, and every subset of the topics and of the hooks
 // each with a wiring that
 // changes from one to the next.
 func chartConfigs() []chartConfig {
@@ -147,11 +154,14 @@ func chartConfigs() []chartConfig {
 				for _, mon := range sortedKeys(monitorToggles) {
 					for _, vol := range sortedKeys(volumeToggles) {
 						for _, set := range sortedKeys(settingToggles) {
+							// Authorization takes each of its settings in
+							// turn, a third of the combinations each.
+							auth := sortedKeys(authToggles)[len(wiring)%len(authToggles)]
 							v := baseValues()
-							for _, t := range []map[string]any{databaseToggles[db], apiKeyToggles[key], tlsToggles[tls], monitorToggles[mon], volumeToggles[vol], settingToggles[set]} {
+							for _, t := range []map[string]any{databaseToggles[db], apiKeyToggles[key], tlsToggles[tls], monitorToggles[mon], volumeToggles[vol], settingToggles[set], authToggles[auth]} {
 								v = merged(v, t)
 							}
-							wiring = append(wiring, chartConfig{name: strings.Join([]string{db, key, tls, mon, vol, set}, ","), values: v})
+							wiring = append(wiring, chartConfig{name: strings.Join([]string{db, key, tls, mon, vol, set, auth}, ","), values: v})
 						}
 					}
 				}
@@ -310,7 +320,7 @@ func checkChart(ch *chart.Chart, vals map[string]any, h *helmRendering, s settin
 			m.wantTopics[t] = kind
 		}
 	}
-	for _, p := range []string{"database.existingSecret", "temporal.apiKey.existingSecret", "temporal.tls.existingSecret", "payloadKeys.existingSecret"} {
+	for _, p := range []string{"database.existingSecret", "temporal.apiKey.existingSecret", "temporal.tls.existingSecret", "payloadKeys.existingSecret", "auth.jwks.existingSecret", "auth.token.existingSecret"} {
 		if name, _ := value(ch, vals, p).(string); name != "" {
 			m.external[name] = true
 		}
@@ -372,6 +382,20 @@ func checkChart(ch *chart.Chart, vals map[string]any, h *helmRendering, s settin
 		}
 		if keys := w.topic != "" && truthy(value(ch, vals, "payloadKeys.existingSecret")); keys != (env["NOVAFLOW_PAYLOAD_KEYS_FILE"] != "") {
 			fail("%s: NOVAFLOW_PAYLOAD_KEYS_FILE=%q with a key ring for the services: %v", where, env["NOVAFLOW_PAYLOAD_KEYS_FILE"], keys)
+		}
+		if auth := w.topic != "" && truthy(value(ch, vals, "auth.enabled")); auth != (env["NOVAFLOW_AUTH"] == "true") {
+			fail("%s: NOVAFLOW_AUTH=%q with auth.enabled %v (services only)", where, env["NOVAFLOW_AUTH"], auth)
+		} else if auth {
+			jwks := fmt.Sprint(value(ch, vals, "auth.jwksURL"))
+			if truthy(value(ch, vals, "auth.jwks.existingSecret")) {
+				jwks = "/etc/novaflow/auth-jwks/jwks.json"
+			}
+			if env["NOVAFLOW_AUTH_JWKS"] != jwks || env["NOVAFLOW_AUTH_ISSUER"] != fmt.Sprint(value(ch, vals, "auth.issuer")) {
+				fail("%s: NOVAFLOW_AUTH_JWKS=%q NOVAFLOW_AUTH_ISSUER=%q, want %s and auth.issuer", where, env["NOVAFLOW_AUTH_JWKS"], env["NOVAFLOW_AUTH_ISSUER"], jwks)
+			}
+			if token := truthy(value(ch, vals, "auth.token.existingSecret")); token != (env["NOVAFLOW_TOKEN_FILE"] != "") {
+				fail("%s: NOVAFLOW_TOKEN_FILE=%q with auth.token.existingSecret %v", where, env["NOVAFLOW_TOKEN_FILE"], token)
+			}
 		}
 		if comp == "compute" && env["NOVAFLOW_COMPUTE_DRIVER"] != fmt.Sprint(value(ch, vals, "compute.driver")) {
 			fail("%s: NOVAFLOW_COMPUTE_DRIVER=%q, want compute.driver", where, env["NOVAFLOW_COMPUTE_DRIVER"])
@@ -615,6 +639,8 @@ func TestHelmChartRefuses(t *testing.T) {
 		{"misspelt value", merged(baseValues(), map[string]any{"conductor": map[string]any{"replica": 3}}), "replica", true},
 		{"misspelt top-level value", merged(baseValues(), map[string]any{"temporl": map[string]any{}}), "temporl", true},
 		{"unknown setting name", merged(baseValues(), map[string]any{"config": map[string]any{"novaflow_log_level": "debug"}}), "novaflow_log_level", true},
+		{"authorization without the issuer's keys", merged(baseValues(), map[string]any{"auth": map[string]any{"enabled": true, "issuer": "https://id.example"}}), "auth.enabled: set auth.issuer, and auth.jwksURL or auth.jwks.existingSecret", false},
+		{"JWKS over plain HTTP", merged(baseValues(), map[string]any{"auth": map[string]any{"jwksURL": "http://id.example/jwks"}}), "/auth/jwksURL", true},
 		{"address without a port", merged(baseValues(), map[string]any{"temporal": map[string]any{"address": "temporal"}}), "/temporal/address", true},
 		{"database URL of another kind", merged(baseValues(), map[string]any{"database": map[string]any{"existingSecret": "", "url": "mysql://x"}}), "/database/url", true},
 	}
@@ -641,7 +667,7 @@ func TestHelmChecksCatchMistakes(t *testing.T) {
 	s := loadSettings(t)
 	base := renderBase(t)
 	ch := loadChart(t)
-	vals := merged(baseValues(), merged(tlsToggles["tls-mutual"], merged(apiKeyToggles["api-key-value"], monitorToggles["monitor"])))
+	vals := merged(baseValues(), merged(tlsToggles["tls-mutual"], merged(apiKeyToggles["api-key-value"], merged(monitorToggles["monitor"], authToggles["auth-files"]))))
 	job := func(h *helmRendering, suffix string) *corev1.PodSpec {
 		for _, j := range h.m.jobs {
 			if strings.HasSuffix(j.Name, suffix) {
@@ -735,6 +761,16 @@ func TestHelmChecksCatchMistakes(t *testing.T) {
 			}
 		}, "does not select the pods"},
 		{"no ServiceMonitor", func(h *helmRendering) { h.m.serviceMonitors = nil }, "0 ServiceMonitors with serviceMonitor.enabled true"},
+		{"service token not mounted", func(h *helmRendering) {
+			c := &deployment(h, "scheduler").Containers[0]
+			c.VolumeMounts = slices.DeleteFunc(c.VolumeMounts, func(vm corev1.VolumeMount) bool { return vm.Name == "token" })
+		}, "NOVAFLOW_TOKEN_FILE=/etc/novaflow/token/token is not in a mounted Secret volume"},
+		{"authorization off in one service", func(h *helmRendering) {
+			setEnv(&deployment(h, "conductor").Containers[0], "NOVAFLOW_AUTH", "false")
+		}, "with auth.enabled true"},
+		{"issuer's keys elsewhere", func(h *helmRendering) {
+			setEnv(&deployment(h, "conductor").Containers[0], "NOVAFLOW_AUTH_JWKS", "https://other.example/jwks")
+		}, "want /etc/novaflow/auth-jwks/jwks.json"},
 		{"services without remove-on-stop", func(h *helmRendering) {
 			setEnv(&deployment(h, "scheduler").Containers[0], "NOVAFLOW_REMOVE_ON_STOP", "false")
 		}, "NOVAFLOW_REMOVE_ON_STOP"},

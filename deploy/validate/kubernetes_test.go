@@ -461,12 +461,12 @@ func (m *manifests) checkVolumes(where string, spec *corev1.PodSpec, c corev1.Co
 	}
 	// A file setting names a file of a mounted Secret volume that holds
 	// it, readable by the pod's user.
-	for _, k := range []string{"NOVAFLOW_TEMPORAL_TLS_CA", "NOVAFLOW_TEMPORAL_TLS_CERT", "NOVAFLOW_TEMPORAL_TLS_KEY", "NOVAFLOW_DATABASE_URL_FILE", "NOVAFLOW_TEMPORAL_API_KEY_FILE", "NOVAFLOW_PAYLOAD_KEYS_FILE"} {
-		if p := env[k]; p != "" {
+	for _, k := range []string{"NOVAFLOW_TEMPORAL_TLS_CA", "NOVAFLOW_TEMPORAL_TLS_CERT", "NOVAFLOW_TEMPORAL_TLS_KEY", "NOVAFLOW_DATABASE_URL_FILE", "NOVAFLOW_TEMPORAL_API_KEY_FILE", "NOVAFLOW_PAYLOAD_KEYS_FILE", "NOVAFLOW_TOKEN_FILE", "NOVAFLOW_AUTH_JWKS"} {
+		if p := env[k]; p != "" && !strings.HasPrefix(p, "https://") {
 			m.checkSecretFile(where, spec, c, k, p, fail)
 		}
 	}
-	for _, k := range []string{"NOVAFLOW_COMPUTE_STATE_DIR", "NOVAFLOW_VOLUME_DATA_DIR"} {
+	for _, k := range []string{"NOVAFLOW_COMPUTE_STATE_DIR", "NOVAFLOW_VOLUME_DATA_DIR", "NOVAFLOW_AUTH_POLICY_FILE"} {
 		if p := env[k]; p != "" && !mounted[filepath.Dir(p)] && !mounted[p] {
 			fail("%s: %s=%s is not in a mounted volume", where, k, p)
 		}

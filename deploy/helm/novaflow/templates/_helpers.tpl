@@ -63,6 +63,9 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
 {{- if and .Values.volume.enabled (eq .Values.volume.driver "file") (or (not .Values.volume.hostPath) (not .Values.compute.hostPath)) -}}
 {{- fail "volume.driver file: set volume.hostPath and compute.hostPath (the volumes are files of the node, linked into compute's state directory)" -}}
 {{- end -}}
+{{- if and .Values.auth.enabled (or (not .Values.auth.issuer) (and (not .Values.auth.jwksURL) (not .Values.auth.jwks.existingSecret))) -}}
+{{- fail "auth.enabled: set auth.issuer, and auth.jwksURL or auth.jwks.existingSecret (the issuer's keys)" -}}
+{{- end -}}
 {{- if and .Values.temporal.tls.existingSecret (not .Values.temporal.tls.enabled) -}}
 {{- fail "temporal.tls.existingSecret is set but temporal.tls.enabled is false" -}}
 {{- end -}}
@@ -222,6 +225,87 @@ capabilities:
 {{- end }}
 {{- end -}}
 
+{{/* Authorization, in services only. */}}
+{{- define "novaflow.authEnv" -}}
+{{- with .Values.auth }}
+{{- if .enabled }}
+- name: NOVAFLOW_AUTH
+  value: "true"
+- name: NOVAFLOW_AUTH_ISSUER
+  value: {{ .issuer | quote }}
+{{- with .audience }}
+- name: NOVAFLOW_AUTH_AUDIENCE
+  value: {{ . | quote }}
+{{- end }}
+- name: NOVAFLOW_AUTH_JWKS
+  value: {{ ternary .jwksURL "/etc/novaflow/auth-jwks/jwks.json" (not .jwks.existingSecret) | quote }}
+{{- if .policy.existingConfigMap }}
+- name: NOVAFLOW_AUTH_POLICY_FILE
+  value: /etc/novaflow/auth-policy/policy.yaml
+{{- end }}
+{{- if .token.existingSecret }}
+- name: NOVAFLOW_TOKEN_FILE
+  value: /etc/novaflow/token/token
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "novaflow.authVolumeMounts" -}}
+{{- with .Values.auth }}
+{{- if .enabled }}
+{{- if .jwks.existingSecret }}
+- name: auth-jwks
+  mountPath: /etc/novaflow/auth-jwks
+  readOnly: true
+{{- end }}
+{{- if .policy.existingConfigMap }}
+- name: auth-policy
+  mountPath: /etc/novaflow/auth-policy
+  readOnly: true
+{{- end }}
+{{- if .token.existingSecret }}
+- name: token
+  mountPath: /etc/novaflow/token
+  readOnly: true
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "novaflow.authVolumes" -}}
+{{- with .Values.auth }}
+{{- if .enabled }}
+{{- if .jwks.existingSecret }}
+- name: auth-jwks
+  secret:
+    secretName: {{ .jwks.existingSecret }}
+    defaultMode: 0440
+    items:
+      - key: {{ .jwks.key }}
+        path: jwks.json
+{{- end }}
+{{- if .policy.existingConfigMap }}
+- name: auth-policy
+  configMap:
+    name: {{ .policy.existingConfigMap }}
+    items:
+      - key: {{ .policy.key }}
+        path: policy.yaml
+{{- end }}
+{{- if .token.existingSecret }}
+- name: token
+  secret:
+    secretName: {{ .token.existingSecret }}
+    defaultMode: 0440
+    items:
+      - key: {{ .token.key }}
+        path: token
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
 {{/* NAME: value pairs as env entries. */}}
 {{- define "novaflow.envMap" -}}
 {{- range $k, $v := . }}
@@ -236,6 +320,7 @@ capabilities:
 {{ include "novaflow.temporalEnv" .root }}
 {{ include "novaflow.databaseEnv" .root }}
 {{- include "novaflow.payloadKeysEnv" .root }}
+{{- include "novaflow.authEnv" .root }}
 - name: NOVAFLOW_MIGRATE_ON_START
   value: "false"
 - name: NOVAFLOW_HEALTH_ADDRESS

@@ -29,7 +29,8 @@ import (
 // through (to the method's NotFound), the member's is denied on an instance
 // its project does not own (here: none), and calls without a valid token
 // are refused; without --auth dev says in one line that authorization is
-// off (TestDevUsesGivenTemporal).
+// off (TestDevUsesGivenTemporal). The same through `novaflow call` with
+// NOVAFLOW_TOKEN.
 func TestDevAuth(t *testing.T) {
 	server := testenv.Temporal(t)
 	namespace := testenv.UniqueName(t, "devauth")
@@ -100,6 +101,21 @@ func TestDevAuth(t *testing.T) {
 	} {
 		if err := call(tc.token); !isErrType(err, tc.want) {
 			t.Errorf("%s: %v, want %s", name, err, tc.want)
+		}
+	}
+
+	// The same through `novaflow call`, which presents NOVAFLOW_TOKEN.
+	in := `{"instance_uuid":"` + uuid.NewString() + `"}`
+	for name, tc := range map[string]struct{ token, want string }{
+		"admin":  {admin, managers.NotFoundType},
+		"member": {strings.TrimSpace(member.String()), policy.DeniedType},
+		"none":   {"", policy.UnauthenticatedType},
+	} {
+		t.Setenv("NOVAFLOW_TOKEN", tc.token)
+		var stdout, stderr bytes.Buffer
+		code := execute([]string{"novaflow", "call", "compute.get_instance_info", "--host", "devauth", "--input", in}, &stdout, &stderr)
+		if code != 3 || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("novaflow call as %s: exit %d, %s%s; want 3 and %s", name, code, stdout.String(), stderr.String(), tc.want)
 		}
 	}
 	cancel()

@@ -94,9 +94,11 @@ var (
 		"db-url":      {"database": map[string]any{"existingSecret": "", "url": "postgres://novaflow:pw@postgres:5432/novaflow?sslmode=verify-full"}},
 	}
 	apiKeyToggles = map[string]map[string]any{
-		"no-api-key":       {},
-		"api-key-existing": {"temporal": map[string]any{"apiKey": map[string]any{"existingSecret": "temporal-cloud", "key": "api-key"}}},
-		"api-key-value":    {"temporal": map[string]any{"apiKey": map[string]any{"value": "secret-key"}}},
+		"no-api-key": {},
+		// Temporal Cloud's shape: an API key, and a set-up that only checks.
+		"api-key-existing": {"temporal": map[string]any{"apiKey": map[string]any{"existingSecret": "temporal-cloud", "key": "api-key"}},
+			"hooks": map[string]any{"temporalSetup": map[string]any{"checkOnly": true}}},
+		"api-key-value": {"temporal": map[string]any{"apiKey": map[string]any{"value": "secret-key"}}},
 	}
 	tlsToggles = map[string]map[string]any{
 		"no-tls":          {},
@@ -403,8 +405,17 @@ func checkChart(ch *chart.Chart, vals map[string]any, h *helmRendering, s settin
 		if comp == "volume" && env["NOVAFLOW_VOLUME_DRIVER"] != fmt.Sprint(value(ch, vals, "volume.driver")) {
 			fail("%s: NOVAFLOW_VOLUME_DRIVER=%q, want volume.driver", where, env["NOVAFLOW_VOLUME_DRIVER"])
 		}
-		if r := value(ch, vals, "temporal.retention"); comp == "temporal-setup" && truthy(r) && !slices.Equal(c.Args, []string{"temporal", "setup", "--retention", fmt.Sprint(r)}) {
-			fail("%s: args %q, want --retention %v", where, c.Args, r)
+		if comp == "temporal-setup" {
+			want := []string{"temporal", "setup"}
+			if r := value(ch, vals, "temporal.retention"); truthy(r) {
+				want = append(want, "--retention", fmt.Sprint(r))
+			}
+			if truthy(value(ch, vals, "hooks.temporalSetup.checkOnly")) {
+				want = []string{"temporal", "setup", "--check"}
+			}
+			if !slices.Equal(c.Args, want) {
+				fail("%s: args %q, want %q (temporal.retention, hooks.temporalSetup.checkOnly)", where, c.Args, want)
+			}
 		}
 
 		// Hooks: the Jobs, and only they, before every install and

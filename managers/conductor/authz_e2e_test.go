@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/workflow"
 
@@ -144,15 +146,29 @@ func (c *authCloud) startAuth(topic, host, serviceToken string) *worker.Service 
 // caller.
 func (c *authCloud) buildAs(tok string) (conductor.BuildResult, error) {
 	c.t.Helper()
+	return c.buildInput(tok, `{"name":"web","flavor":{"vcpus":1,"memory_mb":64,"disk_gb":1},"image":{"command":["sleep","3600"]}}`)
+}
+
+// buildInput runs conductor.build_instances with input as the caller of
+// token tok; a BuildFailed's details are the result.
+func (c *authCloud) buildInput(tok, input string) (conductor.BuildResult, error) {
+	c.t.Helper()
 	ctx, cancel := context.WithTimeout(auth.WithToken(context.Background(), tok), 2*time.Minute)
 	defer cancel()
 	run, err := c.users.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: testenv.UniqueName(c.t, "build"), TaskQueue: c.buildQ},
-		conductor.BuildInstancesName, json.RawMessage(`{"name":"web","flavor":{"vcpus":1,"memory_mb":64,"disk_gb":1},"image":{"command":["sleep","3600"]}}`))
+		conductor.BuildInstancesName, json.RawMessage(input))
 	if err != nil {
 		c.t.Fatal(err)
 	}
 	var res conductor.BuildResult
-	return res, run.Get(ctx, &res)
+	err = run.Get(ctx, &res)
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && appErr.Type() == conductor.BuildFailedType {
+		if derr := appErr.Details(&res); derr != nil {
+			c.t.Fatalf("BuildFailed details: %v", derr)
+		}
+	}
+	return res, err
 }
 
 // TestAuthorization runs a cloud with authorization on: a member of project
@@ -208,6 +224,23 @@ func TestAuthorization(t *testing.T) {
 	}
 	if !running() {
 		t.Errorf("after bob's calls the instance is not running")
+	}
+
+	// Calls made inside a workflow run as its caller: bob's build naming
+	// alice's instance reaches compute.build_and_run_instance as bob, and
+	// is denied there; the instance stays alice's, and running.
+	bres, err := c.buildInput(bob, `{"name":"steal","flavor":{"vcpus":1,"memory_mb":64,"disk_gb":1},"image":{"command":["sleep","1"]},"instance_uuids":["`+u+`"]}`)
+	t.Logf("bob's build of alice's instance: %v", err)
+	if err == nil {
+		t.Errorf("bob's build of alice's instance succeeded: %+v", bres)
+	} else if b, _ := json.Marshal(bres); !strings.Contains(err.Error()+string(b), policy.DeniedType) {
+		t.Errorf("bob's build of alice's instance: %v %s, want a PolicyDenied inside", err, b)
+	}
+	if inst, err := c.store.Get(ctx, u); err != nil || inst.ProjectID != "project-a" || inst.UserID != "alice" || inst.Host != host {
+		t.Errorf("after bob's build alice's instance is %+v (%v)", inst, err)
+	}
+	if !running() {
+		t.Errorf("after bob's build the instance is not running")
 	}
 
 	// The same through the temporal CLI, whose token goes in the memo.

@@ -332,6 +332,20 @@ func testBadInput(t *testing.T, s *cliStack) {
 	if r.code != 2 {
 		t.Errorf("a local InvalidArgument: %s", r)
 	}
+	// An instance whose build found no host (ERROR, on no host) is deleted
+	// by any compute host.
+	r = s.ok(t, "instance", "list", "-o", "value", "-c", "name,uuid,vm_state")
+	for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		if f := strings.Fields(l); len(f) == 3 && f[0] == "huge" {
+			if f[2] != "error" {
+				t.Errorf("the instance of a build that found no host: %s", l)
+			}
+			r = s.ok(t, "instance", "delete", f[1], "-o", "value", "-c", "vm_state,deleted")
+			if strings.TrimSpace(r.stdout) != "deleted true" {
+				t.Errorf("delete of an instance on no host: %s", r)
+			}
+		}
+	}
 	// The services still answer after all of it.
 	s.ok(t, "volume", "list")
 	s.ok(t, "host", "show", s.host)

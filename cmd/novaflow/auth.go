@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -120,9 +119,9 @@ OIDC provider (Keystone, Dex, Keycloak...) issues the tokens.
 func printToken(out io.Writer, dir, output string, c auth.Claims) error {
 	switch {
 	case c.Subject == "":
-		return errors.New("--user: required")
+		return usagef("--user: required")
 	case c.TTL <= 0:
-		return fmt.Errorf("--ttl: must be positive, got %s", c.TTL)
+		return usagef("--ttl: must be positive, got %s", c.TTL)
 	}
 	key := filepath.Join(dir, auth.DevKeyFile)
 	if _, err := os.Stat(key); err != nil {

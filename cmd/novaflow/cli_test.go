@@ -199,8 +199,54 @@ func TestCLI(t *testing.T) {
 	t.Run("CheatSheet", func(t *testing.T) { testCheatSheet(t, s) })
 	t.Run("Prune", func(t *testing.T) { testPrune(t, s) })
 	t.Run("Completion", func(t *testing.T) { testCompletion(t, s) })
+	t.Run("OwnService", func(t *testing.T) { testOwnService(t, s) })
 	t.Run("Terminal", func(t *testing.T) { testTerminal(t, s) })
 	t.Run("Interrupt", func(t *testing.T) { testInterrupt(t, s) })
+}
+
+// testOwnService calls a manager of a user's own that the novaflow binary
+// does not link (examples/dns, run by testdata/dnsservice) by name: its
+// result, and its typed error naming the field.
+func testOwnService(t *testing.T, s *cliStack) {
+	bin := filepath.Join(t.TempDir(), "dnsservice")
+	if out, err := exec.Command("go", "build", "-o", bin, "./testdata/dnsservice").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	out := &testenv.Buffer{}
+	svc := exec.Command(bin)
+	svc.Dir, svc.Env, svc.Stdout, svc.Stderr = s.dir, append(s.env[:len(s.env):len(s.env)], "NOVAFLOW_HOST=dnshost"), out, out
+	if err := svc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- svc.Wait() }()
+	defer func() {
+		_ = svc.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(time.Minute):
+			_ = svc.Process.Kill()
+			t.Errorf("the dns service did not stop\n%s", out)
+		}
+		if t.Failed() {
+			t.Logf("dns service:\n%s", out)
+		}
+	}()
+	id := uuid.NewString()
+	// The call waits for the service to take it (it may still be starting).
+	r := s.sh(t, `{"record_id":"`+id+`","name":"www.example.org","type":"A","value":"10.0.0.1"}`,
+		"novaflow call dns.create_record - -o value -c id,type,value")
+	if r.code != 0 || strings.TrimSpace(r.stdout) != id+" A 10.0.0.1" {
+		t.Fatalf("call dns.create_record: %s", r)
+	}
+	r = s.nf(t, "call", "dns.create_record", "--input", `{"record_id":"`+uuid.NewString()+`","name":"www.example.org","type":"MX","value":"x"}`)
+	if r.code != exitRemote || !strings.Contains(r.stderr, "InvalidArgument: field type: must be A, AAAA, CNAME or TXT") {
+		t.Errorf("a bad record, judged by the service: %s", r)
+	}
+	r = s.nf(t, "call", "dns.list_records", "-o", "json", "--host", "dnshost")
+	if r.code != 0 || !strings.Contains(r.stdout, id) {
+		t.Errorf("call dns.list_records --host dnshost: %s", r)
+	}
 }
 
 // testTerminal runs commands on a terminal (script(1) gives them one):

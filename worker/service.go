@@ -215,8 +215,11 @@ func Create(cfg Config, opts Options) (*Service, error) {
 	if s.verifier, s.policy, err = cfg.loadAuthz(context.Background()); err != nil {
 		return nil, err
 	}
-	if !cfg.Auth {
+	switch {
+	case !cfg.Auth:
 		logger.Debug("authorization is off (NOVAFLOW_AUTH): any caller that reaches the namespace may call every method")
+	case cfg.Token == "" && cfg.TokenFile == "":
+		logger.Warn("authorization is on but NOVAFLOW_TOKEN (or _FILE) is unset: calls this service makes on its own, without a caller (periodic tasks, hooks), carry no identity and are refused; give it a token with role service")
 	}
 	s.live.set(cfg)
 	warnDownTime(logger, cfg)

@@ -179,13 +179,13 @@ rpc_server_call_duration_seconds_count{rpc_method="compute.x"} 1
 		t.Fatal(err)
 	}
 	for expr, want := range map[string]string{
-		`max by (topic) (novaflow_services{state="down"})`:                                                        "",
+		`max by (topic) (novaflow_services{state="down"})`:                                                      "",
 		`histogram_quantile(0.99, sum by (le, rpc_method) (rate(rpc_server_call_duration_seconds_bucket[5m])))`: "",
-		`sum(rate(rpc_server_call_duration_seconds_count[$__rate_interval]))`:                                     "",
-		`max by (topic) (novaflow_service)`:                                                                       "metric novaflow_service",
-		`max by (topic) (novaflow_services{outcome="x"})`:                                                         "label outcome of novaflow_services",
-		`sum by (error_type) (rate(rpc_server_call_duration_seconds_count[5m]))`:                                  "label error_type to group by",
-		`sum by (le) (rate(rpc_server_call_duration_seconds_count[5m]))`:                                          "label le to group by",
+		`sum(rate(rpc_server_call_duration_seconds_count[$__rate_interval]))`:                                   "",
+		`max by (topic) (novaflow_service)`:                                                                     "metric novaflow_service",
+		`max by (topic) (novaflow_services{outcome="x"})`:                                                       "label outcome of novaflow_services",
+		`sum by (error_type) (rate(rpc_server_call_duration_seconds_count[5m]))`:                                "label error_type to group by",
+		`sum by (le) (rate(rpc_server_call_duration_seconds_count[5m]))`:                                        "label le to group by",
 	} {
 		problems, err := checkQuery(expr, s)
 		if err != nil {

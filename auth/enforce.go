@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	commonpb "go.temporal.io/api/common/v1"
 	"log/slog"
 	"strings"
@@ -29,14 +30,15 @@ const MetricDecisions = "novaflow.authz.decisions"
 type Enforcer struct {
 	interceptor.WorkerInterceptorBase
 
-	verifier *Verifier
-	policy   *policy.Policy
-	topic    string
-	methods  map[string]managers.Method // by activity name
-	owner    managers.Owner
-	exempt   func(activity string) bool
-	logger   *slog.Logger
-	counter  metric.Int64Counter
+	verifier  *Verifier
+	policy    *policy.Policy
+	topic     string
+	methods   map[string]managers.Method // by activity name
+	owner     managers.Owner
+	framework func(activity string) bool
+	scheduled func(ctx context.Context) (string, bool, error)
+	logger    *slog.Logger
+	counter   metric.Int64Counter
 }
 
 // EnforcerOptions configure an Enforcer.
@@ -50,25 +52,31 @@ type EnforcerOptions struct {
 	// Owner, when set, says who owns a method's object (the target's
 	// project_id and user_id).
 	Owner managers.Owner
-	// Exempt says which activities are the framework's own runs (status
-	// reports, periodic tasks), which take no caller input and run without
-	// a caller's token.
-	Exempt func(activity string) bool
-	Logger *slog.Logger
+	// Framework says which activities are the framework's own runs (status
+	// reports, periodic tasks). They run when Scheduled says their workflow
+	// run was started by its Schedule, which stores no token, or when their
+	// token's credentials pass policy.FrameworkRule (a service's).
+	Framework func(activity string) bool
+	// Scheduled reports whether the workflow run of the activity of ctx was
+	// started by its Schedule, and the schedule's ID. Activities that are
+	// not methods of the service (workflows.UpHostsName) run without a
+	// token in such a run too.
+	Scheduled func(ctx context.Context) (schedule string, ok bool, err error)
+	Logger    *slog.Logger
 }
 
 // NewEnforcer returns the Enforcer of opts.
 func NewEnforcer(opts EnforcerOptions) *Enforcer {
 	e := &Enforcer{verifier: opts.Verifier, policy: opts.Policy, topic: opts.Topic, owner: opts.Owner,
-		exempt: opts.Exempt, logger: opts.Logger, methods: map[string]managers.Method{}}
+		framework: opts.Framework, scheduled: opts.Scheduled, logger: opts.Logger, methods: map[string]managers.Method{}}
 	if e.policy == nil {
 		e.policy = policy.Default()
 	}
 	if e.logger == nil {
 		e.logger = slog.Default()
 	}
-	if e.exempt == nil {
-		e.exempt = func(string) bool { return false }
+	if e.framework == nil {
+		e.framework = func(string) bool { return false }
 	}
 	for _, m := range opts.Methods {
 		e.methods[activities.Name(opts.Topic, m.Name)] = m
@@ -123,9 +131,6 @@ type activityGuard struct {
 
 func (g *activityGuard) ExecuteActivity(ctx context.Context, in *interceptor.ExecuteActivityInput) (any, error) {
 	name := activity.GetInfo(ctx).ActivityType.Name
-	if g.e.exempt(name) {
-		return g.Next.ExecuteActivity(ctx, in)
-	}
 	// The header's token, also when the worker's client has no Propagator
 	// to extract it (calls the method makes then carry it only with one).
 	if TokenFrom(ctx) == "" {
@@ -133,7 +138,12 @@ func (g *activityGuard) ExecuteActivity(ctx context.Context, in *interceptor.Exe
 			ctx = WithToken(ctx, tok)
 		}
 	}
-	ctx, err := g.e.Authorize(ctx, name, in.Args)
+	var err error
+	if _, isMethod := g.e.methods[name]; !isMethod {
+		ctx, err = g.e.AuthorizeFramework(ctx, name)
+	} else {
+		ctx, err = g.e.Authorize(ctx, name, in.Args)
+	}
 	if err != nil {
 		return nil, activities.ToApplicationError(err)
 	}
@@ -177,6 +187,90 @@ func (e *Enforcer) Authorize(ctx context.Context, name string, args []any) (cont
 	e.count(ctx, name, "allowed")
 	e.logger.Debug("authorization: call allowed", "rule", d.Rule, "user", creds.UserID, "project", creds.ProjectID, "activity", name, "workflow_id", wfID)
 	return policy.WithCredentials(ctx, creds), nil
+}
+
+// AuthorizeFramework decides an activity of the framework's own runs (a
+// status report, a periodic task) or, without a token, an activity that is
+// no method of the service (the list of up hosts): allowed with a token
+// whose credentials pass policy.FrameworkRule (a framework activity) or any
+// valid token (another), else in a workflow run that its Schedule started
+// (Scheduled), which carries no token or an old one. A refusal is a
+// PolicyDenied naming the rule (Unauthenticated for a token that does not
+// verify, or none outside a framework activity), logged and counted as
+// Authorize's.
+func (e *Enforcer) AuthorizeFramework(ctx context.Context, name string) (context.Context, error) {
+	wfID, wfType := "", ""
+	if activity.IsActivity(ctx) {
+		info := activity.GetInfo(ctx)
+		wfID, wfType = info.WorkflowExecution.ID, info.WorkflowType.Name
+	}
+	rule, _ := e.policy.Rule(policy.FrameworkRule)
+	framework := e.framework(name)
+	// The token's decision, kept in case no schedule started the run.
+	var refusal error
+	var denied policy.Decision
+	var creds policy.Credentials
+	if tok := TokenFrom(ctx); tok != "" {
+		var err error
+		if creds, err = e.verifier.Verify(tok); err != nil {
+			refusal = err
+		} else {
+			creds.Admin = e.policy.Check(policy.AdminRule, creds, nil).Allowed
+			d := policy.Decision{Allowed: true}
+			if framework {
+				d = e.policy.Check(policy.FrameworkRule, creds, nil)
+			}
+			if d.Allowed {
+				e.count(ctx, name, "allowed")
+				e.logger.Debug("authorization: call allowed", "rule", d.Rule, "user", creds.UserID, "activity", name, "workflow_id", wfID)
+				return policy.WithCredentials(ctx, creds), nil
+			}
+			denied, refusal = d, d.Err(creds)
+		}
+	}
+	schedule := ""
+	if e.scheduled != nil {
+		id, ok, err := e.scheduled(ctx)
+		if err != nil {
+			e.logger.Warn("authorization: could not tell whether a schedule started the run", "activity", name, "workflow_id", wfID, "error", err)
+			return ctx, managers.Unavailable("authorization: whether schedule %s started workflow %s: %v", managers.Quote(id), managers.Quote(wfID), err)
+		}
+		if ok {
+			e.count(ctx, name, "allowed")
+			e.logger.Debug("authorization: call allowed", "schedule", id, "activity", name, "workflow_id", wfID)
+			return ctx, nil
+		}
+		schedule = id
+	}
+	switch {
+	case denied.Rule != "":
+		e.count(ctx, name, "denied")
+		e.logger.Warn("authorization: call denied", "rule", denied.Rule, "rule_text", denied.Text, "user", creds.UserID,
+			"project", creds.ProjectID, "roles", strings.Join(creds.Roles, ","), "activity", name,
+			"workflow_type", wfType, "workflow_id", wfID, "schedule", schedule)
+		return ctx, refusal
+	case refusal != nil:
+		e.count(ctx, name, "unauthenticated")
+		e.logger.Warn("authorization: call refused", "activity", name, "workflow_id", wfID, "error", refusal)
+		return ctx, refusal
+	}
+	msg := fmt.Sprintf("rule %q (%s): workflow %q (%s) carries no token", policy.FrameworkRule, rule, wfID, wfType)
+	if schedule != "" {
+		msg += fmt.Sprintf(" and was not started by its schedule %q", schedule)
+	} else {
+		msg += " and is no run of the framework's schedules"
+	}
+	if !framework {
+		// Not a framework activity: outside a scheduled run it needs a
+		// caller, as any call does.
+		e.count(ctx, name, "unauthenticated")
+		e.logger.Warn("authorization: call refused", "activity", name, "workflow_id", wfID, "error", "no token")
+		return ctx, &managers.Error{Type: policy.UnauthenticatedType, Message: "no token: " + msg}
+	}
+	e.count(ctx, name, "denied")
+	e.logger.Warn("authorization: call denied", "rule", policy.FrameworkRule, "rule_text", rule, "activity", name,
+		"workflow_type", wfType, "workflow_id", wfID, "schedule", schedule, "error", "no token, not started by its schedule")
+	return ctx, &managers.Error{Type: policy.DeniedType, Message: msg}
 }
 
 // target is what a method's rule may name: the request's top-level string

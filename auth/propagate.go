@@ -32,10 +32,24 @@ type wfTokenKey struct{}
 // Inject puts ctx's token (or the default) in the header.
 func (p Propagator) Inject(ctx context.Context, w workflow.HeaderWriter) error {
 	tok := TokenFrom(ctx)
+	if tok == "" && ctx.Value(noTokenKey{}) != nil {
+		return nil
+	}
 	if tok == "" && p.Default != nil {
 		tok = p.Default()
 	}
 	return set(w, tok)
+}
+
+type noTokenKey struct{}
+
+// WithoutToken returns ctx whose executions carry no token, not even the
+// Propagator's Default: the service creates its schedules with it, since a
+// schedule keeps its action's header (readable, and expiring with the
+// token) for every run it starts; the framework's runs that a schedule
+// starts need none (Enforcer).
+func WithoutToken(ctx context.Context) context.Context {
+	return context.WithValue(WithToken(ctx, ""), noTokenKey{}, true)
 }
 
 // Extract reads the header's token into ctx (an activity's context).

@@ -2,8 +2,14 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"strings"
+	"sync"
+	"time"
 
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
 
 	"github.com/novaflow/novaflow/auth"
@@ -60,14 +66,115 @@ func (s *Service) interceptors() []interceptor.WorkerInterceptor {
 	}
 	owner, _ := s.mgr.(managers.Owner)
 	topic := s.topic
+	runs := &scheduledRuns{client: s.client, topic: topic, seen: map[string]bool{}}
 	return []interceptor.WorkerInterceptor{auth.NewEnforcer(auth.EnforcerOptions{
 		Verifier: s.verifier, Policy: s.policy, Topic: topic, Methods: s.mgr.RPCMethods(), Owner: owner, Logger: s.logger,
 		// The framework's own runs: the status report and the periodic
-		// tasks, started by their schedules, and the services table they
-		// read. They take no caller input (docs/security.md).
-		Exempt: func(name string) bool {
+		// tasks. Their schedules start them without a token; a run started
+		// otherwise needs a service's token (docs/security.md).
+		Framework: func(name string) bool {
 			return name == workflows.ReportStateName(topic) || name == workflows.ReportAliveName(topic) ||
-				name == workflows.UpHostsName || strings.HasPrefix(name, workflows.PeriodicName(topic, ""))
+				strings.HasPrefix(name, workflows.PeriodicName(topic, ""))
 		},
+		Scheduled: runs.started,
 	})}
+}
+
+// scheduledRuns tells whether an activity's workflow run was started by the
+// topic's schedule of its type (the status report's, a periodic task's).
+// The search attribute TemporalScheduledById that the scheduler sets on its
+// runs does not tell: any client may set it on a start. The schedule's own
+// record does: its running workflows and its recent actions (the last ten,
+// triggers included) name each run it started by workflow ID and first run
+// ID.
+type scheduledRuns struct {
+	client client.Client
+	topic  string
+
+	mu   sync.Mutex
+	seen map[string]bool // workflow ID/run ID of runs found, bounded
+}
+
+// scheduledRunWait bounds how long a run not (yet) in its schedule's record
+// is looked for: the scheduler records a run once its start returned, which
+// may be after the run's first activity started.
+const scheduledRunWait = 3 * time.Second
+
+func (r *scheduledRuns) started(ctx context.Context) (string, bool, error) {
+	if !activity.IsActivity(ctx) || r.client == nil {
+		return "", false, nil
+	}
+	info := activity.GetInfo(ctx)
+	var id string
+	switch wt := info.WorkflowType.Name; {
+	case wt == workflows.ReportStateName(r.topic):
+		id = ReportScheduleID(r.topic)
+	case strings.HasPrefix(wt, workflows.PeriodicName(r.topic, "")):
+		id = PeriodicScheduleID(r.topic, strings.TrimPrefix(wt, workflows.PeriodicName(r.topic, "")))
+	default:
+		return "", false, nil
+	}
+	run := info.WorkflowExecution
+	if !strings.HasPrefix(run.ID, id+"-") {
+		// A schedule names its runs <schedule ID>-<time>.
+		return id, false, nil
+	}
+	key := run.ID + "/" + run.RunID
+	r.mu.Lock()
+	found := r.seen[key]
+	r.mu.Unlock()
+	if found {
+		return id, true, nil
+	}
+	end := time.Now().Add(scheduledRunWait)
+	if d, ok := ctx.Deadline(); ok && d.Add(-200*time.Millisecond).Before(end) {
+		end = d.Add(-200 * time.Millisecond)
+	}
+	wait := 50 * time.Millisecond
+	for {
+		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		desc, err := r.client.ScheduleClient().GetHandle(dctx, id).Describe(dctx)
+		cancel()
+		var nf *serviceerror.NotFound
+		switch {
+		case errors.As(err, &nf):
+			return id, false, nil
+		case err != nil:
+			return id, false, err
+		}
+		if startedBy(desc, run.ID, run.RunID) {
+			r.mu.Lock()
+			if len(r.seen) >= 4096 {
+				clear(r.seen)
+			}
+			r.seen[key] = true
+			r.mu.Unlock()
+			return id, true, nil
+		}
+		if time.Now().Add(wait).After(end) {
+			return id, false, nil
+		}
+		select {
+		case <-ctx.Done():
+			return id, false, nil
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 500*time.Millisecond)
+	}
+}
+
+// startedBy reports whether the schedule of desc started the workflow run
+// wfID/runID.
+func startedBy(desc *client.ScheduleDescription, wfID, runID string) bool {
+	for _, w := range desc.Info.RunningWorkflows {
+		if w.WorkflowID == wfID && w.FirstExecutionRunID == runID {
+			return true
+		}
+	}
+	for _, a := range desc.Info.RecentActions {
+		if w := a.StartWorkflowResult; w != nil && w.WorkflowID == wfID && w.FirstExecutionRunID == runID {
+			return true
+		}
+	}
+	return false
 }

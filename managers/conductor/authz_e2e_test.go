@@ -31,6 +31,7 @@ import (
 	"github.com/novaflow/novaflow/servicegroup"
 	"github.com/novaflow/novaflow/testenv"
 	"github.com/novaflow/novaflow/worker"
+	"github.com/novaflow/novaflow/workflows"
 )
 
 // authCloud is the cloud of newCloud with authorization on: every service
@@ -298,6 +299,39 @@ func TestAuthorization(t *testing.T) {
 		}
 	}
 
+	// The framework's own runs are for services and their schedules: a
+	// status report started by hand without a token, or with a member's
+	// or an admin's, is refused naming the rule, before it reports; with
+	// a service's token it runs.
+	report := `{"topic":"compute"}`
+	for name, tok := range map[string]string{"no": "", "a member's": alice, "an admin's": root} {
+		out, err := temporalCLI(tok, workflows.ReportStateName("compute"), report)
+		if err == nil || !strings.Contains(out, policy.DeniedType) || !strings.Contains(out, policy.FrameworkRule) {
+			t.Errorf("report_state started by hand with %s token: %v\n%s\nwant PolicyDenied naming %s", name, err, out, policy.FrameworkRule)
+		}
+	}
+	// Claiming to be the schedule's run (a search attribute any client may
+	// set) does not help.
+	run, err := c.users.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: worker.ReportScheduleID("compute") + "-forged", TaskQueue: "compute",
+		SearchAttributes: map[string]any{"TemporalScheduledById": worker.ReportScheduleID("compute")}},
+		workflows.ReportStateName("compute"), workflows.ReportRequest{Topic: "compute"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Get(ctx, nil); !appType(err, policy.DeniedType) {
+		t.Errorf("report_state claiming its schedule: %v, want PolicyDenied", err)
+	}
+	svcCtx := auth.WithToken(ctx, c.token(auth.Claims{Subject: "another-service", Roles: []string{"service"}}))
+	run, err = c.users.ExecuteWorkflow(svcCtx, client.StartWorkflowOptions{ID: testenv.UniqueName(t, "report"), TaskQueue: "compute"},
+		workflows.ReportStateName("compute"), workflows.ReportRequest{Topic: "compute"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep workflows.ReportRunResult
+	if err := run.Get(ctx, &rep); err != nil || rep.Failed != 0 {
+		t.Errorf("report_state with a service's token: %+v %v", rep, err)
+	}
+
 	// The schedules run: the topics' status reports keep the services up.
 	sg := servicegroup.NewStore(c.pool)
 	first, err := sg.Get(ctx, host, worker.BinaryPrefix+"compute")
@@ -315,6 +349,12 @@ func TestAuthorization(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+}
+
+// appType reports whether err wraps an application error of type typ.
+func appType(err error, typ string) bool {
+	var ae *temporal.ApplicationError
+	return errors.As(err, &ae) && ae.Type() == typ
 }
 
 // forge signs claims with a key the cloud's issuer does not publish.

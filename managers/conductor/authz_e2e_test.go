@@ -230,8 +230,19 @@ func TestAuthorization(t *testing.T) {
 	// Calls made inside a workflow run as its caller: bob's build naming
 	// alice's instance reaches compute.build_and_run_instance as bob, and
 	// is denied there; the instance stays alice's, and running.
+	start := time.Now()
 	bres, err := c.buildInput(bob, `{"name":"steal","flavor":{"vcpus":1,"memory_mb":64,"disk_gb":1},"image":{"command":["sleep","1"]},"instance_uuids":["`+u+`"]}`)
-	t.Logf("bob's build of alice's instance: %v", err)
+	took := time.Since(start)
+	t.Logf("bob's build of alice's instance (%s): %v", took.Round(time.Millisecond), err)
+	// A denial is not retried: the build fails promptly, its own failure
+	// as non-retryable as the PolicyDenied that caused it.
+	if took > 8*time.Second {
+		t.Errorf("bob's build of alice's instance took %s to fail, want under 8 s (a PolicyDenied is not retried)", took.Round(time.Millisecond))
+	}
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && !appErr.NonRetryable() && appErr.Type() != conductor.BuildFailedType {
+		t.Errorf("bob's build of alice's instance failed with a retryable %q: %v", appErr.Type(), err)
+	}
 	if err == nil {
 		t.Errorf("bob's build of alice's instance succeeded: %+v", bres)
 	} else if b, _ := json.Marshal(bres); !strings.Contains(err.Error()+string(b), policy.DeniedType) {

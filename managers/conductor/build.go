@@ -229,7 +229,7 @@ func BuildInstances(ctx workflow.Context, input converter.RawValue) (BuildResult
 			b.VMState, b.Fault = "error", "build failed: "+errorMessage(err)
 			if ferr := call(ctx, Topic, "", "finish_build",
 				FinishRequest{InstanceUUID: b.UUID, RequestID: rid, Fault: b.Fault}, nil, BuildStepTimeout); ferr != nil {
-				return result, fmt.Errorf("build instance %s: %w (and marking it ERROR failed: %v)", b.UUID, err, ferr)
+				return result, cleanupFailed(b.UUID, err, ferr)
 			}
 		}
 	}
@@ -326,6 +326,21 @@ func call(ctx workflow.Context, topic, host, method string, req, resp any, timeo
 		opts = append(opts, rpc.ToHost(host))
 	}
 	return rpc.CallFromWorkflow(ctx, topic, method, req, resp, opts...)
+}
+
+// cleanupFailed is the error of a build whose instance u failed (err) and
+// could not be marked ERROR (ferr). A typed ferr keeps its type, and so its
+// retryability: a PolicyDenied (the caller may not finish the build) stays
+// non-retryable instead of becoming a retryable wrapped error.
+func cleanupFailed(u string, err, ferr error) error {
+	msg := fmt.Sprintf("build instance %s: %s (and marking it ERROR failed: %s)", u, errorMessage(err), errorMessage(ferr))
+	if e, ok := managers.AsError(ferr); ok {
+		return activities.ToApplicationError(&managers.Error{Type: e.Type, Field: e.Field, Message: msg})
+	}
+	if e, ok := managers.AsError(err); ok {
+		return activities.ToApplicationError(&managers.Error{Type: e.Type, Field: e.Field, Message: msg})
+	}
+	return fmt.Errorf("build instance %s: %w (and marking it ERROR failed: %v)", u, err, ferr)
 }
 
 // isType reports whether err is a typed error of type typ.

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/novaflow/novaflow/auth"
+	"github.com/novaflow/novaflow/codec"
 )
 
 // The local issuer of `novaflow dev --auth` and `novaflow auth token`: a key
@@ -24,7 +27,43 @@ const (
 	devServiceTTL   = 30 * 24 * time.Hour
 	devServiceToken = "auth-service-token"
 	devUserToken    = "auth-token"
+	devPayloadKeys  = "payload-keys.json"
 )
+
+// devKeyRing returns the dev stack's payload key ring file in dir (the codec
+// package's format, one key of 32 random bytes), made on first use and kept
+// after, so that the histories of earlier runs stay readable.
+func devKeyRing(dir string) (string, error) {
+	path, err := filepath.Abs(filepath.Join(dir, devPayloadKeys))
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(path); err == nil {
+		if _, err := codec.LoadKeyRing(path); err != nil {
+			return "", fmt.Errorf("%s: %w (remove it to make a new key ring; payloads written with it become unreadable)", path, err)
+		}
+		return path, nil
+	}
+	key := make([]byte, codec.KeySize)
+	if _, err := rand.Read(key); err != nil {
+		return "", err
+	}
+	id := "dev-" + time.Now().UTC().Format("20060102")
+	b, err := json.Marshal(map[string]any{"current": id, "keys": map[string]string{id: base64.StdEncoding.EncodeToString(key)}})
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o600); err != nil {
+		return "", err
+	}
+	if _, err := codec.LoadKeyRing(path); err != nil {
+		return "", err
+	}
+	return path, nil
+}
 
 // devKey returns the dev stack's signing key and JWKS in dir, made on first
 // use.
@@ -40,7 +79,8 @@ func devKey(dir string) (keyFile, jwksFile string, err error) {
 
 // devAuth turns authorization on for the dev stack's services: the local
 // issuer's JWKS, a service token (role service) for their own calls, and an
-// admin's token of project dev for the shell, which it returns.
+// admin's token of project dev for the shell, which it returns; and the
+// payload codec, with a key ring of the stack's folder (devKeyRing).
 func devAuth(dir string) (settings []string, userToken string, err error) {
 	key, jwks, err := devKey(dir)
 	if err != nil {
@@ -61,14 +101,23 @@ func devAuth(dir string) (settings []string, userToken string, err error) {
 	if err := os.WriteFile(filepath.Join(dir, devUserToken), []byte(userToken+"\n"), 0o600); err != nil {
 		return nil, "", err
 	}
-	return []string{
+	settings = []string{
 		"NOVAFLOW_AUTH=true",
 		"NOVAFLOW_AUTH_JWKS=" + jwks,
 		"NOVAFLOW_AUTH_ISSUER=" + devIssuer,
 		"NOVAFLOW_AUTH_AUDIENCE=" + devAudience,
 		"NOVAFLOW_TOKEN=",
 		"NOVAFLOW_TOKEN_FILE=" + svcFile,
-	}, userToken, nil
+	}
+	// The payload codec too, unless the shell names a key ring of its own.
+	if os.Getenv("NOVAFLOW_PAYLOAD_KEYS_FILE") == "" {
+		keys, err := devKeyRing(dir)
+		if err != nil {
+			return nil, "", fmt.Errorf("dev payload key ring: %w", err)
+		}
+		settings = append(settings, "NOVAFLOW_PAYLOAD_KEYS_FILE="+keys)
+	}
+	return settings, userToken, nil
 }
 
 func newAuthCmd() *cobra.Command {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -86,7 +87,7 @@ While it runs, novaflow commands in this folder find it with no settings.`,
 	cmd.Flags().IntVar(&o.temporalPort, "temporal-port", 7233, "port of the Temporal frontend")
 	cmd.Flags().IntVar(&o.uiPort, "ui-port", 8233, "port of the Temporal Web UI")
 	cmd.Flags().IntVar(&o.postgresPort, "postgres-port", 55432, "port of the dev PostgreSQL (not the system's 5432)")
-	cmd.Flags().BoolVar(&o.auth, "auth", false, "turn authorization on (NOVAFLOW_AUTH): tokens of a local issuer whose key is kept in the data folder; prints an admin's token for the shell (novaflow auth token makes others)")
+	cmd.Flags().BoolVar(&o.auth, "auth", false, "turn authorization on (NOVAFLOW_AUTH): tokens of a local issuer whose key is kept in the data folder; prints an admin's token for the shell (novaflow auth token makes others); and the payload codec (a key ring in the data folder, served as novaflow codec-server does)")
 	return cmd
 }
 
@@ -249,13 +250,18 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) (retErr error) {
 	if err != nil {
 		return err
 	}
-	if pc, _ := cfg.PayloadCodec(nil); pc != nil {
+	pc, _ := cfg.PayloadCodec(nil)
+	if pc != nil {
 		say("payloads are encrypted with key %s of NOVAFLOW_PAYLOAD_KEYS_FILE: the Web UI shows ciphertext; `novaflow codec-server` and temporal's --codec-endpoint read them", pc.CurrentKey())
 	}
 	if cfg.Auth {
 		say("authorization is on: calls need a token of issuer %s (policy: %s); in your shell:", cfg.AuthIssuer, orDefault(cfg.AuthPolicyFile, "the defaults"))
 		if userToken != "" {
 			fmt.Fprintf(out, "  export NOVAFLOW_TOKEN=%s\n", userToken)
+			if pc != nil {
+				// The shell's commands read the services' encrypted results.
+				fmt.Fprintf(out, "  export NOVAFLOW_PAYLOAD_KEYS_FILE=%s\n", cfg.PayloadKeysFile)
+			}
 			say("(an admin of project %s for %s; novaflow auth token --user U --project P --role member makes others; the temporal CLI takes it as %s)", devProject, devUserTTL, `--memo "NovaflowToken=\"$NOVAFLOW_TOKEN\""`)
 		}
 	} else {
@@ -277,6 +283,16 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) (retErr error) {
 	logger := worker.NewLogger(logFile(filepath.Join(dir, "services.log")), cfg, level)
 	// The process's own lines (telemetry, the shared client's) name the host.
 	procLogger := logger.With("host", cfg.Host)
+	if o.auth && pc != nil {
+		// Serve the codec for the shell's temporal CLI and the Web UI, to
+		// the admin tokens of the local issuer (rule codec:decode).
+		addr, stop, err := startDevCodecServer(ctx, cfg, procLogger.With("component", "codec-server"))
+		if err != nil {
+			return err
+		}
+		defer stop()
+		say("codec server on http://%s (novaflow codec-server): temporal workflow show -w ID --codec-endpoint http://%s --codec-auth \"Bearer $NOVAFLOW_TOKEN\"; the Web UI takes it in its Data Encoder settings (it decodes only with a signed-in user's token)", addr, addr)
+	}
 	tel, stopTelemetry, err := startTelemetry(ctx, env, cfg, "novaflow", procLogger)
 	if err != nil {
 		return err
@@ -559,4 +575,23 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// startDevCodecServer serves the payload codec of cfg (as novaflow
+// codec-server does) on NOVAFLOW_CODEC_SERVER_ADDRESS, or on a free port of
+// 127.0.0.1 when that one is taken. stop closes it.
+func startDevCodecServer(ctx context.Context, cfg worker.Config, logger *slog.Logger) (addr string, stop func(), err error) {
+	h, err := codecHandler(ctx, cfg, logger)
+	if err != nil {
+		return "", nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.CodecServerAddress)
+	if err != nil {
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			return "", nil, fmt.Errorf("codec server: %w", err)
+		}
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return ln.Addr().String(), func() { _ = srv.Close() }, nil
 }

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,11 +14,17 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/workflow"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/novaflow/novaflow/auth"
+	"github.com/novaflow/novaflow/codec"
 	"github.com/novaflow/novaflow/managers"
 	"github.com/novaflow/novaflow/policy"
 	"github.com/novaflow/novaflow/rpc"
@@ -30,7 +38,9 @@ import (
 // its project does not own (here: none), and calls without a valid token
 // are refused; without --auth dev says in one line that authorization is
 // off (TestDevUsesGivenTemporal). The same through `novaflow call` with
-// NOVAFLOW_TOKEN.
+// NOVAFLOW_TOKEN. The payload codec is on too: read without it, a call's
+// history holds no request field; the codec server dev runs decodes it for
+// the admin and refuses the member.
 func TestDevAuth(t *testing.T) {
 	server := testenv.Temporal(t)
 	namespace := testenv.UniqueName(t, "devauth")
@@ -78,8 +88,24 @@ func TestDevAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// dev --auth turns the payload codec on too, with a key ring in its
+	// folder that the shell is handed, and serves it.
+	km := regexp.MustCompile(`(?m)^  export NOVAFLOW_PAYLOAD_KEYS_FILE=(\S+)$`).FindStringSubmatch(out.String())
+	cm := regexp.MustCompile(`codec server on http://(\S+) `).FindStringSubmatch(out.String())
+	if km == nil || cm == nil || !strings.Contains(out.String(), "payloads are encrypted with key") {
+		t.Fatalf("dev --auth did not turn the payload codec on:\n%s", out)
+	}
+	keys, codecAddr := km[1], cm[1]
+	pc, err := codec.Open(keys, nil)
+	if err != nil {
+		t.Fatalf("the key ring dev handed the shell: %v", err)
+	}
+	withCodec, err := codec.DialOption(pc)
+	if err != nil {
+		t.Fatal(err)
+	}
 	c, err := client.Dial(client.Options{HostPort: server.Address(), Namespace: namespace, Logger: sdklog.NewStructuredLogger(discardLogger()),
-		ContextPropagators: []workflow.ContextPropagator{auth.Propagator{}}})
+		ContextPropagators: []workflow.ContextPropagator{auth.Propagator{}}, ConnectionOptions: client.ConnectionOptions{DialOptions: []grpc.DialOption{withCodec}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,6 +131,7 @@ func TestDevAuth(t *testing.T) {
 	}
 
 	// The same through `novaflow call`, which presents NOVAFLOW_TOKEN.
+	t.Setenv("NOVAFLOW_PAYLOAD_KEYS_FILE", keys)
 	in := `{"instance_uuid":"` + uuid.NewString() + `"}`
 	for name, tc := range map[string]struct{ token, want string }{
 		"admin":  {admin, managers.NotFoundType},
@@ -118,6 +145,67 @@ func TestDevAuth(t *testing.T) {
 			t.Errorf("novaflow call as %s: exit %d, %s%s; want 3 and %s", name, code, stdout.String(), stderr.String(), tc.want)
 		}
 	}
+
+	// Read without the codec, the history shows no request field: every
+	// call's input is ciphertext. The codec server decodes it for the
+	// admin, not for the member.
+	plain, err := client.Dial(client.Options{HostPort: server.Address(), Namespace: namespace, Logger: sdklog.NewStructuredLogger(discardLogger())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	list, err := plain.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: namespace, Query: "WorkflowType = 'compute.get_instance_info'"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Executions) < 4 {
+		t.Fatalf("%d get_instance_info executions listed, want at least 4", len(list.Executions))
+	}
+	var sealed *commonpb.Payloads
+	for _, ex := range list.Executions {
+		it := plain.GetWorkflowHistory(ctx, ex.Execution.WorkflowId, ex.Execution.RunId, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		input := ev.GetWorkflowExecutionStartedEventAttributes().GetInput()
+		for _, p := range input.GetPayloads() {
+			if enc := string(p.Metadata["encoding"]); enc != "binary/encrypted" || bytes.Contains(p.Data, []byte("instance_uuid")) {
+				t.Errorf("workflow %s: input read without the codec is %s %q, want ciphertext", ex.Execution.WorkflowId, enc, p.Data)
+			}
+		}
+		sealed = input
+	}
+	decode := func(tok string) (int, string) {
+		body, err := protojson.Marshal(sealed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+codecAddr+"/decode", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Namespace", namespace)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("codec server: %v", err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code, body := decode(admin)
+	var opened commonpb.Payloads
+	if err := protojson.Unmarshal([]byte(body), &opened); code != http.StatusOK || err != nil || len(opened.Payloads) != 1 ||
+		!bytes.Contains(opened.Payloads[0].Data, []byte(`"instance_uuid":`)) {
+		t.Errorf("the admin's decode: %d %s (%v), want the request", code, body, err)
+	}
+	if code, body := decode(strings.TrimSpace(member.String())); code != http.StatusForbidden {
+		t.Errorf("the member's decode: %d %s, want 403", code, body)
+	}
+
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("novaflow dev: %v\n%s", err, out)

@@ -162,6 +162,12 @@ func decode(rt reflect.Type, raw []byte) (any, error) {
 	if dec.More() {
 		return nil, InvalidArgument("", "request has data after the JSON object")
 	}
+	if err := checkKeys(rt, raw); err != nil {
+		if e, ok := AsError(err); ok {
+			return nil, e
+		}
+		return nil, InvalidArgument("", "request is not valid JSON: %v", err)
+	}
 	var present map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &present); err != nil {
 		return nil, InvalidArgument("", "request is not a JSON object")

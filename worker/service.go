@@ -92,6 +92,9 @@ type Service struct {
 	logLevel            *slog.LevelVar
 	verifier            *auth.Verifier // nil: authorization is off
 	policy              *policy.Policy
+	// stopAuthz ends the verifier's background work (the refresh of a
+	// JWKS fetched from a URL), at Stop.
+	stopAuthz context.CancelFunc
 
 	mu      sync.Mutex // guards cfg, env, and the fields Start sets up
 	cfg     Config
@@ -212,9 +215,12 @@ func Create(cfg Config, opts Options) (*Service, error) {
 		reload: opts.Reload, logLevel: opts.LogLevel,
 		cfg: cfg, env: opts.Env, client: opts.Temporal, pool: opts.DB,
 	}
-	if s.verifier, s.policy, err = cfg.loadAuthz(context.Background()); err != nil {
+	actx, stopAuthz := context.WithCancel(context.Background())
+	if s.verifier, s.policy, err = cfg.loadAuthz(actx); err != nil {
+		stopAuthz()
 		return nil, err
 	}
+	s.stopAuthz = stopAuthz
 	switch {
 	case !cfg.Auth:
 		logger.Debug("authorization is off (NOVAFLOW_AUTH): any caller that reaches the namespace may call every method")
@@ -428,10 +434,18 @@ func (s *Service) newManager() (managers.Manager, error) {
 // passed (a periodic run until then counts its host unreachable). With
 // NOVAFLOW_REMOVE_ON_STOP (a stateless topic) it then deletes its own row
 // and the schedules of its host, as nova's kill does: the replica is gone,
-// not down.
+// not down. It ends the background refresh of a NOVAFLOW_AUTH_JWKS URL too,
+// also for a service that was created but never started.
 func (s *Service) Stop(ctx context.Context) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// A service is started once: its verifier is not needed after Stop,
+	// whether it started or not.
+	defer func() {
+		if s.stopAuthz != nil {
+			s.stopAuthz()
+		}
+	}()
 	if s.stopLocked(ctx) {
 		if s.cfg.RemoveOnStop && s.def.Stateless {
 			s.removeRecord(ctx)

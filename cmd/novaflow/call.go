@@ -255,7 +255,7 @@ func renderFanout(cmd *cobra.Command, res []rpc.HostResult) error {
 		return err
 	}
 	if failed != nil {
-		return remoteError{failed}
+		return remoteError{e: failed, rendered: true}
 	}
 	return nil
 }

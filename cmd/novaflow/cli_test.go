@@ -295,7 +295,22 @@ func testInterrupt(t *testing.T, s *cliStack) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2 * time.Second)
+	// The CLI takes Ctrl-C from when it waits: first the workflow must
+	// exist (a loaded machine may take seconds to start it), then a moment
+	// for the wait to begin.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		r := s.sh(t, "", "temporal workflow describe --workflow-id 'nosuchtopic.do_it/-/req-int' -o json >/dev/null")
+		if r.code == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatalf("the call's workflow was not started within a minute: %s", errOut.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
 	began := time.Now()
 	_ = cmd.Process.Signal(os.Interrupt)
 	err := cmd.Wait()

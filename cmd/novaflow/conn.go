@@ -119,7 +119,7 @@ func typed(err error) error {
 		return err
 	}
 	if e, ok := managers.AsError(err); ok {
-		return remoteError{e}
+		return remoteError{e: e}
 	}
 	return err
 }

@@ -54,7 +54,7 @@ func hosts(ctx context.Context, c *conn, host string) ([]hostView, []store.Insta
 	if host != "" {
 		n, err := st.Node(ctx, host)
 		if errors.Is(err, store.ErrNoNode) {
-			return nil, nil, remoteError{managers.NotFound("compute host", host)}
+			return nil, nil, remoteError{e: managers.NotFound("compute host", host)}
 		}
 		if err != nil {
 			return nil, nil, err

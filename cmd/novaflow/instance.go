@@ -194,11 +194,11 @@ func runInstanceCreate(cmd *cobra.Command, f createFlags, name string, command [
 			if appErr.HasDetails() && appErr.Details(&res) == nil {
 				return nil
 			}
-			return remoteError{failed}
+			return remoteError{e: failed}
 		}
 		if err != nil {
 			if e, ok := managers.AsError(activities.FromApplicationError(err)); ok {
-				return remoteError{e}
+				return remoteError{e: e}
 			}
 		}
 		return err
@@ -223,7 +223,7 @@ func runInstanceCreate(cmd *cobra.Command, f createFlags, name string, command [
 		return err
 	}
 	if failed != nil {
-		return remoteError{failed}
+		return remoteError{e: failed, rendered: true}
 	}
 	return nil
 }
@@ -416,7 +416,7 @@ func newInstanceShowCmd() *cobra.Command {
 			}
 			inst, err := st.Get(ctx, args[0])
 			if errors.Is(err, store.ErrNotFound) {
-				return remoteError{managers.NotFound("instance", args[0])}
+				return remoteError{e: managers.NotFound("instance", args[0])}
 			}
 			if err != nil {
 				return err

@@ -49,7 +49,13 @@ func invalidInput(field, format string, args ...any) error {
 }
 
 // remoteError is a service's typed error: exit code 3 (4 for Timeout).
-type remoteError struct{ e *managers.Error }
+// remoteError is a service's typed error. rendered: stdout already holds
+// the command's one JSON document, which carries it (a fanout's rows), so
+// exitCode writes no second one.
+type remoteError struct {
+	e        *managers.Error
+	rendered bool
+}
 
 func (e remoteError) Error() string { return e.e.Error() }
 func (e remoteError) Unwrap() error { return e.e }
@@ -325,7 +331,7 @@ func exitCode(err error, format string, stdout, stderr io.Writer) int {
 		return exitUsage
 	case errors.As(err, &re):
 		fmt.Fprintln(stderr, "novaflow:", oneLine(re))
-		if format == formatJSON || format == formatJSONL {
+		if (format == formatJSON || format == formatJSONL) && !re.rendered {
 			b, _ := json.Marshal(map[string]any{"error": errorView{Type: re.e.Type, Field: re.e.Field, Message: re.e.Message}})
 			fmt.Fprintf(stdout, "%s\n", b)
 		}

@@ -165,7 +165,7 @@ func hostBinaryCmd(use, short string, run func(ctx context.Context, a *admin, ho
 			defer a.close()
 			rec, err := run(ctx, a, args[0], binaryArg(args[1]))
 			if errors.Is(err, servicegroup.ErrNotFound) {
-				return remoteError{managers.NotFound("service", binaryArg(args[1])+" on "+args[0])}
+				return remoteError{e: managers.NotFound("service", binaryArg(args[1])+" on "+args[0])}
 			}
 			if err != nil {
 				return err

@@ -205,7 +205,7 @@ func newVolumeShowCmd() *cobra.Command {
 					return renderVolumes(cmd, v, []volume.Volume{v})
 				}
 			}
-			return remoteError{managers.NotFound("volume", args[0])}
+			return remoteError{e: managers.NotFound("volume", args[0])}
 		},
 	}
 	return cmd

@@ -22,6 +22,7 @@ import (
 	computemgr "github.com/novaflow/novaflow/managers/compute"
 	"github.com/novaflow/novaflow/managers/compute/store"
 	"github.com/novaflow/novaflow/managers/conductor"
+	"github.com/novaflow/novaflow/policy"
 	"github.com/novaflow/novaflow/rpc"
 )
 
@@ -34,7 +35,8 @@ workflow conductor.build_instances; reboot, stop, start and delete start
 compute's methods (compute.reboot_instance, ...), which find the instance's
 host themselves: the same executions 'temporal workflow start' would start
 (docs/cli.md lists each one's raw temporal command). list and show read the
-instances table.`,
+instances table; with NOVAFLOW_AUTH on and a NOVAFLOW_TOKEN they show the
+token's project only, unless it is an admin's (docs/security.md).`,
 		Example: `  novaflow instance create web --count 2 -- sleep 3600
   novaflow instance list
   novaflow instance reboot 0b6f1b8e-6c5e-4bb3-9d47-3b5a9f0c2d11 --hard
@@ -55,6 +57,34 @@ func instanceStore(ctx context.Context, c *conn) (*store.Store, error) {
 		return nil, err
 	}
 	return store.New(pool), nil
+}
+
+// instanceScope says which project's instances list and show may show: with
+// NOVAFLOW_AUTH on and a token (NOVAFLOW_TOKEN or _FILE), the token's project
+// only (none for a token without a project), unless the policy's
+// context_is_admin allows it, as nova's API lists and shows. Without a token
+// the commands read the table as its database credentials allow: direct
+// database access is admin-equivalent (docs/security.md). A token that does
+// not verify is refused (Unauthenticated).
+func instanceScope(ctx context.Context, c *conn) (project string, scoped bool, err error) {
+	if !c.cfg.Auth || c.cfg.Token == "" {
+		return "", false, nil
+	}
+	verifier, pol, err := c.cfg.Authz(ctx)
+	if err != nil {
+		return "", false, err
+	}
+	creds, err := verifier.Verify(c.cfg.Token)
+	if err != nil {
+		if me, ok := managers.AsError(err); ok {
+			return "", false, remoteError{me}
+		}
+		return "", false, err
+	}
+	if pol.Check(policy.AdminRule, creds, nil).Allowed {
+		return "", false, nil
+	}
+	return creds.ProjectID, true, nil
 }
 
 // checkUUIDArg checks an instance or volume UUID argument.
@@ -369,9 +399,18 @@ func newInstanceListCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			insts, err := st.List(ctx, f)
+			project, scoped, err := instanceScope(ctx, c)
 			if err != nil {
 				return err
+			}
+			var insts []store.Instance
+			if scoped {
+				f.ProjectID = project
+			}
+			if !scoped || project != "" {
+				if insts, err = st.List(ctx, f); err != nil {
+					return err
+				}
 			}
 			if insts == nil {
 				insts = []store.Instance{}
@@ -414,7 +453,14 @@ func newInstanceShowCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			project, scoped, err := instanceScope(ctx, c)
+			if err != nil {
+				return err
+			}
 			inst, err := st.Get(ctx, args[0])
+			if err == nil && scoped && (project == "" || inst.ProjectID != project) {
+				err = store.ErrNotFound // another project's, as nova answers
+			}
 			if errors.Is(err, store.ErrNotFound) {
 				return remoteError{e: managers.NotFound("instance", args[0])}
 			}

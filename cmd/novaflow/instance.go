@@ -77,7 +77,7 @@ func instanceScope(ctx context.Context, c *conn) (project string, scoped bool, e
 	creds, err := verifier.Verify(c.cfg.Token)
 	if err != nil {
 		if me, ok := managers.AsError(err); ok {
-			return "", false, remoteError{me}
+			return "", false, remoteError{e: me}
 		}
 		return "", false, err
 	}

@@ -66,9 +66,12 @@ func newDevCmd() *cobra.Command {
   - their /healthz, /readyz and /metrics (Prometheus) on 127.0.0.1:9464, and
     traces and metrics over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set.
 With a Temporal address given (--address, NOVAFLOW_TEMPORAL_ADDRESS,
-TEMPORAL_ADDRESS or a temporal CLI profile: --profile, TEMPORAL_PROFILE), it
-uses that Temporal instead of starting one, and registers novaflow's search
-attributes there, as novaflow temporal setup does.
+TEMPORAL_ADDRESS or a temporal CLI profile named with --profile,
+TEMPORAL_PROFILE, --config-file or TEMPORAL_CONFIG_FILE), it uses that
+Temporal instead of starting one, and registers novaflow's search attributes
+there, as novaflow temporal setup does. The default profile of the temporal
+CLI's default file (often a production or Temporal Cloud namespace) is not
+used unless named: --profile default.
 Every port is checked before anything starts; a taken one is named, with the
 flag that moves it.
 The first run builds the pinned Temporal CLI, which takes a few minutes; later
@@ -101,9 +104,13 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) (retErr error) {
 	if err != nil {
 		return err
 	}
-	// A Temporal address given anywhere (--address, NOVAFLOW_TEMPORAL_ADDRESS,
-	// TEMPORAL_ADDRESS, a profile) is a Temporal of the user's.
-	externalTemporal := givenCfg.TemporalAddressGiven(given)
+	// A Temporal address given on purpose (--address, NOVAFLOW_TEMPORAL_ADDRESS,
+	// TEMPORAL_ADDRESS, a profile named or a file given) is a Temporal of the
+	// user's; the default profile of the default file is not.
+	externalTemporal, ignored := devTemporalGiven(given, givenCfg)
+	if ignored != "" {
+		fmt.Fprintln(out, ignored)
+	}
 	// NOVAFLOW_DATABASE_URL (or its _FILE, or DATABASE_URL), from the
 	// environment or NOVAFLOW_CONFIG_FILE, as a service reads it.
 	databaseURL := givenCfg.DatabaseURL
@@ -594,4 +601,23 @@ func startDevCodecServer(ctx context.Context, cfg worker.Config, logger *slog.Lo
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	return ln.Addr().String(), func() { _ = srv.Close() }, nil
+}
+
+// devTemporalGiven reports whether novaflow dev is to use a Temporal of the
+// user's: an address given on purpose, by a flag, a novaflow setting,
+// TEMPORAL_ADDRESS, or a profile named (or a file given). An address that
+// only the default profile of the temporal CLI's default file gives is not
+// used (that profile often names a production or Temporal Cloud namespace,
+// where a dev stack does not belong); ignored then says so in one line.
+func devTemporalGiven(given worker.Env, cfg worker.Config) (external bool, ignored string) {
+	if !cfg.TemporalAddressGiven(given) {
+		return false, ""
+	}
+	if given.Get("NOVAFLOW_TEMPORAL_ADDRESS") != "" || given.Get("TEMPORAL_ADDRESS") != "" ||
+		given.Get("TEMPORAL_PROFILE") != "" || given.Get("TEMPORAL_CONFIG_FILE") != "" ||
+		cfg.TemporalAddressSource() == "NOVAFLOW_TEMPORAL_ADDRESS" {
+		return true, ""
+	}
+	return false, fmt.Sprintf("novaflow dev: starting a Temporal of its own; the %s (%s) is not used: --profile default uses it",
+		cfg.TemporalAddressSource(), cfg.TemporalAddress)
 }

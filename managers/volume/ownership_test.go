@@ -2,6 +2,7 @@ package volume_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -43,6 +44,16 @@ func TestOwnership(t *testing.T) {
 	}
 	if _, err := m.Owner(ctx, "delete_volume", uuid.NewString()); !isNotFound(err) {
 		t.Errorf("Owner of an unknown volume: %v, want NotFound", err)
+	}
+	// The lookup compares the id column (its primary key), not its text:
+	// an upper-case UUID names the same volume; a malformed one none.
+	if got, err := m.Owner(ctx, "delete_volume", strings.ToUpper(va)); err != nil || got != (managers.Ownership{ProjectID: "a", UserID: "alice"}) {
+		t.Errorf("Owner(%s) = %+v, %v; want project a, user alice", strings.ToUpper(va), got, err)
+	}
+	for _, bad := range []string{"", "x", va + "0", "{" + va + "}"} {
+		if _, err := m.Owner(ctx, "delete_volume", bad); !isNotFound(err) {
+			t.Errorf("Owner(%q): %v, want NotFound", bad, err)
+		}
 	}
 
 	list := func(c *policy.Credentials) []string {

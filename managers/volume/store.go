@@ -153,10 +153,16 @@ func (s store) putUsage(ctx context.Context, u Usage) error {
 }
 
 // owner returns who owns volume id; a NotFound *managers.Error when there is
-// no such volume.
+// no such volume (or id is not a UUID). One lookup by primary key; id may be
+// in either case.
 func (s store) owner(ctx context.Context, id string) (managers.Ownership, error) {
 	var o managers.Ownership
-	err := s.db.QueryRow(ctx, `SELECT coalesce(project_id, ''), coalesce(user_id, '') FROM volumes WHERE id::text = $1`, id).Scan(&o.ProjectID, &o.UserID)
+	if managers.CheckUUID("volume_id", id) != nil {
+		// No volume has it; and comparing the column (not its text) lets
+		// the lookup use the primary key and match either case.
+		return o, managers.NotFound("volume", id)
+	}
+	err := s.db.QueryRow(ctx, `SELECT coalesce(project_id, ''), coalesce(user_id, '') FROM volumes WHERE id = $1::uuid`, id).Scan(&o.ProjectID, &o.UserID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return o, managers.NotFound("volume", id)
 	}

@@ -272,10 +272,16 @@ func (s *Store) Volumes(ctx context.Context, uuid string) ([]string, error) {
 }
 
 // Owner returns who owns instance uuid (managers.Owner), deleted or not; a
-// NotFound *managers.Error when there is no such instance.
+// NotFound *managers.Error when there is no such instance (or uuid is not a
+// UUID). One lookup by the unique index on uuid; uuid may be in either case.
 func (s *Store) Owner(ctx context.Context, uuid string) (managers.Ownership, error) {
 	var o managers.Ownership
-	err := s.pool.QueryRow(ctx, `SELECT coalesce(project_id, ''), coalesce(user_id, '') FROM instances WHERE uuid::text = $1`, uuid).Scan(&o.ProjectID, &o.UserID)
+	if managers.CheckUUID("uuid", uuid) != nil {
+		// No instance has it; and comparing the column (not its text) lets
+		// the lookup use the unique index on uuid and match either case.
+		return o, managers.NotFound("instance", uuid)
+	}
+	err := s.pool.QueryRow(ctx, `SELECT coalesce(project_id, ''), coalesce(user_id, '') FROM instances WHERE uuid = $1::uuid`, uuid).Scan(&o.ProjectID, &o.UserID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return o, managers.NotFound("instance", uuid)
 	}

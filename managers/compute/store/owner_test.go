@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -39,6 +40,16 @@ func TestOwnership(t *testing.T) {
 	}
 	if _, err := s.Owner(ctx, uuid.NewString()); !managersIsNotFound(err) {
 		t.Errorf("Owner of an unknown instance: %v, want NotFound", err)
+	}
+	// The lookup compares the uuid column (its index), not its text: an
+	// upper-case UUID names the same instance; a malformed one none.
+	if got, err := s.Owner(ctx, strings.ToUpper(a)); err != nil || got != (managers.Ownership{ProjectID: "pa", UserID: "alice"}) {
+		t.Errorf("Owner(%s) = %+v, %v; want project pa, user alice", strings.ToUpper(a), got, err)
+	}
+	for _, bad := range []string{"", "x", a + "0", "{" + a + "}", "urn:uuid:" + a} {
+		if _, err := s.Owner(ctx, bad); !managersIsNotFound(err) {
+			t.Errorf("Owner(%q): %v, want NotFound", bad, err)
+		}
 	}
 	got, err := s.List(ctx, store.Filter{ProjectID: "pa"})
 	if err != nil || len(got) != 1 || got[0].UUID != a {

@@ -13,7 +13,8 @@ import (
 // CreateVolume creates the volume on this host: creating -> available. A
 // repeated request finds the volume and returns it; an ID that is taken by
 // another volume (another size or name, another host, or deleted) is a
-// Conflict. When the driver fails for good (a typed error), the volume is
+// Conflict; when that volume belongs to another project than the caller's,
+// the Conflict says nothing about it. When the driver fails for good (a typed error), the volume is
 // left in status error; other failures are retried.
 func (m *Manager) CreateVolume(ctx context.Context, req CreateRequest) (Volume, error) {
 	unlock, err := m.locks.Lock(ctx, req.VolumeID)
@@ -22,7 +23,7 @@ func (m *Manager) CreateVolume(ctx context.Context, req CreateRequest) (Volume, 
 	}
 	defer unlock()
 	// The caller owns what it creates; nobody when authorization is off.
-	creds, _ := policy.CredentialsFrom(ctx)
+	creds, authz := policy.CredentialsFrom(ctx)
 	v, inserted, err := m.store.insert(ctx, req, m.host, managers.Ownership{ProjectID: creds.ProjectID, UserID: creds.UserID})
 	if err != nil {
 		return Volume{}, err
@@ -32,6 +33,10 @@ func (m *Manager) CreateVolume(ctx context.Context, req CreateRequest) (Volume, 
 			return Volume{}, err
 		}
 		switch {
+		case authz && v.ProjectID != creds.ProjectID:
+			// Another project's volume: say nothing about it (not even
+			// whether it was deleted), only that the ID is taken.
+			return Volume{}, managers.Conflict("volume_id %s is taken; choose another", req.VolumeID)
 		case v.Status == Deleted:
 			return Volume{}, managers.Conflict("volume %s was deleted; choose another volume_id", v.ID)
 		case v.SizeGB != req.SizeGB || v.Name != req.Name || v.Host != m.host:

@@ -95,3 +95,41 @@ func isNotFound(err error) bool {
 	e, ok := managers.AsError(err)
 	return ok && e.Type == managers.NotFoundType
 }
+
+// TestCreateVolumeOtherProject: create_volume with the ID of another
+// project's volume is a bare Conflict: it neither returns that volume nor
+// names its name, size, host or status. The creator's own repeat still
+// finds its volume.
+func TestCreateVolumeOtherProject(t *testing.T) {
+	m, _ := newManager(t, newDB(t), "host-1")
+	alice := policy.WithCredentials(t.Context(), policy.Credentials{UserID: "alice", ProjectID: "a", Roles: []string{"member"}})
+	bob := policy.WithCredentials(t.Context(), policy.Credentials{UserID: "bob", ProjectID: "b", Roles: []string{"member"}})
+	live, gone := uuid.NewString(), uuid.NewString()
+	for _, id := range []string{live, gone} {
+		if _, err := m.CreateVolume(alice, volumemgr.CreateRequest{VolumeID: id, Name: "payroll-db", SizeGB: 3}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := m.DeleteVolume(alice, volumemgr.DeleteRequest{VolumeID: gone}); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := m.CreateVolume(alice, volumemgr.CreateRequest{VolumeID: live, Name: "payroll-db", SizeGB: 3}); err != nil || v.ID != live {
+		t.Fatalf("alice's repeated create = %+v, %v; want her volume", v, err)
+	}
+	for _, tc := range []struct {
+		id   string
+		name string
+		size int
+	}{{live, "payroll-db", 3}, {live, "x", 1}, {gone, "payroll-db", 3}, {gone, "x", 1}} {
+		v, err := m.CreateVolume(bob, volumemgr.CreateRequest{VolumeID: tc.id, Name: tc.name, SizeGB: tc.size})
+		if v.ID != "" || v.Name != "" || v.ProjectID != "" {
+			t.Errorf("bob's create of %s (%s, %d GiB) returned alice's volume %+v", tc.id, tc.name, tc.size, v)
+		}
+		e := wantType(t, err, managers.ConflictType, "")
+		for _, secret := range []string{"payroll", "3 GiB", "host-1", "deleted", "status", "alice"} {
+			if strings.Contains(e.Error(), secret) {
+				t.Errorf("bob's create of %s (%s, %d GiB): %q reveals %q", tc.id, tc.name, tc.size, e.Error(), secret)
+			}
+		}
+	}
+}

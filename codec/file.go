@@ -19,19 +19,30 @@ const ReloadInterval = 5 * time.Second
 // key ring leaves the last good ring in use, and onError, when not nil, is
 // told (once per change of the file).
 func Open(path string, onError func(error)) (*Codec, error) {
+	// Stat, then read (as refresh does): a file swapped in between is then
+	// read with the old file's size and time recorded, and the next look
+	// sees the change. The other order would record the new file's with
+	// the old ring, and never read the new one.
+	f := &ringFile{path: path, onError: onError}
+	if st, err := os.Stat(path); err == nil {
+		f.size, f.mod = st.Size(), st.ModTime()
+	}
+	if openBetweenLooks != nil {
+		openBetweenLooks()
+	}
 	ring, err := LoadKeyRing(path)
 	if err != nil {
 		return nil, err
 	}
 	c := New(ring)
-	f := &ringFile{path: path, onError: onError}
 	f.checked.Store(time.Now().UnixNano())
-	if st, err := os.Stat(path); err == nil {
-		f.size, f.mod = st.Size(), st.ModTime()
-	}
 	c.file = f
 	return c, nil
 }
+
+// openBetweenLooks, when set (by tests), runs in Open between its stat of
+// the file and its read.
+var openBetweenLooks func()
 
 // ringFile is the file a Codec's ring comes from.
 type ringFile struct {

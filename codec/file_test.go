@@ -111,3 +111,28 @@ func TestOpenReloads(t *testing.T) {
 		t.Fatalf("Open of a missing file: %v", err)
 	}
 }
+
+// TestOpenSwapWhileOpening: a file replaced while Open looks at it (between
+// its stat and its read) is not missed: the Codec uses the new ring at
+// once, or at the next look.
+func TestOpenSwapWhileOpening(t *testing.T) {
+	k1, k2 := newKey(t), newKey(t)
+	path := filepath.Join(t.TempDir(), "keys.json")
+	writeRingFile(t, path, ringJSON("k1", map[string]string{"k1": k1}), 1)
+	openBetweenLooks = func() {
+		writeRingFile(t, path, ringJSON("k2", map[string]string{"k1": k1, "k2": k2}), 2)
+	}
+	t.Cleanup(func() { openBetweenLooks = nil })
+	c, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.file.checked.Store(0) // as if ReloadInterval had passed
+	out, err := c.Encode([]*commonpb.Payload{payload(t, "v")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id := string(out[0].Metadata[MetadataKeyID]); id != "k2" || c.CurrentKey() != "k2" {
+		t.Fatalf("key %q after the file was swapped during Open, want k2", id)
+	}
+}

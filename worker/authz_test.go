@@ -10,7 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/workflow"
+
 	"github.com/novaflow/novaflow/auth"
+	"github.com/novaflow/novaflow/policy"
+	"github.com/novaflow/novaflow/testenv"
 )
 
 // TestStopEndsJWKSRefresh: a service whose NOVAFLOW_AUTH_JWKS is a URL
@@ -61,4 +66,64 @@ func TestStopEndsJWKSRefresh(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestPeriodicUnderAuthorization: with authorization on, a periodic task's
+// schedule runs it (its runs carry no token: the schedule started them, as
+// its record shows), and so does a trigger of the schedule; a run for a host
+// started by hand (novaflow service run-periodic --host) is refused on the
+// host without a token, with PolicyDenied naming novaflow:framework, and
+// runs with a service's token.
+func TestPeriodicUnderAuthorization(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	ctx := context.Background()
+	key, jwks, err := auth.GenerateKey(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const issuer = "https://issuer.test"
+	service, err := auth.Issue(key, auth.Claims{Issuer: issuer, Audience: "novaflow", Subject: "svc", Roles: []string{"service"}, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := h.config(testenv.UniqueName(t, "host"))
+	cfg.Auth, cfg.AuthJWKS, cfg.AuthIssuer, cfg.Token = true, jwks, issuer, service
+	var every, hourly runLog
+	h.start(cfg, every.task("every_second", time.Second, nil), hourly.task("hourly", time.Hour, nil))
+	took := eventually(t, 20*time.Second, "3 scheduled runs", func() bool { return every.count() >= 3 })
+	t.Logf("3 scheduled runs of a 1s task under authorization in %s", took.Round(time.Millisecond))
+
+	// By hand, without a token: refused on the host, the task does not run.
+	got, err := TriggerPeriodic(ctx, h.c, h.topic, cfg.Host, "hourly")
+	if err != nil || len(got) != 1 {
+		t.Fatalf("TriggerPeriodic on %s = %+v, %v", cfg.Host, got, err)
+	}
+	res := h.runResult(got[0].ID, "")
+	if res.Ran != 0 || res.Failed != 1 || len(res.Failures) != 1 || !strings.Contains(res.Failures[0].Message, policy.DeniedType) ||
+		!strings.Contains(res.Failures[0].Message, policy.FrameworkRule) {
+		t.Errorf("a run by hand without a token: %+v, want it refused with PolicyDenied naming %s", res, policy.FrameworkRule)
+	}
+	if hourly.count() != 0 {
+		t.Errorf("the task ran %d times after a refused run", hourly.count())
+	}
+
+	// With a service's token it runs.
+	svcClient, err := client.Dial(client.Options{HostPort: h.tmp.Address(), Namespace: h.tmp.Namespace(),
+		ContextPropagators: []workflow.ContextPropagator{auth.Propagator{Default: func() string { return service }}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svcClient.Close()
+	if got, err = TriggerPeriodic(ctx, svcClient, h.topic, cfg.Host, "hourly"); err != nil || len(got) != 1 {
+		t.Fatalf("TriggerPeriodic with a service token = %+v, %v", got, err)
+	}
+	if res := h.runResult(got[0].ID, ""); res.Ran != 1 || hourly.count() != 1 {
+		t.Errorf("a run by hand with a service's token: %+v (ran %d times), want it run", res, hourly.count())
+	}
+	// A trigger of the schedule is the schedule's run.
+	if _, err := TriggerPeriodic(ctx, h.c, h.topic, "", "hourly"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "the triggered schedule's run", func() bool { return hourly.count() == 2 })
 }

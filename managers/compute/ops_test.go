@@ -282,3 +282,43 @@ func TestUnknownDriverNamesTheSetting(t *testing.T) {
 		t.Errorf("New = %v", err)
 	}
 }
+
+// TestTerminateOnNoHostRacesAClaim: terminate_instance of an instance on no
+// host, run by whichever host looked it up, deletes it only while it is
+// still on none. When the conductor claims it for another host between the
+// look-up and the delete, the delete is refused with a Conflict naming
+// that host and the instance stays, claimed; claimed for this host, it is
+// deleted here, its claim given back.
+func TestTerminateOnNoHostRacesAClaim(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, nil)
+	e.manager(t, "host-2") // its node, for the claim
+	claimFor := func(host string) {
+		computemgr.SetTerminateLookedUp(func(u string) {
+			if _, err := e.store.Claim(ctx, u, host); err != nil {
+				t.Errorf("claim %s for %s: %v", u, host, err)
+			}
+		})
+	}
+	t.Cleanup(func() { computemgr.SetTerminateLookedUp(nil) })
+
+	u := e.create(t, tiny)
+	claimFor("host-2")
+	_, err := e.mgr.TerminateInstance(ctx, computemgr.InstanceRequest{InstanceUUID: u})
+	if me, ok := managersError(err); !ok || me.Type != "Conflict" || !strings.Contains(me.Message, "host-2") {
+		t.Fatalf("terminate on host-1 of an instance claimed for host-2 meanwhile = %v, want a Conflict naming host-2", err)
+	}
+	if i := e.get(t, u); i.Deleted || i.Host != "host-2" || i.TaskState == store.Deleting {
+		t.Fatalf("after the refused terminate: deleted %v, host %q, task %q; want live on host-2, no deleting task", i.Deleted, i.Host, i.TaskState)
+	}
+
+	v := e.create(t, tiny)
+	claimFor(e.host)
+	i, err := e.mgr.TerminateInstance(ctx, computemgr.InstanceRequest{InstanceUUID: v})
+	if err != nil || !i.Deleted {
+		t.Fatalf("terminate on host-1 of an instance claimed for host-1 meanwhile = %+v, %v; want it deleted", i, err)
+	}
+	if n, _ := e.store.Node(ctx, e.host); n.VCPUsUsed != 0 {
+		t.Errorf("host-1 usage after the terminate = %+v, want 0", n)
+	}
+}

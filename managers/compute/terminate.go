@@ -27,6 +27,9 @@ func (m *Manager) TerminateInstance(ctx context.Context, req InstanceRequest) (s
 	if err != nil {
 		return store.Instance{}, storeError("terminate", uuid, err)
 	}
+	if terminateLookedUp != nil {
+		terminateLookedUp(uuid)
+	}
 	rid := requestID(ctx, req.RequestID)
 	if inst.Deleted {
 		// Deleted by an earlier run of this request, whose action could
@@ -56,7 +59,20 @@ func (m *Manager) terminate(ctx context.Context, inst store.Instance) (store.Ins
 	if inst.Host != "" && inst.Host != m.host {
 		return store.Instance{}, notOnHost("terminate", inst, m.host)
 	}
-	if _, err := m.store.Update(ctx, uuid, store.Cond{Host: inst.Host}, store.Set{TaskState: store.Deleting}); err != nil {
+	// An instance on no host is deleted here only while it still is on
+	// none: the conductor may claim it for a host between the look-up and
+	// now, and that host then builds it.
+	cond := store.Cond{Host: inst.Host, NoHost: inst.Host == ""}
+	if _, err := m.store.Update(ctx, uuid, cond, store.Set{TaskState: store.Deleting}); err != nil {
+		var ce *store.ConflictError
+		if inst.Host == "" && errors.As(err, &ce) && ce.Current.Host != "" {
+			if ce.Current.Host == m.host {
+				return m.terminate(ctx, ce.Current) // claimed for this host: delete it here
+			}
+			// Claimed for another host meanwhile: that host deletes it
+			// (a retry routes there).
+			return store.Instance{}, notOnHost("terminate", ce.Current, m.host)
+		}
 		return store.Instance{}, storeError("terminate", uuid, err)
 	}
 	if inst.Host == m.host {
@@ -80,3 +96,7 @@ func (m *Manager) terminate(ctx context.Context, inst store.Instance) (store.Ins
 	m.logger.InfoContext(ctx, "instance terminated", "instance", uuid)
 	return inst, nil
 }
+
+// terminateLookedUp, when set (by tests), runs in TerminateInstance right
+// after it has read the instance.
+var terminateLookedUp func(uuid string)

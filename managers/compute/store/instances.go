@@ -169,6 +169,9 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Instance, error) {
 type Cond struct {
 	// Host, when set, is the host the instance must be on.
 	Host string
+	// NoHost requires the instance to be on no host (never claimed, or its
+	// claim released); Host must then be empty.
+	NoHost bool
 	// VMStates, when set, lists the vm states allowed.
 	VMStates []VMState
 	// TaskStates, when set, lists the task states allowed (NoTask: none).
@@ -213,11 +216,12 @@ func (s *Store) Update(ctx context.Context, uuid string, cond Cond, set Set) (In
 			updated_at  = now()
 		WHERE uuid = $1 AND NOT deleted
 		  AND ($6::text = '' OR host = $6::text)
+		  AND (NOT $9::bool OR coalesce(host, '') = '')
 		  AND (cardinality($7::text[]) = 0 OR vm_state = ANY($7::text[]))
 		  AND (cardinality($8::text[]) = 0 OR coalesce(task_state, '') = ANY($8::text[]))
 		RETURNING `+instanceColumns,
 		uuid, string(set.VMState), string(set.TaskState), string(set.PowerState), set.Fault,
-		cond.Host, vmStates, taskStates))
+		cond.Host, vmStates, taskStates, cond.NoHost))
 	if err == nil {
 		return i, nil
 	}

@@ -163,3 +163,28 @@ func TestUpdateConditions(t *testing.T) {
 		t.Errorf("Update of an unknown instance = %v", err)
 	}
 }
+
+// TestUpdateNoHost: Cond.NoHost holds while the instance is on no host and
+// fails with a ConflictError holding the instance once it is claimed.
+func TestUpdateNoHost(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	if _, err := s.UpdateNode(ctx, "h1", compute.Resources{VCPUs: 4, MemoryMB: 4096, DiskGB: 10}); err != nil {
+		t.Fatal(err)
+	}
+	us := create(t, s, 2, compute.Flavor{VCPUs: 1, MemoryMB: 64, DiskGB: 1})
+	if _, err := s.Update(ctx, us[0], store.Cond{NoHost: true}, store.Set{TaskState: store.Deleting}); err != nil {
+		t.Fatalf("update of an instance on no host, on no host: %v", err)
+	}
+	if _, err := s.Claim(ctx, us[1], "h1"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Update(ctx, us[1], store.Cond{NoHost: true}, store.Set{TaskState: store.Deleting})
+	var ce *store.ConflictError
+	if !errors.As(err, &ce) || ce.Current.Host != "h1" {
+		t.Fatalf("update of an instance on h1, on no host: %v, want a ConflictError showing h1", err)
+	}
+	if i, err := s.Get(ctx, us[1]); err != nil || i.TaskState == store.Deleting {
+		t.Fatalf("instance after the refused update: %+v, %v", i, err)
+	}
+}

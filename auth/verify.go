@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/novaflow/novaflow/managers"
@@ -19,8 +19,8 @@ import (
 // VerifierConfig says which tokens a Verifier accepts and how their claims
 // map to credentials.
 type VerifierConfig struct {
-	// JWKS is the issuer's key set: a file, or an https:// URL (fetched at
-	// start and refreshed in the background, as OIDC providers rotate keys).
+	// JWKS is the issuer's key set: a file (read again when it changes), or
+	// an https:// URL (fetched at start, again every JWKSRefreshInterval).
 	JWKS string
 	// Issuer must equal the token's iss.
 	Issuer string
@@ -32,12 +32,19 @@ type VerifierConfig struct {
 	UserClaim, ProjectClaim, RolesClaim string
 	// Leeway is the clock skew allowed on exp and nbf; default 30 s.
 	Leeway time.Duration
+	// Logger is told when the key set cannot be read again (a broken edit
+	// of the file, an unreachable URL): the last good set stays in use.
+	// Default: slog.Default().
+	Logger *slog.Logger
+	// HTTPClient fetches a URL's key set (its CAs, a proxy); default
+	// http.DefaultClient.
+	HTTPClient *http.Client
 }
 
 // Verifier checks tokens. It is safe for concurrent use.
 type Verifier struct {
 	cfg    VerifierConfig
-	keys   keyfunc.Keyfunc
+	keys   jwt.Keyfunc
 	parser *jwt.Parser
 
 	// cache holds the credentials of tokens verified lately, until they
@@ -82,15 +89,18 @@ func NewVerifier(ctx context.Context, cfg VerifierConfig) (*Verifier, error) {
 	if cfg.Leeway == 0 {
 		cfg.Leeway = 30 * time.Second
 	}
-	var keys keyfunc.Keyfunc
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	var keys jwt.Keyfunc
 	var err error
-	if strings.HasPrefix(cfg.JWKS, "https://") || strings.HasPrefix(cfg.JWKS, "http://") {
-		keys, err = keyfunc.NewDefaultCtx(ctx, []string{cfg.JWKS})
-	} else {
-		var b []byte
-		if b, err = os.ReadFile(cfg.JWKS); err == nil {
-			keys, err = keyfunc.NewJWKSetJSON(b)
-		}
+	switch {
+	case IsHTTPURL(cfg.JWKS):
+		return nil, fmt.Errorf("JWKS %s: a key set fetched over plain http:// can be swapped by anyone on the path, who can then forge any token: use an https:// URL or a file", cfg.JWKS)
+	case isHTTPSURL(cfg.JWKS):
+		keys, err = urlKeys(ctx, cfg)
+	default:
+		keys, err = openKeyFile(cfg.JWKS, cfg.Logger)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("JWKS %s: %w", cfg.JWKS, err)
@@ -120,7 +130,7 @@ func (v *Verifier) Verify(token string) (policy.Credentials, error) {
 		return hit.creds, nil
 	}
 	claims := jwt.MapClaims{}
-	if _, err := v.parser.ParseWithClaims(token, claims, v.keys.Keyfunc); err != nil {
+	if _, err := v.parser.ParseWithClaims(token, claims, v.keys); err != nil {
 		return policy.Credentials{}, unauthenticated("token refused: %s", reason(err))
 	}
 	c := v.credentials(claims)

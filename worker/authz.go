@@ -3,6 +3,8 @@ package worker
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -36,15 +38,20 @@ func (c Config) tokenSource() func() string {
 	return func() string { return tok }
 }
 
-// loadAuthz reads the authorization settings: the key set (a URL is fetched
-// now) and the policy file. Errors name the setting.
-func (c Config) loadAuthz(ctx context.Context) (*auth.Verifier, *policy.Policy, error) {
+// loadAuthz reads the authorization settings: the key set and the policy
+// file. A URL's key set (https:// only) is fetched now, and an unreachable
+// URL or one that serves no key set stops the start, naming the setting;
+// it is fetched again every auth.JWKSRefreshInterval until ctx ends. A file
+// is read again when it changes (auth.JWKSReloadInterval). Errors name the
+// setting.
+func (c Config) loadAuthz(ctx context.Context, logger *slog.Logger) (*auth.Verifier, *policy.Policy, error) {
 	if !c.Auth {
 		return nil, nil, nil
 	}
 	v, err := auth.NewVerifier(ctx, auth.VerifierConfig{
 		JWKS: c.AuthJWKS, Issuer: c.AuthIssuer, Audience: c.AuthAudience,
 		UserClaim: c.AuthUserClaim, ProjectClaim: c.AuthProjectClaim, RolesClaim: c.AuthRolesClaim,
+		Logger: logger, HTTPClient: jwksHTTPClient,
 	})
 	if err != nil {
 		return nil, nil, &ConfigError{Setting: "NOVAFLOW_AUTH_JWKS", Err: err}
@@ -57,6 +64,10 @@ func (c Config) loadAuthz(ctx context.Context) (*auth.Verifier, *policy.Policy, 
 	}
 	return v, p, nil
 }
+
+// jwksHTTPClient, when set (by tests, to trust their TLS server), fetches a
+// key set URL.
+var jwksHTTPClient *http.Client
 
 // interceptors are the interceptors of the service's Temporal workers: the
 // authorization check (auth.Enforcer) when NOVAFLOW_AUTH is on.

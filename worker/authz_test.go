@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -31,11 +32,13 @@ func TestStopEndsJWKSRefresh(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(jwks)
 	}))
 	defer srv.Close()
+	jwksHTTPClient = srv.Client()
+	t.Cleanup(func() { jwksHTTPClient = nil })
 	refreshing := func() int {
 		buf := make([]byte, 1<<20)
 		n := runtime.Stack(buf, true)
@@ -65,6 +68,43 @@ func TestStopEndsJWKSRefresh(t *testing.T) {
 			t.Fatalf("the JWKS refresh goroutine still runs 5 s after Stop (%d, want %d)", refreshing(), before)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestAuthJWKSChecked: NOVAFLOW_AUTH_JWKS over plain http:// is refused by
+// the settings' check (anyone on the path could swap the keys and forge
+// tokens); an https:// URL that cannot be fetched, or serves no key set,
+// stops Create with one line naming the setting, instead of a service that
+// starts and refuses every call.
+func TestAuthJWKSChecked(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Host, cfg.Auth, cfg.AuthJWKS, cfg.AuthIssuer = "h1", true, "http://id.example/jwks.json", "https://issuer.test"
+	var ce *ConfigError
+	if err := cfg.Validate(); !errors.As(err, &ce) || ce.Setting != "NOVAFLOW_AUTH_JWKS" || !strings.Contains(err.Error(), "http://") {
+		t.Errorf("Validate with an http:// JWKS = %v, want a ConfigError naming NOVAFLOW_AUTH_JWKS", err)
+	}
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/empty.json" {
+			_, _ = w.Write([]byte(`{"keys":[]}`))
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	defer srv.Close()
+	jwksHTTPClient = srv.Client()
+	t.Cleanup(func() { jwksHTTPClient = nil })
+	for _, u := range []string{srv.URL + "/wrong.json", srv.URL + "/empty.json"} {
+		cfg.AuthJWKS = u
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		svc, err := Create(cfg, Options{Topic: lifecycleTopic, Logger: testLogger(t)})
+		if err == nil {
+			svc.Stop(context.Background())
+		}
+		if !errors.As(err, &ce) || ce.Setting != "NOVAFLOW_AUTH_JWKS" || strings.Contains(err.Error(), "\n") {
+			t.Errorf("Create with JWKS %s = %q, want one line naming NOVAFLOW_AUTH_JWKS", u, err)
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/novaflow/novaflow/auth"
 	"github.com/novaflow/novaflow/rpc"
 	"github.com/novaflow/novaflow/servicegroup"
 )
@@ -64,7 +65,7 @@ type Config struct {
 
 	// Authorization (docs/security.md, packages auth and policy).
 	Auth             bool   `envconfig:"AUTH" default:"false" desc:"check every call a service runs against the authorization policy, with the caller's token (an OIDC-style JWT); off: any caller that can reach the namespace may call every method"`
-	AuthJWKS         string `envconfig:"AUTH_JWKS" desc:"the token issuer's keys: a JWKS file, or an https:// URL (an OIDC provider's jwks_uri, refreshed in the background); required with NOVAFLOW_AUTH"`
+	AuthJWKS         string `envconfig:"AUTH_JWKS" desc:"the token issuer's keys: a JWKS file (read again when it changes), or an https:// URL (an OIDC provider's jwks_uri: fetched at start, a failure stops the service; again every 5 minutes); http:// is refused; required with NOVAFLOW_AUTH"`
 	AuthIssuer       string `envconfig:"AUTH_ISSUER" desc:"the iss a token must carry; required with NOVAFLOW_AUTH"`
 	AuthAudience     string `envconfig:"AUTH_AUDIENCE" default:"novaflow" desc:"the aud a token must carry"`
 	AuthPolicyFile   string `envconfig:"AUTH_POLICY_FILE" desc:"YAML or JSON file of policy rules (\"compute:reboot_instance\": \"rule:project_member\"), over the defaults; empty: the defaults"`
@@ -354,6 +355,8 @@ func (c Config) validateAuth() error {
 	switch {
 	case c.AuthJWKS == "":
 		return &ConfigError{Setting: "NOVAFLOW_AUTH_JWKS", Err: errors.New("required with NOVAFLOW_AUTH=true: the token issuer's JWKS (a file or an https:// URL)")}
+	case auth.IsHTTPURL(c.AuthJWKS):
+		return &ConfigError{Setting: "NOVAFLOW_AUTH_JWKS", Err: errors.New("an http:// URL is refused: a key set fetched in plain text can be swapped by anyone on the path, who can then forge any token; use an https:// URL or a file")}
 	case c.AuthIssuer == "":
 		return &ConfigError{Setting: "NOVAFLOW_AUTH_ISSUER", Err: errors.New("required with NOVAFLOW_AUTH=true: the iss of the tokens to accept")}
 	case c.AuthAudience == "":

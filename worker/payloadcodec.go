@@ -37,5 +37,5 @@ func (c Config) PayloadCodec(logger *slog.Logger) (*codec.Codec, error) {
 // NOVAFLOW_AUTH is off, for a process that checks tokens itself (novaflow
 // codec-server). Errors name the setting.
 func (c Config) Authz(ctx context.Context) (*auth.Verifier, *policy.Policy, error) {
-	return c.loadAuthz(ctx)
+	return c.loadAuthz(ctx, slog.Default())
 }

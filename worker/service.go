@@ -216,7 +216,7 @@ func Create(cfg Config, opts Options) (*Service, error) {
 		cfg: cfg, env: opts.Env, client: opts.Temporal, pool: opts.DB,
 	}
 	actx, stopAuthz := context.WithCancel(context.Background())
-	if s.verifier, s.policy, err = cfg.loadAuthz(actx); err != nil {
+	if s.verifier, s.policy, err = cfg.loadAuthz(actx, logger); err != nil {
 		stopAuthz()
 		return nil, err
 	}

@@ -163,7 +163,9 @@ func TestVerifyCacheKeepsExpiry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := Issue(key, Claims{Issuer: "iss", Audience: "novaflow", Subject: "alice", TTL: 1500 * time.Millisecond})
+	// exp has one-second resolution: a 3 s TTL leaves the verifications
+	// below at least 2 s, however slow the machine, before it expires.
+	tok, err := Issue(key, Claims{Issuer: "iss", Audience: "novaflow", Subject: "alice", TTL: 3 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +174,7 @@ func TestVerifyCacheKeepsExpiry(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(2100 * time.Millisecond) // exp has one-second resolution
+	time.Sleep(3100 * time.Millisecond) // past exp (at most issue + 3 s)
 	if _, err := v.Verify(tok); err == nil || !strings.Contains(err.Error(), "expired") {
 		t.Errorf("an expired token, verified before: %v, want expired", err)
 	}

@@ -35,6 +35,9 @@ type Record struct {
 // ErrNotFound means no live service row matches.
 var ErrNotFound = errors.New("service not found")
 
+// ErrSeen means a service was seen up since it was read (Store.DeleteUnseen).
+var ErrSeen = errors.New("service was seen up since it was listed")
+
 // TooOldError is returned when the code's service version is older than the
 // minimum version of the other live services of the same binary (nova's
 // ServiceTooOld): starting it would break callers that already send newer calls.

@@ -240,3 +240,31 @@ func (s *Store) SetForcedDown(ctx context.Context, host, binary string, forced b
 func (s *Store) Delete(ctx context.Context, host, binary string) (*Record, error) {
 	return s.update(ctx, "delete", host, binary, `deleted = true, deleted_at = now()`)
 }
+
+// DeleteUnseen soft-deletes the live row of (host, binary) only while it
+// was not seen up since it was read: its last_seen_up is still lastSeenUp
+// (nil: never seen). A service that registered or reported since (it came
+// back) keeps its row, and the error matches ErrSeen; one deleted since,
+// ErrNotFound. The check and the delete are one statement.
+func (s *Store) DeleteUnseen(ctx context.Context, host, binary string, lastSeenUp *time.Time) (*Record, error) {
+	r, err := scan(s.pool.QueryRow(ctx, `UPDATE services SET deleted = true, deleted_at = now(), updated_at = now()
+		WHERE host = $1 AND "binary" = $2 AND NOT deleted AND last_seen_up IS NOT DISTINCT FROM $3
+		RETURNING `+columns, host, binary, lastSeenUp))
+	if errors.Is(err, ErrNotFound) {
+		cur, gerr := s.Get(ctx, host, binary)
+		switch {
+		case gerr == nil:
+			seen := "never"
+			if cur.LastSeenUp != nil {
+				seen = cur.LastSeenUp.UTC().Format(time.RFC3339)
+			}
+			err = fmt.Errorf("%w (last seen up %s)", ErrSeen, seen)
+		case !errors.Is(gerr, ErrNotFound):
+			err = gerr
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("delete service %s on %s: %w", binary, host, err)
+	}
+	return r, nil
+}

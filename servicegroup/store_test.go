@@ -76,3 +76,38 @@ func TestMinTopicVersion(t *testing.T) {
 		t.Fatalf("MinTopicVersion(none) = %d, %v; want 0", v, err)
 	}
 }
+
+// TestDeleteUnseen: DeleteUnseen deletes a row only while its last_seen_up
+// is the one read: a service that registered or reported since keeps its
+// row (ErrSeen), a row already deleted is ErrNotFound.
+func TestDeleteUnseen(t *testing.T) {
+	ctx := context.Background()
+	s := observeStore(t)
+	for _, h := range []string{"h1", "h2", "h3"} {
+		if _, err := s.Register(ctx, h, "novaflow-x", "x", 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r1, r2, r3 := get(t, s, "h1", "novaflow-x"), get(t, s, "h2", "novaflow-x"), get(t, s, "h3", "novaflow-x")
+	// h2 comes back (a restart), h3 reports, after they were read.
+	if _, err := s.Register(ctx, "h2", "novaflow-x", "x", 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Report(ctx, "h3", "novaflow-x", "x", 1); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := s.DeleteUnseen(ctx, "h1", "novaflow-x", r1.LastSeenUp); err != nil || !d.Deleted {
+		t.Fatalf("delete of h1, unseen since read: %+v, %v", d, err)
+	}
+	for _, r := range []*servicegroup.Record{r2, r3} {
+		if _, err := s.DeleteUnseen(ctx, r.Host, r.Binary, r.LastSeenUp); !errors.Is(err, servicegroup.ErrSeen) {
+			t.Errorf("delete of %s, seen since read: %v, want ErrSeen", r.Host, err)
+		}
+		if g := get(t, s, r.Host, r.Binary); g.Deleted {
+			t.Errorf("%s was deleted", r.Host)
+		}
+	}
+	if _, err := s.DeleteUnseen(ctx, "h1", "novaflow-x", r1.LastSeenUp); !errors.Is(err, servicegroup.ErrNotFound) {
+		t.Errorf("delete of h1 again: %v, want ErrNotFound", err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -690,6 +691,59 @@ func testPrune(t *testing.T, s *cliStack) {
 	if strings.Contains(r.stdout, "gone-ask") || !strings.Contains(r.stdout, s.host+" up") {
 		t.Errorf("after prune:\n%s", r.stdout)
 	}
+	testPruneComeBack(t, s)
+}
+
+// testPruneComeBack: a service that comes back up while prune's prompt
+// waits is skipped (said so on stderr) and keeps its row; the others
+// listed are deleted.
+func testPruneComeBack(t *testing.T, s *cliStack) {
+	s.staleService(t, "gone-back")
+	s.staleService(t, "gone-still")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(s.bin, "novaflow"), "service", "prune", "--older-than", "1h", "-o", "value", "-c", "host")
+	cmd.Dir, cmd.Env = s.dir, s.env
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr := &testenv.Buffer{}, &testenv.Buffer{}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for !strings.Contains(stderr.String(), "[y/N]") {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no prompt:\n%s", stderr)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	// gone-back starts again while the prompt waits.
+	pool, err := db.Open(ctx, s.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := servicegroup.NewStore(pool).Register(ctx, "gone-back", "novaflow-compute", "compute", 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(stdin, "y\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("prune: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
+	}
+	if strings.TrimSpace(stdout.String()) != "gone-still" || !strings.Contains(stderr.String(), "skipped novaflow-compute on gone-back") {
+		t.Errorf("prune with gone-back back meanwhile:\nstdout:\n%s\nstderr:\n%s", stdout, stderr)
+	}
+	r := s.ok(t, "service", "list", "-o", "value", "-c", "host,state")
+	if !strings.Contains(r.stdout, "gone-back ") || strings.Contains(r.stdout, "gone-still") {
+		t.Errorf("after prune:\n%s", r.stdout)
+	}
+	s.ok(t, "service", "delete", "--force", "gone-back", "novaflow-compute")
 }
 
 func testCompletion(t *testing.T, s *cliStack) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -25,7 +26,9 @@ func newServicePruneCmd() *cobra.Command {
 		Long: `Delete the rows of services that are down and were last seen up (or, never
 seen, created) longer than DURATION ago, with their schedules, as 'service
 delete' does for one row: hosts that are gone for good. It lists them and asks
-for a confirmation on standard input, unless --yes.`,
+for a confirmation on standard input, unless --yes. A service seen up again
+since it was listed (one that came back while the prompt waited) is skipped,
+and said so on standard error: it keeps its row and its schedules.`,
 		Example: `  novaflow service prune --older-than 24h
   novaflow service prune --older-than 7d --topic compute --yes -o json`,
 		Args: cobra.NoArgs,
@@ -91,14 +94,24 @@ for a confirmation on standard input, unless --yes.`,
 				return err
 			}
 			defer c.Close()
-			var deleted []servicegroup.Record
+			// The row goes only if the service was not seen up since it was
+			// listed (it may have come back while the prompt waited), and its
+			// schedules only after its row: a service that is back keeps both.
+			deleted := []servicegroup.Record{}
 			for _, r := range stale {
-				if err := worker.DeleteSchedules(ctx, c, r.Topic, r.Binary, r.Host); err != nil {
+				rec, err := a.store.DeleteUnseen(ctx, r.Host, r.Binary, r.LastSeenUp)
+				switch {
+				case errors.Is(err, servicegroup.ErrSeen):
+					fmt.Fprintf(errOut, "skipped %s on %s: it was seen up since it was listed\n", r.Binary, r.Host)
+					continue
+				case errors.Is(err, servicegroup.ErrNotFound):
+					fmt.Fprintf(errOut, "skipped %s on %s: it was deleted meanwhile\n", r.Binary, r.Host)
+					continue
+				case err != nil:
 					return fmt.Errorf("%s on %s: %w", r.Binary, r.Host, err)
 				}
-				rec, err := a.store.Delete(ctx, r.Host, r.Binary)
-				if err != nil {
-					return fmt.Errorf("%s on %s: %w", r.Binary, r.Host, err)
+				if err := worker.DeleteSchedules(ctx, c, r.Topic, r.Binary, r.Host); err != nil {
+					return fmt.Errorf("%s on %s: its row is deleted but not all its schedules ('temporal schedule list' shows them, 'temporal schedule delete' deletes one): %w", r.Binary, r.Host, err)
 				}
 				deleted = append(deleted, *rec)
 			}

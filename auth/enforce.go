@@ -194,7 +194,9 @@ func (e *Enforcer) Authorize(ctx context.Context, name string, args []any) (cont
 // no method of the service (the list of up hosts): allowed with a token
 // whose credentials pass policy.FrameworkRule (a framework activity) or any
 // valid token (another), else in a workflow run that its Schedule started
-// (Scheduled), which carries no token or an old one. A refusal is a
+// (Scheduled), which carries no token or an old one; the context returned
+// then carries no caller's token, so that the calls the run makes present
+// the service's own (Propagator.Default). A refusal is a
 // PolicyDenied naming the rule (Unauthenticated for a token that does not
 // verify, or none outside a framework activity), logged and counted as
 // Authorize's.
@@ -238,7 +240,11 @@ func (e *Enforcer) AuthorizeFramework(ctx context.Context, name string) (context
 		if ok {
 			e.count(ctx, name, "allowed")
 			e.logger.Debug("authorization: call allowed", "schedule", id, "activity", name, "workflow_id", wfID)
-			return ctx, nil
+			// The run has no caller: the calls it makes carry the service's
+			// own token (the Propagator's Default), not a token the run's
+			// header may still hold (a schedule created with one keeps it,
+			// and it expires).
+			return WithToken(ctx, ""), nil
 		}
 		schedule = id
 	}

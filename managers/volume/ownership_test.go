@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/novaflow/novaflow/managers"
 	volumemgr "github.com/novaflow/novaflow/managers/volume"
@@ -17,7 +19,8 @@ import (
 // caller its project's volumes, an admin and a call without credentials
 // (authorization off) every volume, a token without a project none.
 func TestOwnership(t *testing.T) {
-	m, _ := newManager(t, newDB(t), "host-1")
+	pool := newDB(t)
+	m, _ := newManager(t, pool, "host-1")
 	ctx := t.Context()
 	alice := policy.Credentials{UserID: "alice", ProjectID: "a", Roles: []string{"member"}}
 	bob := policy.Credentials{UserID: "bob", ProjectID: "b", Roles: []string{"member"}}
@@ -50,6 +53,7 @@ func TestOwnership(t *testing.T) {
 	if got, err := m.Owner(ctx, "delete_volume", strings.ToUpper(va)); err != nil || got != (managers.Ownership{ProjectID: "a", UserID: "alice"}) {
 		t.Errorf("Owner(%s) = %+v, %v; want project a, user alice", strings.ToUpper(va), got, err)
 	}
+	wantIndexScan(t, pool, volumemgr.OwnerQuery, va)
 	for _, bad := range []string{"", "x", va + "0", "{" + va + "}"} {
 		if _, err := m.Owner(ctx, "delete_volume", bad); !isNotFound(err) {
 			t.Errorf("Owner(%q): %v, want NotFound", bad, err)
@@ -131,5 +135,30 @@ func TestCreateVolumeOtherProject(t *testing.T) {
 				t.Errorf("bob's create of %s (%s, %d GiB): %q reveals %q", tc.id, tc.name, tc.size, e.Error(), secret)
 			}
 		}
+	}
+}
+
+// wantIndexScan fails unless PostgreSQL plans query (with arg) as an index
+// scan: with sequential scans off, a statement that cannot use an index
+// still gets one.
+func wantIndexScan(t *testing.T, pool *pgxpool.Pool, query string, arg any) {
+	t.Helper()
+	var plan []string
+	err := pgx.BeginFunc(t.Context(), pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(t.Context(), `SET LOCAL enable_seqscan = off`); err != nil {
+			return err
+		}
+		rows, err := tx.Query(t.Context(), `EXPLAIN `+query, arg)
+		if err != nil {
+			return err
+		}
+		plan, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := strings.Join(plan, "\n"); !strings.Contains(p, "Index") || strings.Contains(p, "Seq Scan") {
+		t.Errorf("%s\nis planned as\n%s\nwant an index scan", query, p)
 	}
 }

@@ -152,6 +152,9 @@ func (s store) putUsage(ctx context.Context, u Usage) error {
 	return nil
 }
 
+// ownerQuery reads a volume's owner by its primary key.
+const ownerQuery = `SELECT coalesce(project_id, ''), coalesce(user_id, '') FROM volumes WHERE id = $1::uuid`
+
 // owner returns who owns volume id; a NotFound *managers.Error when there is
 // no such volume (or id is not a UUID). One lookup by primary key; id may be
 // in either case.
@@ -162,7 +165,7 @@ func (s store) owner(ctx context.Context, id string) (managers.Ownership, error)
 		// the lookup use the primary key and match either case.
 		return o, managers.NotFound("volume", id)
 	}
-	err := s.db.QueryRow(ctx, `SELECT coalesce(project_id, ''), coalesce(user_id, '') FROM volumes WHERE id = $1::uuid`, id).Scan(&o.ProjectID, &o.UserID)
+	err := s.db.QueryRow(ctx, ownerQuery, id).Scan(&o.ProjectID, &o.UserID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return o, managers.NotFound("volume", id)
 	}

@@ -275,6 +275,9 @@ func (s *Store) Volumes(ctx context.Context, uuid string) ([]string, error) {
 	return ids, nil
 }
 
+// ownerQuery reads an instance's owner by the unique index on uuid.
+const ownerQuery = `SELECT coalesce(project_id, ''), coalesce(user_id, '') FROM instances WHERE uuid = $1::uuid`
+
 // Owner returns who owns instance uuid (managers.Owner), deleted or not; a
 // NotFound *managers.Error when there is no such instance (or uuid is not a
 // UUID). One lookup by the unique index on uuid; uuid may be in either case.
@@ -285,7 +288,7 @@ func (s *Store) Owner(ctx context.Context, uuid string) (managers.Ownership, err
 		// the lookup use the unique index on uuid and match either case.
 		return o, managers.NotFound("instance", uuid)
 	}
-	err := s.pool.QueryRow(ctx, `SELECT coalesce(project_id, ''), coalesce(user_id, '') FROM instances WHERE uuid = $1::uuid`, uuid).Scan(&o.ProjectID, &o.UserID)
+	err := s.pool.QueryRow(ctx, ownerQuery, uuid).Scan(&o.ProjectID, &o.UserID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return o, managers.NotFound("instance", uuid)
 	}

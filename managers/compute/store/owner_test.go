@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/novaflow/novaflow/drivers/compute"
 	"github.com/novaflow/novaflow/managers"
@@ -17,7 +19,8 @@ import (
 // project.
 func TestOwnership(t *testing.T) {
 	ctx := context.Background()
-	s := newStore(t)
+	pool := newPool(t)
+	s := store.New(pool)
 	f := compute.Flavor{VCPUs: 1, MemoryMB: 64, DiskGB: 1}
 	a, b, none := uuid.NewString(), uuid.NewString(), uuid.NewString()
 	img := store.Image{Command: []string{"true"}}
@@ -46,6 +49,7 @@ func TestOwnership(t *testing.T) {
 	if got, err := s.Owner(ctx, strings.ToUpper(a)); err != nil || got != (managers.Ownership{ProjectID: "pa", UserID: "alice"}) {
 		t.Errorf("Owner(%s) = %+v, %v; want project pa, user alice", strings.ToUpper(a), got, err)
 	}
+	wantIndexScan(t, pool, store.OwnerQuery, a)
 	for _, bad := range []string{"", "x", a + "0", "{" + a + "}", "urn:uuid:" + a} {
 		if _, err := s.Owner(ctx, bad); !managersIsNotFound(err) {
 			t.Errorf("Owner(%q): %v, want NotFound", bad, err)
@@ -64,4 +68,29 @@ func TestOwnership(t *testing.T) {
 func managersIsNotFound(err error) bool {
 	e, ok := managers.AsError(err)
 	return ok && e.Type == managers.NotFoundType
+}
+
+// wantIndexScan fails unless PostgreSQL plans query (with arg) as an index
+// scan: with sequential scans off, a statement that cannot use an index
+// still gets one.
+func wantIndexScan(t *testing.T, pool *pgxpool.Pool, query string, arg any) {
+	t.Helper()
+	var plan []string
+	err := pgx.BeginFunc(t.Context(), pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(t.Context(), `SET LOCAL enable_seqscan = off`); err != nil {
+			return err
+		}
+		rows, err := tx.Query(t.Context(), `EXPLAIN `+query, arg)
+		if err != nil {
+			return err
+		}
+		plan, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := strings.Join(plan, "\n"); !strings.Contains(p, "Index") || strings.Contains(p, "Seq Scan") {
+		t.Errorf("%s\nis planned as\n%s\nwant an index scan", query, p)
+	}
 }

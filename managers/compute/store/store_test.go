@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/novaflow/novaflow/drivers/compute"
 	"github.com/novaflow/novaflow/internal/db"
@@ -18,7 +19,10 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-func newStore(t *testing.T) *store.Store {
+func newStore(t *testing.T) *store.Store { return store.New(newPool(t)) }
+
+// newPool returns a pool on a fresh database with the compute schema.
+func newPool(t *testing.T) *pgxpool.Pool {
 	t.Helper()
 	ctx := context.Background()
 	pool, err := db.Open(ctx, testenv.Postgres(t))
@@ -30,7 +34,7 @@ func newStore(t *testing.T) *store.Store {
 	if err := worker.MigrateSchemas(ctx, pool, nil, append(worker.Schemas(), schema)...); err != nil {
 		t.Fatal(err)
 	}
-	return store.New(pool)
+	return pool
 }
 
 func create(t *testing.T, s *store.Store, n int, f compute.Flavor) []string {

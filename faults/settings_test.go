@@ -3,6 +3,7 @@
 package faults
 
 import (
+	"encoding/base64"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/novaflow/novaflow/auth"
 	"github.com/novaflow/novaflow/internal/db"
 	"github.com/novaflow/novaflow/managers"
 	"github.com/novaflow/novaflow/servicegroup"
@@ -26,6 +28,33 @@ import (
 type badSetting struct {
 	value string
 	env   map[string]string
+	// setup, when set, adds to the environment what needs files (a key
+	// set, a key ring).
+	setup func(t *testing.T, env map[string]string)
+	// args, when set, is the command that reads the setting, instead of
+	// the service of its topic.
+	args []string
+}
+
+// authOn turns authorization on with a real key set, so that the setting
+// under test is the one that fails.
+func authOn(t *testing.T, env map[string]string) {
+	_, jwks, err := auth.GenerateKey(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	env["NOVAFLOW_AUTH"], env["NOVAFLOW_AUTH_JWKS"], env["NOVAFLOW_AUTH_ISSUER"] = "true", jwks, "faults"
+}
+
+// codecServer gives novaflow codec-server what it needs to start: a key
+// ring and a token file.
+func codecServer(t *testing.T, env map[string]string) {
+	dir := t.TempDir()
+	ring, token := filepath.Join(dir, "keys.json"), filepath.Join(dir, "token")
+	write(t, ring, `{"current": "k1", "keys": {"k1": "`+base64.StdEncoding.EncodeToString(make([]byte, 32))+`"}}`)
+	write(t, token, "a-token-of-thirty-two-characters\n")
+	env["NOVAFLOW_PAYLOAD_KEYS_FILE"], env["NOVAFLOW_CODEC_SERVER_TOKEN_FILE"] = ring, token
+	env["NOVAFLOW_CODEC_SERVER_ADDRESS"] = "127.0.0.1:0"
 }
 
 // badStrings are bad values of the string settings, which have no syntax
@@ -54,6 +83,19 @@ var badStrings = map[string]badSetting{
 	"NOVAFLOW_SCHEDULER_STRATEGY":        {value: "no-such-strategy"},
 	"NOVAFLOW_VOLUME_DRIVER":             {value: "no-such-driver"},
 	"NOVAFLOW_VOLUME_DATA_DIR":           {value: "/dev/null/data"},
+	"NOVAFLOW_PAYLOAD_KEYS_FILE":         {value: "/nonexistent/keys.json"},
+	"NOVAFLOW_CODEC_SERVER_ADDRESS":      {value: "not-an-address", setup: codecServer, args: []string{"codec-server"}},
+	"NOVAFLOW_CODEC_SERVER_TOKEN_FILE":   {value: "/nonexistent/token", setup: codecServer, args: []string{"codec-server"}},
+	"NOVAFLOW_CODEC_SERVER_ORIGINS":      {value: "ftp://ui.example", setup: codecServer, args: []string{"codec-server"}},
+	"NOVAFLOW_AUTH_JWKS":                 {value: "http://keys.example/jwks.json", setup: authOn},
+	"NOVAFLOW_AUTH_ISSUER":               {value: "", setup: authOn},
+	"NOVAFLOW_AUTH_AUDIENCE":             {value: "", setup: authOn},
+	"NOVAFLOW_AUTH_POLICY_FILE":          {value: "/nonexistent/policy.yaml", setup: authOn},
+	"NOVAFLOW_AUTH_USER_CLAIM":           {value: "a..b", setup: authOn},
+	"NOVAFLOW_AUTH_PROJECT_CLAIM":        {value: "project id", setup: authOn},
+	"NOVAFLOW_AUTH_ROLES_CLAIM":          {value: "realm_access.", setup: authOn},
+	"NOVAFLOW_TOKEN":                     {value: "token with spaces"},
+	"NOVAFLOW_TOKEN_FILE":                {value: "/nonexistent/token"},
 }
 
 // badByKind are bad values of settings that parse.
@@ -105,14 +147,16 @@ func settingCases(t *testing.T) []settingCase {
 	for _, s := range specs {
 		typ := reflect.TypeOf(s.spec).Elem()
 		settings := worker.Settings(s.spec)
-		for i, f := range reflect.VisibleFields(typ) {
-			if f.Tag.Get("envconfig") == "" {
+		i := 0
+		for _, f := range reflect.VisibleFields(typ) {
+			if f.Tag.Get("envconfig") == "" || !f.IsExported() {
 				continue
 			}
 			name := worker.EnvPrefix + "_" + f.Tag.Get("envconfig")
-			if name != settings[i].Name {
-				t.Fatalf("worker.Settings lists %s where the struct has %s", settings[i].Name, name)
+			if i >= len(settings) || name != settings[i].Name {
+				t.Fatalf("worker.Settings does not list %s where the struct has it", name)
 			}
+			i++
 			if seen[name] { // the scheduler reads the runtime's REPORT_INTERVAL too
 				continue
 			}
@@ -172,8 +216,15 @@ func TestNovaflowBinary(t *testing.T) {
 				for k, v := range c.bad.env {
 					env[k] = v
 				}
+				if c.bad.setup != nil {
+					c.bad.setup(t, env)
+				}
 				env[c.name] = c.bad.value
-				code, _, stderr := runNovaflow(t, bin, env, time.Minute, "run", c.topic)
+				args := c.bad.args
+				if args == nil {
+					args = []string{"run", c.topic}
+				}
+				code, _, stderr := runNovaflow(t, bin, env, time.Minute, args...)
 				checkOneLine(t, code, stderr, c.name)
 			})
 		}

@@ -362,5 +362,19 @@ func (c Config) validateAuth() error {
 	case c.AuthAudience == "":
 		return &ConfigError{Setting: "NOVAFLOW_AUTH_AUDIENCE", Err: errors.New("must not be empty with NOVAFLOW_AUTH=true")}
 	}
+	for _, s := range []struct{ name, value string }{
+		{"NOVAFLOW_AUTH_USER_CLAIM", c.AuthUserClaim},
+		{"NOVAFLOW_AUTH_PROJECT_CLAIM", c.AuthProjectClaim},
+		{"NOVAFLOW_AUTH_ROLES_CLAIM", c.AuthRolesClaim},
+	} {
+		if s.value == "" {
+			continue // the default
+		}
+		for _, part := range strings.Split(s.value, ".") {
+			if part == "" || strings.ContainsFunc(part, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+				return &ConfigError{Setting: s.name, Err: fmt.Errorf("%q: want a claim name, or names joined by dots (realm_access.roles)", s.value)}
+			}
+		}
+	}
 	return nil
 }

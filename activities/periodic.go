@@ -26,12 +26,14 @@ const (
 // going skips (oslo.service's one thread per service runs a task only after
 // the previous run returned). gate, when set, says why the task may not run
 // on this host now ("" when it may): the host's settings, which a SIGHUP
-// changes. Before it runs, the activity waits its part of the run's spread.
+// changes. Before it runs, the activity waits its part of the run's spread,
+// at most maxSpread() when maxSpread is set (the host's
+// periodic_fuzzy_delay).
 // When the task fails, RaiseOnError decides: set, the activity fails without
 // retry (the host shows failed in the run's result and the run is red in the
 // Web UI); unset, the failure is logged to logger and kept in the result, as
 // oslo.service logs and moves on.
-func Periodic(task managers.PeriodicTask, logger *slog.Logger, gate func() string) func(ctx context.Context, req workflows.PeriodicRequest) (workflows.PeriodicResult, error) {
+func Periodic(task managers.PeriodicTask, logger *slog.Logger, gate func() string, maxSpread func() time.Duration) func(ctx context.Context, req workflows.PeriodicRequest) (workflows.PeriodicResult, error) {
 	var running atomic.Bool
 	return func(ctx context.Context, req workflows.PeriodicRequest) (workflows.PeriodicResult, error) {
 		if req.Task != task.Name {
@@ -43,17 +45,26 @@ func Periodic(task managers.PeriodicTask, logger *slog.Logger, gate func() strin
 				return workflows.PeriodicResult{Skipped: why}, nil
 			}
 		}
-		if !running.CompareAndSwap(false, true) {
-			return workflows.PeriodicResult{Skipped: SkippedRunning}, nil
-		}
-		defer running.Store(false)
 		if spread, err := time.ParseDuration(req.Spread); err == nil && spread > 0 {
+			if maxSpread != nil {
+				// The run's input says how far to spread; this host's
+				// setting bounds it (an edited schedule cannot hold the
+				// task back for a year).
+				spread = min(spread, max(maxSpread(), 0))
+			}
 			select {
 			case <-time.After(Phase(req.Host+"/"+req.Task, spread)):
 			case <-ctx.Done():
 				return workflows.PeriodicResult{}, ctx.Err()
 			}
 		}
+		// Taken after the wait: a run waiting its part of the spread does
+		// not hold back the runs that come in the meantime (nor, with a
+		// long spread, the task for as long).
+		if !running.CompareAndSwap(false, true) {
+			return workflows.PeriodicResult{Skipped: SkippedRunning}, nil
+		}
+		defer running.Store(false)
 		start := time.Now()
 		err := task.Run(ctx)
 		res := workflows.PeriodicResult{Duration: time.Since(start).Round(time.Millisecond).String()}

@@ -262,7 +262,7 @@ func (e *Enforcer) AuthorizeFramework(ctx context.Context, name string) (context
 	}
 	msg := fmt.Sprintf("rule %q (%s): workflow %q (%s) carries no token", policy.FrameworkRule, rule, wfID, wfType)
 	if schedule != "" {
-		msg += fmt.Sprintf(" and was not started by its schedule %q", schedule)
+		msg += fmt.Sprintf(" and was not started by its schedule %q, or that schedule's action is not the service's own (edited)", schedule)
 	} else {
 		msg += " and is no run of the framework's schedules"
 	}

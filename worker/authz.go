@@ -1,14 +1,18 @@
 package worker
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
 
+	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
@@ -77,7 +81,7 @@ func (s *Service) interceptors() []interceptor.WorkerInterceptor {
 	}
 	owner, _ := s.mgr.(managers.Owner)
 	topic := s.topic
-	runs := &scheduledRuns{client: s.client, topic: topic, seen: map[string]bool{}}
+	runs := &scheduledRuns{client: s.client, topic: topic, logger: s.logger, seen: map[string]bool{}}
 	return []interceptor.WorkerInterceptor{auth.NewEnforcer(auth.EnforcerOptions{
 		Verifier: s.verifier, Policy: s.policy, Topic: topic, Methods: s.mgr.RPCMethods(), Owner: owner, Logger: s.logger,
 		// The framework's own runs: the status report and the periodic
@@ -101,6 +105,7 @@ func (s *Service) interceptors() []interceptor.WorkerInterceptor {
 type scheduledRuns struct {
 	client client.Client
 	topic  string
+	logger *slog.Logger
 
 	mu   sync.Mutex
 	seen map[string]bool // workflow ID/run ID of runs found, bounded
@@ -154,6 +159,13 @@ func (r *scheduledRuns) started(ctx context.Context) (string, bool, error) {
 			return id, false, err
 		}
 		if startedBy(desc, run.ID, run.RunID) {
+			// The schedule started it, but with the action it has now:
+			// one edited by hand (a namespace writer) would run the
+			// framework's workflow with input of its choosing.
+			if why := r.foreignAction(desc, id, info.WorkflowType.Name); why != "" {
+				r.logger.Warn("authorization: the schedule's action is not the service's own; its run is refused", "schedule", id, "workflow_id", run.ID, "why", why)
+				return id, false, nil
+			}
 			r.mu.Lock()
 			if len(r.seen) >= 4096 {
 				clear(r.seen)
@@ -188,4 +200,71 @@ func startedBy(desc *client.ScheduleDescription, wfID, runID string) bool {
 		}
 	}
 	return false
+}
+
+// foreignAction says how the action of the schedule of desc (ID id, whose
+// runs are workflows of type wfType) differs from what a service of the
+// topic makes it (planSchedules), "" when it does not: the framework's
+// workflow on the topic's queue, with an input that holds only what a
+// schedule gives (no report's asked or alive hosts, which only the
+// workflow itself sets; no periodic run's hosts) for this topic and task.
+// The intervals and durations in it are not compared: the services of a
+// topic may differ in them (NOVAFLOW_REPORT_INTERVAL, 0 on some;
+// NOVAFLOW_PERIODIC_FUZZY_DELAY, which each host also bounds its wait by).
+func (r *scheduledRuns) foreignAction(desc *client.ScheduleDescription, id, wfType string) string {
+	a, ok := desc.Schedule.Action.(*client.ScheduleWorkflowAction)
+	switch {
+	case !ok:
+		return "not a workflow start"
+	case a.ID != id:
+		return "workflow ID " + managers.Quote(a.ID)
+	case a.TaskQueue != r.topic:
+		return "task queue " + managers.Quote(a.TaskQueue)
+	case len(a.Args) != 1:
+		return fmt.Sprintf("%d arguments", len(a.Args))
+	}
+	if wf, _ := a.Workflow.(string); wf != wfType {
+		return "workflow type " + managers.Quote(wf)
+	}
+	p, ok := a.Args[0].(*commonpb.Payload)
+	if !ok {
+		return "an argument that is no payload"
+	}
+	strict := func(v any) error {
+		dec := json.NewDecoder(bytes.NewReader(p.GetData()))
+		dec.DisallowUnknownFields()
+		return dec.Decode(v)
+	}
+	durations := func(ds ...string) string {
+		for _, d := range ds {
+			if v, err := time.ParseDuration(d); d != "" && (err != nil || v < 0) {
+				return "duration " + managers.Quote(d)
+			}
+		}
+		return ""
+	}
+	if wfType == workflows.ReportStateName(r.topic) {
+		var req workflows.ReportRequest
+		switch err := strict(&req); {
+		case err != nil:
+			return "input: " + err.Error()
+		case req.Topic != r.topic:
+			return "topic " + managers.Quote(req.Topic)
+		case req.Asked || len(req.Alive) > 0:
+			return "input sets asked or alive hosts"
+		}
+		return durations(req.Every, req.For)
+	}
+	var req workflows.PeriodicRequest
+	switch err := strict(&req); {
+	case err != nil:
+		return "input: " + err.Error()
+	case req.Topic != r.topic:
+		return "topic " + managers.Quote(req.Topic)
+	case workflows.PeriodicName(r.topic, req.Task) != wfType:
+		return "task " + managers.Quote(req.Task)
+	case len(req.Hosts) > 0 || req.Host != "":
+		return "input names hosts"
+	}
+	return durations(req.Spread)
 }

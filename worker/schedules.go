@@ -82,7 +82,7 @@ func (s *Service) registerSchedules(w sdkworker.Worker, queue string) {
 		if queue == s.topic {
 			w.RegisterWorkflowWithOptions(workflows.Periodic, workflow.RegisterOptions{Name: name})
 		} else {
-			w.RegisterActivityWithOptions(activities.Periodic(t, s.logger.With("task", t.Name), s.live.periodicGate(t)),
+			w.RegisterActivityWithOptions(activities.Periodic(t, s.logger.With("task", t.Name), s.live.periodicGate(t), s.live.fuzzyDelay),
 				activity.RegisterOptions{Name: name})
 		}
 	}

@@ -131,7 +131,7 @@ type conns struct {
 // reads when it uses them (RPC clients, workflows, activities), so that a
 // SIGHUP (Reset) changes them without a restart.
 type liveSettings struct {
-	response, cast, down         atomic.Int64 // time.Duration
+	response, cast, down, fuzzy  atomic.Int64 // time.Duration
 	levels                       atomic.Pointer[map[string]string]
 	periodicEnable, runExternals atomic.Bool
 }
@@ -147,6 +147,7 @@ func (l *liveSettings) set(c Config) {
 	l.response.Store(int64(c.RPCResponseTimeout))
 	l.cast.Store(int64(c.CastTimeout))
 	l.down.Store(int64(c.DownTime()))
+	l.fuzzy.Store(int64(c.PeriodicFuzzyDelay))
 	l.periodicEnable.Store(c.PeriodicEnable)
 	l.runExternals.Store(c.RunExternalPeriodicTasks)
 }
@@ -171,6 +172,7 @@ func (l *liveSettings) rpcTimeouts() (response, cast time.Duration) {
 }
 func (l *liveSettings) castTimeout() time.Duration { return time.Duration(l.cast.Load()) }
 func (l *liveSettings) downTime() time.Duration    { return time.Duration(l.down.Load()) }
+func (l *liveSettings) fuzzyDelay() time.Duration  { return time.Duration(l.fuzzy.Load()) }
 
 type state int
 

@@ -65,7 +65,7 @@ func TestPeriodic(t *testing.T) {
 				if q := activity.GetInfo(ctx).TaskQueue; q != "wftest."+req.Host {
 					t.Errorf("the part of host %s ran on queue %s", req.Host, q)
 				}
-				return activities.Periodic(task, slog.New(slog.DiscardHandler), nil)(ctx, req)
+				return activities.Periodic(task, slog.New(slog.DiscardHandler), nil, nil)(ctx, req)
 			}, activity.RegisterOptions{Name: name})
 			env.ExecuteWorkflow(name, workflows.PeriodicRequest{Topic: "wftest", Task: "sync_power_states", Hosts: []string{"h1", "h2", "h3"}})
 			for _, h := range []string{"h1", "h2", "h3"} {

@@ -281,6 +281,12 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) (retErr error) {
 		PID: os.Getpid(), TemporalAddress: temporalAddress, TemporalNamespace: temporalNamespace,
 		TemporalUI: temporalUI, DatabaseURL: databaseURL,
 	}
+	if cfg.Auth {
+		st.Auth, st.AuthJWKS, st.AuthIssuer, st.AuthAudience = true, absPath(cfg.AuthJWKS), cfg.AuthIssuer, cfg.AuthAudience
+	}
+	if pc != nil {
+		st.PayloadKeysFile = absPath(cfg.PayloadKeysFile)
+	}
 	if err := writeStack(filepath.Dir(dir), st); err != nil {
 		return err
 	}
@@ -620,4 +626,13 @@ func devTemporalGiven(given worker.Env, cfg worker.Config) (external bool, ignor
 	}
 	return false, fmt.Sprintf("novaflow dev: starting a Temporal of its own; the %s (%s) is not used: --profile default uses it",
 		cfg.TemporalAddressSource(), cfg.TemporalAddress)
+}
+
+// absPath is p made absolute (a command beside the stack may run in a
+// folder below it), or p when that fails.
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
 }

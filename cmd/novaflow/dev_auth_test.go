@@ -45,7 +45,8 @@ func TestDevAuth(t *testing.T) {
 	server := testenv.Temporal(t)
 	namespace := testenv.UniqueName(t, "devauth")
 	for _, k := range []string{"DATABASE_URL", "NOVAFLOW_HEALTH_ADDRESS", "NOVAFLOW_CONFIG_FILE", "NOVAFLOW_TOKEN", "NOVAFLOW_TOKEN_FILE",
-		"NOVAFLOW_TEMPORAL_ADDRESS", "NOVAFLOW_TEMPORAL_NAMESPACE", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_PROFILE", "TEMPORAL_CONFIG_FILE"} {
+		"NOVAFLOW_TEMPORAL_ADDRESS", "NOVAFLOW_TEMPORAL_NAMESPACE", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_PROFILE", "TEMPORAL_CONFIG_FILE",
+		"NOVAFLOW_AUTH", "NOVAFLOW_AUTH_JWKS", "NOVAFLOW_AUTH_ISSUER", "NOVAFLOW_AUTH_AUDIENCE", "NOVAFLOW_PAYLOAD_KEYS_FILE"} {
 		t.Setenv(k, "")
 		os.Unsetenv(k)
 	}
@@ -96,6 +97,28 @@ func TestDevAuth(t *testing.T) {
 		t.Fatalf("dev --auth did not turn the payload codec on:\n%s", out)
 	}
 	keys, codecAddr := km[1], cm[1]
+
+	// The stack file carries the authorization settings and the key ring
+	// (never a token), so that commands run beside the stack, in its
+	// folder or below, verify tokens and decode results without exports.
+	want := map[string]string{"NOVAFLOW_AUTH": "true", "NOVAFLOW_AUTH_JWKS": filepath.Join(o.dir, auth.DevJWKSFile),
+		"NOVAFLOW_AUTH_ISSUER": devIssuer, "NOVAFLOW_AUTH_AUDIENCE": devAudience, "NOVAFLOW_PAYLOAD_KEYS_FILE": keys}
+	got := map[string]string{}
+	for _, kv := range useDevStack().extra {
+		k, v, _ := strings.Cut(kv, "=")
+		got[k] = v
+	}
+	for k, v := range want {
+		if abs, _ := filepath.Abs(v); got[k] != v && got[k] != abs {
+			t.Errorf("a command beside the dev --auth stack gets %s=%q, want %q (all: %v)", k, got[k], v, got)
+		}
+	}
+	if _, ok := got["NOVAFLOW_TOKEN"]; ok {
+		t.Errorf("a command beside the stack is given a token: %v", got)
+	}
+	if _, ok := got["NOVAFLOW_TOKEN_FILE"]; ok {
+		t.Errorf("a command beside the stack is given a token file: %v", got)
+	}
 	pc, err := codec.Open(keys, nil)
 	if err != nil {
 		t.Fatalf("the key ring dev handed the shell: %v", err)

@@ -19,6 +19,14 @@ type stackFile struct {
 	TemporalNamespace string `json:"temporal_namespace"`
 	TemporalUI        string `json:"temporal_ui"`
 	DatabaseURL       string `json:"database_url"`
+	// With `dev --auth`: the authorization settings of its services and
+	// its key ring, for the commands run beside it (list filters, decoding
+	// results). Never a token: a command presents its user's.
+	Auth            bool   `json:"auth,omitempty"`
+	AuthJWKS        string `json:"auth_jwks,omitempty"`
+	AuthIssuer      string `json:"auth_issuer,omitempty"`
+	AuthAudience    string `json:"auth_audience,omitempty"`
+	PayloadKeysFile string `json:"payload_keys_file,omitempty"`
 }
 
 func stackPath(dir string) string { return filepath.Join(dir, stackDir, "stack.json") }
@@ -71,6 +79,19 @@ func useDevStack() processEnv {
 	}
 	if os.Getenv("DATABASE_URL") == "" {
 		set("NOVAFLOW_DATABASE_URL", st.DatabaseURL)
+	}
+	// A `dev --auth` stack's services check tokens and encrypt payloads:
+	// commands that talk to its Temporal verify the token as they do
+	// (instance list's scope) and read their results with its key ring.
+	if !globalClient.temporalGiven() || globalClient.address == st.TemporalAddress ||
+		(globalClient.address == "" && os.Getenv("NOVAFLOW_TEMPORAL_ADDRESS") == st.TemporalAddress) {
+		if st.Auth {
+			set("NOVAFLOW_AUTH", "true")
+			set("NOVAFLOW_AUTH_JWKS", st.AuthJWKS)
+			set("NOVAFLOW_AUTH_ISSUER", st.AuthIssuer)
+			set("NOVAFLOW_AUTH_AUDIENCE", st.AuthAudience)
+		}
+		set("NOVAFLOW_PAYLOAD_KEYS_FILE", st.PayloadKeysFile)
 	}
 	if len(p.extra) > 0 {
 		fmt.Fprintf(os.Stderr, "novaflow: using the dev stack of %s (pid %d)\n", filepath.Join(dir, stackDir), st.PID)

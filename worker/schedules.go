@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
@@ -233,13 +232,6 @@ func (s *Service) ensureScheduleOnServer(ctx context.Context, sp scheduleSpec) e
 		return fmt.Errorf("create schedule %s: %w", sp.id, err)
 	}
 
-	// A schedule created before the services made theirs without a token
-	// may hold one in its action's header: the SDK's description does not
-	// show headers, the service's API does.
-	tokenHeld, err := s.scheduleHoldsToken(ctx, sp.id)
-	if err != nil {
-		return fmt.Errorf("describe schedule %s: %w", sp.id, err)
-	}
 	h := sc.GetHandle(ctx, sp.id)
 	var change, handNote string
 	var unpaused, handPaused bool
@@ -247,7 +239,7 @@ func (s *Service) ensureScheduleOnServer(ctx context.Context, sp scheduleSpec) e
 		cur := in.Description.Schedule
 		change, handNote, unpaused, handPaused = "", "", false, false
 		var err error
-		if change, err = sp.differs(cur, tokenHeld); err != nil {
+		if change, err = sp.differs(cur); err != nil {
 			return nil, err
 		}
 		var state client.ScheduleState
@@ -307,18 +299,6 @@ func (s *Service) ensureScheduleOnServer(ctx context.Context, sp scheduleSpec) e
 		}
 	}
 	return nil
-}
-
-// scheduleHoldsToken reports whether the action of schedule id carries a
-// token in its header (auth.HeaderKey).
-func (s *Service) scheduleHoldsToken(ctx context.Context, id string) (bool, error) {
-	resp, err := s.client.WorkflowService().DescribeSchedule(ctx, &workflowservice.DescribeScheduleRequest{
-		Namespace: s.cfg.TemporalNamespace, ScheduleId: id})
-	if err != nil {
-		return false, err
-	}
-	_, ok := resp.GetSchedule().GetAction().GetStartWorkflow().GetHeader().GetFields()[auth.HeaderKey]
-	return ok, nil
 }
 
 // DeleteSchedules deletes the schedules that the service binary of topic on

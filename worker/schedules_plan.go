@@ -218,11 +218,8 @@ func (s scheduleSpec) options() client.ScheduleOptions {
 }
 
 // differs says what in the existing schedule cur differs from s, or "" when
-// nothing that s sets does. tokenHeld says that cur's action carries a
-// token in its header (auth.HeaderKey), which s's never does: a schedule
-// keeps its header for every run, readable and expiring (schedules created
-// before the services made theirs without one).
-func (s scheduleSpec) differs(cur client.Schedule, tokenHeld bool) (string, error) {
+// nothing that s sets does.
+func (s scheduleSpec) differs(cur client.Schedule) (string, error) {
 	if cur.Spec == nil || len(cur.Spec.Intervals) != 1 || len(cur.Spec.Calendars) > 0 || len(cur.Spec.CronExpressions) > 0 ||
 		len(cur.Spec.Skip) > 0 || !cur.Spec.StartAt.IsZero() || !cur.Spec.EndAt.IsZero() {
 		return "spec", nil
@@ -255,9 +252,6 @@ func (s scheduleSpec) differs(cur client.Schedule, tokenHeld bool) (string, erro
 	}
 	if !sameAttributes(a.TypedSearchAttributes, s.attrs) {
 		return "search attributes", nil
-	}
-	if tokenHeld {
-		return "token in the header", nil
 	}
 	return "", nil
 }

@@ -65,7 +65,7 @@ func (m *Manager) build(ctx context.Context, inst store.Instance) (store.Instanc
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			return store.Instance{}, managers.NotFound("instance", uuid)
-		case errors.Is(err, store.ErrClaimed):
+		case errors.Is(err, store.ErrClaimed), errors.Is(err, store.ErrConflict):
 			return store.Instance{}, managers.Conflict("cannot build: %v", errors.Unwrap(err))
 		case errors.Is(err, store.ErrInsufficient), errors.Is(err, store.ErrNoNode):
 			return store.Instance{}, &managers.Error{Type: RescheduledType,

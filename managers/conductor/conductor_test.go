@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -144,4 +145,32 @@ func TestBuildSteps(t *testing.T) {
 func isType(err error, typ string) bool {
 	e, ok := managers.AsError(err)
 	return ok && e.Type == typ
+}
+
+// TestClaimOfADeletingInstanceIsRefused: claim_instance of an instance
+// whose terminate has begun fails at once with a Conflict (not retried)
+// naming the instance and its task_state, and claims nothing.
+func TestClaimOfADeletingInstanceIsRefused(t *testing.T) {
+	ctx := context.Background()
+	m, s := newConductor(t)
+	u := uuid.NewString()
+	req := `{"request_id":"req-1","flavor":{"vcpus":1,"memory_mb":64,"disk_gb":1},
+		"image":{"command":["true"]},"instances":[{"uuid":"` + u + `"}]}`
+	if _, err := method(m, "create_instances").Call(ctx, []byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateNode(ctx, "h1", compute.Resources{VCPUs: 2, MemoryMB: 1024, DiskGB: 10}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Update(ctx, u, store.Cond{NoHost: true}, store.Set{TaskState: store.Deleting}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := m.ClaimInstance(ctx, conductor.ClaimRequest{InstanceUUID: u, DestHost: "h1"})
+	if e, ok := managers.AsError(err); !ok || e.Type != managers.ConflictType || e.Retryable() ||
+		!strings.Contains(e.Message, u) || !strings.Contains(e.Message, "task_state deleting") {
+		t.Fatalf("claim of a deleting instance = %v, want a Conflict naming it and task_state deleting", err)
+	}
+	if n, _ := s.Node(ctx, "h1"); n.VCPUsUsed != 0 {
+		t.Errorf("node after the refused claim = %+v", n)
+	}
 }

@@ -195,8 +195,8 @@ type ClaimResponse struct {
 }
 
 // ClaimInstance claims the instance on dest_host (see store.Claim): NotFound
-// when the instance is gone, Conflict when the host has no room or the
-// instance is claimed elsewhere.
+// when the instance is gone, Conflict when the host has no room, the
+// instance is claimed elsewhere or it is being deleted.
 func (m *Manager) ClaimInstance(ctx context.Context, req ClaimRequest) (ClaimResponse, error) {
 	n, err := m.store.Claim(ctx, req.InstanceUUID, req.DestHost)
 	switch {
@@ -204,7 +204,8 @@ func (m *Manager) ClaimInstance(ctx context.Context, req ClaimRequest) (ClaimRes
 		return ClaimResponse{Node: n}, nil
 	case errors.Is(err, store.ErrNotFound):
 		return ClaimResponse{}, managers.NotFound("instance", req.InstanceUUID)
-	case errors.Is(err, store.ErrInsufficient), errors.Is(err, store.ErrNoNode), errors.Is(err, store.ErrClaimed):
+	case errors.Is(err, store.ErrInsufficient), errors.Is(err, store.ErrNoNode), errors.Is(err, store.ErrClaimed),
+		errors.Is(err, store.ErrConflict):
 		return ClaimResponse{}, managers.Conflict("%v", err)
 	default:
 		return ClaimResponse{}, err

@@ -135,6 +135,8 @@ func (m *Manager) SelectDestinations(ctx context.Context, req SelectRequest) (Se
 				continue
 			case errors.Is(err, store.ErrNotFound):
 				return fail(managers.NotFound("instance", sel.InstanceUUID))
+			case errors.Is(err, store.ErrConflict): // being deleted
+				return fail(managers.Conflict("%v", err))
 			default:
 				return fail(fmt.Errorf("select destinations: %w", err))
 			}

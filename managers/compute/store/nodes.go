@@ -170,8 +170,10 @@ func (s *Store) Nodes(ctx context.Context) ([]Node, error) {
 // in one transaction that holds the node's row lock, so concurrent claims
 // on one node never over-commit it. Claiming an instance already claimed on
 // host does nothing. It fails with ErrNotFound (no live instance), a
-// *ClaimedError (claimed on another host), ErrNoNode, or an
-// *InsufficientError naming the resource that is short.
+// *ConflictError (the instance is being deleted: task_state deleting, as
+// nova refuses work on a deleting instance), a *ClaimedError (claimed on
+// another host), ErrNoNode, or an *InsufficientError naming the resource
+// that is short.
 func (s *Store) Claim(ctx context.Context, uuid, host string) (Node, error) {
 	var n Node
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -179,16 +181,17 @@ func (s *Store) Claim(ctx context.Context, uuid, host string) (Node, error) {
 		if err != nil {
 			return err
 		}
-		var cur string
-		var f compute.Flavor
-		err = tx.QueryRow(ctx, `SELECT coalesce(host, ''), vcpus, memory_mb, disk_gb FROM instances
-			WHERE uuid = $1 AND NOT deleted FOR UPDATE`, uuid).Scan(&cur, &f.VCPUs, &f.MemoryMB, &f.DiskGB)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return ErrNotFound
-		}
+		inst, err := scanInstance(tx.QueryRow(ctx, `SELECT `+instanceColumns+` FROM instances
+			WHERE uuid = $1 AND NOT deleted FOR UPDATE`, uuid))
 		if err != nil {
 			return err
 		}
+		// A terminate has begun: the instance must not gain a host (the
+		// row lock orders this with terminate's own update).
+		if inst.TaskState == Deleting || inst.VMState == Deleted {
+			return &ConflictError{Current: inst}
+		}
+		cur, f := inst.Host, inst.Flavor
 		switch cur {
 		case host:
 			n = node

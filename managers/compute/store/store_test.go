@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 
@@ -190,5 +191,41 @@ func TestUpdateNoHost(t *testing.T) {
 	}
 	if i, err := s.Get(ctx, us[1]); err != nil || i.TaskState == store.Deleting {
 		t.Fatalf("instance after the refused update: %+v, %v", i, err)
+	}
+}
+
+// TestClaimRefusesADeletingInstance: an instance whose terminate has begun
+// (task_state deleting) is not claimed, on no host or on its own host, so
+// a claim cannot race the delete; the refusal is a ConflictError showing
+// the instance's state, and no usage is counted.
+func TestClaimRefusesADeletingInstance(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	if _, err := s.UpdateNode(ctx, "h1", compute.Resources{VCPUs: 4, MemoryMB: 4096, DiskGB: 10}); err != nil {
+		t.Fatal(err)
+	}
+	us := create(t, s, 2, compute.Flavor{VCPUs: 1, MemoryMB: 64, DiskGB: 1})
+	if _, err := s.Update(ctx, us[0], store.Cond{NoHost: true}, store.Set{TaskState: store.Deleting}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Claim(ctx, us[1], "h1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Update(ctx, us[1], store.Cond{Host: "h1"}, store.Set{TaskState: store.Deleting}); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range us {
+		_, err := s.Claim(ctx, u, "h1")
+		var ce *store.ConflictError
+		if !errors.As(err, &ce) || !errors.Is(err, store.ErrConflict) || ce.Current.TaskState != store.Deleting ||
+			!strings.Contains(err.Error(), u) || !strings.Contains(err.Error(), "task_state deleting") {
+			t.Errorf("claim of deleting instance %s = %v, want a ConflictError naming it and task_state deleting", u, err)
+		}
+	}
+	if i, _ := s.Get(ctx, us[0]); i.Host != "" {
+		t.Errorf("the refused claim moved the instance to %q", i.Host)
+	}
+	if n, _ := s.Node(ctx, "h1"); n.VCPUsUsed != 1 {
+		t.Errorf("h1 = %+v, want only the earlier claim counted", n)
 	}
 }

@@ -115,13 +115,20 @@ func completeFrom(cmd *cobra.Command, f func(ctx context.Context, c *conn) ([]co
 	return out, cobra.ShellCompDirectiveNoFileComp
 }
 
+// completeInstances completes the instance IDs instance list shows the same
+// caller: with NOVAFLOW_AUTH on and a token, its project's only, unless it is
+// an admin's (instanceScope); another project's IDs would leak.
 func completeInstances(cmd *cobra.Command, _ []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
 	return completeFrom(cmd, func(ctx context.Context, c *conn) ([]cobra.Completion, error) {
 		st, err := instanceStore(ctx, c)
 		if err != nil {
 			return nil, err
 		}
-		insts, err := st.List(ctx, store.Filter{})
+		project, scoped, err := instanceScope(ctx, c)
+		if err != nil || scoped && project == "" {
+			return nil, err
+		}
+		insts, err := st.List(ctx, store.Filter{ProjectID: project})
 		if err != nil {
 			return nil, err
 		}

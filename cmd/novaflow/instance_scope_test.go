@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"maps"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,7 +27,8 @@ import (
 // member its project's instances only (another project's is NotFound), as
 // nova's API does; an admin, or a command without a token (the database's
 // credentials are admin-equivalent), sees every project's; a token that does
-// not verify is refused.
+// not verify is refused. The shell completion of instance IDs offers each of
+// them exactly what instance list shows them.
 func TestInstanceListScope(t *testing.T) {
 	ctx := context.Background()
 	for _, k := range []string{"DATABASE_URL", "NOVAFLOW_CONFIG_FILE", "NOVAFLOW_TOKEN", "NOVAFLOW_TOKEN_FILE", "NOVAFLOW_AUTH_POLICY_FILE",
@@ -93,18 +96,53 @@ func TestInstanceListScope(t *testing.T) {
 		}
 		return seen
 	}
+	// completed is what the shell completion of an instance ID offers: the
+	// candidates of __complete (one per line, "ID\tdescription"), before its
+	// ":directive" line.
+	completed := func(name, tok string, args ...string) map[string]bool {
+		code, out, errOut := run(tok, append([]string{"__complete"}, args...)...)
+		if code != 0 {
+			t.Fatalf("__complete %v as %s: exit %d %s", args, name, code, errOut)
+		}
+		seen := map[string]bool{}
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			if id, _, _ := strings.Cut(line, "\t"); id != "" && !strings.HasPrefix(id, ":") {
+				seen[id] = true
+			}
+		}
+		return seen
+	}
+	sameAsList := func(name, tok string) {
+		t.Helper()
+		want := listed(name, tok)
+		for _, args := range [][]string{{"instance", "show", ""}, {"instance", "delete", ""},
+			{"volume", "attach", uuid.NewString(), ""}, {"volume", "list", "--instance", ""}} {
+			if got := completed(name, tok, args...); !maps.Equal(got, want) {
+				t.Errorf("%s: completion of %q offers %v, want what instance list shows: %v", name, strings.Join(args, " "), got, want)
+			}
+		}
+	}
 	alice := token(auth.Claims{Subject: "alice", ProjectID: "project-a", Roles: []string{"member"}})
 	if seen := listed("alice", alice); !seen[a] || seen[b] || len(seen) != 1 {
 		t.Errorf("alice (project-a) lists %v, want her instance %s only", seen, a)
 	}
-	if seen := listed("a token without a project", token(auth.Claims{Subject: "carol", Roles: []string{"member"}})); len(seen) != 0 {
+	sameAsList("alice", alice)
+	bob := token(auth.Claims{Subject: "bob", ProjectID: "project-b", Roles: []string{"member"}})
+	sameAsList("bob", bob)
+	nobody := token(auth.Claims{Subject: "carol", Roles: []string{"member"}})
+	if seen := listed("a token without a project", nobody); len(seen) != 0 {
 		t.Errorf("a token without a project lists %v, want none", seen)
 	}
+	sameAsList("a token without a project", nobody)
 	admin := token(auth.Claims{Subject: "root", ProjectID: "ops", Roles: []string{"admin"}})
 	for name, tok := range map[string]string{"an admin": admin, "no token": ""} {
 		if seen := listed(name, tok); !seen[a] || !seen[b] {
 			t.Errorf("%s lists %v, want both projects' instances", name, seen)
 		}
+		sameAsList(name, tok)
+	}
+	if got := completed("a garbage token", "x.y.z", "instance", "show", ""); len(got) != 0 {
+		t.Errorf("completion with a garbage token offers %v, want nothing", got)
 	}
 	if code, _, errOut := run(alice, "instance", "show", b); code != 3 || !bytes.Contains([]byte(errOut), []byte(managers.NotFoundType)) {
 		t.Errorf("alice's show of project-b's instance: exit %d %s, want 3 and NotFound", code, errOut)

@@ -116,19 +116,15 @@ func completeFrom(cmd *cobra.Command, f func(ctx context.Context, c *conn) ([]co
 }
 
 // completeInstances completes the instance IDs instance list shows the same
-// caller: with NOVAFLOW_AUTH on and a token, its project's only, unless it is
-// an admin's (instanceScope); another project's IDs would leak.
+// caller (openScopedInstances): with NOVAFLOW_AUTH on and a token, its
+// project's only, unless it is an admin's; another project's IDs would leak.
 func completeInstances(cmd *cobra.Command, _ []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
 	return completeFrom(cmd, func(ctx context.Context, c *conn) ([]cobra.Completion, error) {
-		st, err := instanceStore(ctx, c)
+		v, err := openScopedInstances(ctx, c)
 		if err != nil {
 			return nil, err
 		}
-		project, scoped, err := instanceScope(ctx, c)
-		if err != nil || scoped && project == "" {
-			return nil, err
-		}
-		insts, err := st.List(ctx, store.Filter{ProjectID: project})
+		insts, err := v.list(ctx, store.Filter{})
 		if err != nil {
 			return nil, err
 		}

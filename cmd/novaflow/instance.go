@@ -59,32 +59,75 @@ func instanceStore(ctx context.Context, c *conn) (*store.Store, error) {
 	return store.New(pool), nil
 }
 
-// instanceScope says which project's instances list and show may show: with
-// NOVAFLOW_AUTH on and a token (NOVAFLOW_TOKEN or _FILE), the token's project
-// only (none for a token without a project), unless the policy's
-// context_is_admin allows it, as nova's API lists and shows. Without a token
-// the commands read the table as its database credentials allow: direct
-// database access is admin-equivalent (docs/security.md). A token that does
-// not verify is refused (Unauthenticated).
-func instanceScope(ctx context.Context, c *conn) (project string, scoped bool, err error) {
+// scopedInstances is the instances table as the caller may read it: what
+// instance list and show show, and what the completion of instance UUIDs
+// offers, all through it so that they cannot differ.
+type scopedInstances struct {
+	st *store.Store
+	// scoped says the caller sees project's instances only (none when
+	// project is empty).
+	scoped  bool
+	project string
+}
+
+// openScopedInstances opens the instances table and says which project's
+// instances the caller may see: with NOVAFLOW_AUTH on and a token
+// (NOVAFLOW_TOKEN or _FILE), the token's project only (none for a token
+// without a project), unless the policy's context_is_admin allows it, as
+// nova's API lists and shows. Without a token the table is read as its
+// database credentials allow: direct database access is admin-equivalent
+// (docs/security.md). A token that does not verify is refused
+// (Unauthenticated).
+func openScopedInstances(ctx context.Context, c *conn) (scopedInstances, error) {
+	st, err := instanceStore(ctx, c)
+	if err != nil {
+		return scopedInstances{}, err
+	}
+	v := scopedInstances{st: st}
 	if !c.cfg.Auth || c.cfg.Token == "" {
-		return "", false, nil
+		return v, nil
 	}
 	verifier, pol, err := c.cfg.Authz(ctx)
 	if err != nil {
-		return "", false, err
+		return scopedInstances{}, err
 	}
 	creds, err := verifier.Verify(c.cfg.Token)
 	if err != nil {
 		if me, ok := managers.AsError(err); ok {
-			return "", false, remoteError{e: me}
+			return scopedInstances{}, remoteError{e: me}
 		}
-		return "", false, err
+		return scopedInstances{}, err
 	}
 	if pol.Check(policy.AdminRule, creds, nil).Allowed {
-		return "", false, nil
+		return v, nil
 	}
-	return creds.ProjectID, true, nil
+	v.scoped, v.project = true, creds.ProjectID
+	return v, nil
+}
+
+// list lists the instances of f the caller may see (never nil).
+func (v scopedInstances) list(ctx context.Context, f store.Filter) ([]store.Instance, error) {
+	if v.scoped {
+		if v.project == "" {
+			return []store.Instance{}, nil
+		}
+		f.ProjectID = v.project
+	}
+	insts, err := v.st.List(ctx, f)
+	if insts == nil && err == nil {
+		insts = []store.Instance{}
+	}
+	return insts, err
+}
+
+// get returns an instance the caller may see: another project's is
+// store.ErrNotFound, as nova answers.
+func (v scopedInstances) get(ctx context.Context, uuid string) (store.Instance, error) {
+	inst, err := v.st.Get(ctx, uuid)
+	if err == nil && v.scoped && (v.project == "" || inst.ProjectID != v.project) {
+		return store.Instance{}, store.ErrNotFound
+	}
+	return inst, err
 }
 
 // checkUUIDArg checks an instance or volume UUID argument.
@@ -395,25 +438,13 @@ func newInstanceListCmd() *cobra.Command {
 				return err
 			}
 			defer c.close()
-			st, err := instanceStore(ctx, c)
+			v, err := openScopedInstances(ctx, c)
 			if err != nil {
 				return err
 			}
-			project, scoped, err := instanceScope(ctx, c)
+			insts, err := v.list(ctx, f)
 			if err != nil {
 				return err
-			}
-			var insts []store.Instance
-			if scoped {
-				f.ProjectID = project
-			}
-			if !scoped || project != "" {
-				if insts, err = st.List(ctx, f); err != nil {
-					return err
-				}
-			}
-			if insts == nil {
-				insts = []store.Instance{}
 			}
 			return render(cmd, insts, func(out io.Writer, o outputOpts) error {
 				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
@@ -449,25 +480,18 @@ func newInstanceShowCmd() *cobra.Command {
 				return err
 			}
 			defer c.close()
-			st, err := instanceStore(ctx, c)
+			v, err := openScopedInstances(ctx, c)
 			if err != nil {
 				return err
 			}
-			project, scoped, err := instanceScope(ctx, c)
-			if err != nil {
-				return err
-			}
-			inst, err := st.Get(ctx, args[0])
-			if err == nil && scoped && (project == "" || inst.ProjectID != project) {
-				err = store.ErrNotFound // another project's, as nova answers
-			}
+			inst, err := v.get(ctx, args[0])
 			if errors.Is(err, store.ErrNotFound) {
 				return remoteError{e: managers.NotFound("instance", args[0])}
 			}
 			if err != nil {
 				return err
 			}
-			actions, err := st.Actions(ctx, inst.UUID)
+			actions, err := v.st.Actions(ctx, inst.UUID)
 			if err != nil {
 				return err
 			}

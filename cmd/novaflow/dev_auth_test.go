@@ -169,6 +169,33 @@ func TestDevAuth(t *testing.T) {
 		}
 	}
 
+	// run-periodic --host starts a framework run itself, which rule
+	// novaflow:framework allows to service identities only: the admin's
+	// token is refused at once, with what to use instead; a service's token
+	// runs it; without --host the admin triggers the schedules.
+	var service bytes.Buffer
+	if err := printToken(&service, o.dir, "text", auth.Claims{Issuer: devIssuer, Audience: devAudience, Subject: "ops", Roles: []string{"service"}, TTL: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	runPeriodic := func(tok string, args ...string) (int, string, string) {
+		t.Setenv("NOVAFLOW_TOKEN", tok)
+		var stdout, stderr bytes.Buffer
+		code := execute(append([]string{"novaflow", "service", "run-periodic", "compute", "--task", "sync_power_states"}, args...), &stdout, &stderr)
+		return code, stdout.String(), stderr.String()
+	}
+	pcode, pout, perr := runPeriodic(admin, "--host", "devauth")
+	for _, want := range []string{policy.DeniedType, policy.FrameworkRule, "role service", "NOVAFLOW_TOKEN", "novaflow auth token --user", "--role service"} {
+		if pcode != 3 || !strings.Contains(perr, want) {
+			t.Errorf("run-periodic --host as the admin: exit %d %s%s; want 3 and %q", pcode, pout, perr, want)
+		}
+	}
+	if code, stdout, stderr := runPeriodic(strings.TrimSpace(service.String()), "--host", "devauth"); code != 0 || !strings.Contains(stdout, "triggered periodic:compute:sync_power_states@devauth-") {
+		t.Errorf("run-periodic --host with a service's token: exit %d %s%s", code, stdout, stderr)
+	}
+	if code, stdout, stderr := runPeriodic(admin); code != 0 || !strings.Contains(stdout, "triggered periodic:compute:sync_power_states") {
+		t.Errorf("run-periodic without --host as the admin: exit %d %s%s", code, stdout, stderr)
+	}
+
 	// Read without the codec, the history shows no request field: every
 	// call's input is ciphertext. The codec server decodes it for the
 	// admin, not for the member.

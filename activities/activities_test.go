@@ -177,3 +177,28 @@ func TestApplicationErrorRoundTrip(t *testing.T) {
 		t.Errorf("FromApplicationError(bare) = %v", got)
 	}
 }
+
+// ErrorType names a failure's kind: a typed error's Type and Field, a
+// deadline or a cancellation, or the first Go type in the chain that is
+// more than a message or a wrapper.
+func TestErrorType(t *testing.T) {
+	tests := []struct {
+		name       string
+		err        error
+		typ, field string
+	}{
+		{"typed", fmt.Errorf("sync: %w", managers.InvalidArgument("flavor", "bad")), managers.InvalidArgumentType, "flavor"},
+		{"deadline", fmt.Errorf("list: %w", context.DeadlineExceeded), managers.TimeoutType, ""},
+		{"canceled", context.Canceled, "Canceled", ""},
+		{"Go type", fmt.Errorf("a: %w", fmt.Errorf("b: %w", &json.SyntaxError{})), "*json.SyntaxError", ""},
+		{"message", fmt.Errorf("a: %w", errors.New("boom")), "Error", ""},
+		{"joined", errors.Join(errors.New("x"), errors.New("y")), "Error", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if typ, field := ErrorType(tt.err); typ != tt.typ || field != tt.field {
+				t.Errorf("ErrorType(%v) = %q, %q; want %q, %q", tt.err, typ, field, tt.typ, tt.field)
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
@@ -71,13 +72,19 @@ func Periodic(task managers.PeriodicTask, logger *slog.Logger, gate func() strin
 		if err == nil {
 			return res, nil
 		}
+		typ, field := ErrorType(err)
 		if task.RaiseOnError {
+			// The cause carries the task's error's type, so the run's
+			// failure in the Web UI and `temporal workflow show` says what
+			// kind of error it was; the details carry it to the run's result.
+			cause := temporal.NewApplicationErrorWithOptions(err.Error(), typ, temporal.ApplicationErrorOptions{NonRetryable: true})
 			return res, temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("periodic task %s: %v", task.Name, err), workflows.PeriodicFailedType, err)
+				fmt.Sprintf("periodic task %s: %v", task.Name, err), workflows.PeriodicFailedType, cause,
+				workflows.HostError{Type: typ, Field: field, Message: err.Error()})
 		}
 		logger.Error("periodic task failed; raise_on_error is off, so the run succeeds and the task runs again at its next interval",
-			"task", task.Name, "duration", res.Duration, "error", err)
-		res.Error = err.Error()
+			"task", task.Name, "duration", res.Duration, "error", err, "error_type", typ)
+		res.Error, res.ErrorType, res.ErrorField = err.Error(), typ, field
 		return res, nil
 	}
 }
@@ -93,4 +100,31 @@ func Phase(key string, every time.Duration) time.Duration {
 	h := fnv.New64a()
 	h.Write([]byte(key))
 	return time.Duration(h.Sum64()%uint64(ms)) * time.Millisecond
+}
+
+// ErrorType says what kind of failure err is, for results a person reads (a
+// periodic task's failures in its run's result): the Type and Field of a
+// *managers.Error in err's chain; Timeout for a deadline that passed;
+// Canceled for a cancelled context; else the Go type of the first error in
+// the chain that is more than a message or a wrapper (such as
+// *pgconn.PgError or *fs.PathError); workflows.UntypedError when there is
+// none.
+func ErrorType(err error) (typ, field string) {
+	if e, ok := managers.AsError(err); ok {
+		return e.Type, e.Field
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return managers.TimeoutType, ""
+	case errors.Is(err, context.Canceled):
+		return "Canceled", ""
+	}
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		switch t := fmt.Sprintf("%T", e); t {
+		case "*errors.errorString", "*fmt.wrapError", "*fmt.wrapErrors", "*errors.joinError":
+		default:
+			return t, ""
+		}
+	}
+	return workflows.UntypedError, ""
 }

@@ -140,7 +140,7 @@ func TestPeriodicUnderAuthorization(t *testing.T) {
 		t.Fatalf("TriggerPeriodic on %s = %+v, %v", cfg.Host, got, err)
 	}
 	res := h.runResult(got[0].ID, "")
-	if res.Ran != 0 || res.Failed != 1 || len(res.Failures) != 1 || !strings.Contains(res.Failures[0].Message, policy.DeniedType) ||
+	if res.Ran != 0 || res.Failed != 1 || len(res.Failures) != 1 || res.Failures[0].Type != policy.DeniedType ||
 		!strings.Contains(res.Failures[0].Message, policy.FrameworkRule) {
 		t.Errorf("a run by hand without a token: %+v, want it refused with PolicyDenied naming %s", res, policy.FrameworkRule)
 	}

@@ -25,8 +25,13 @@ type HostError struct {
 	Message string `json:"message"`
 }
 
-// errorType is the type of a host's failure that carries no type of its own.
-const errorType = "Error"
+// UntypedError is the type of a host's failure that carries no type of its
+// own.
+const UntypedError = "Error"
+
+// timeoutType is the type of a host's part that did not end within its
+// timeout: managers.TimeoutType, which workflow code does not import.
+const timeoutType = "Timeout"
 
 // retryPolicy is the policy of the local activity that lists a topic's
 // hosts: retried with backoff until its timeout.
@@ -130,6 +135,11 @@ type PeriodicResult struct {
 	// Error is the task's error when it failed without RaiseOnError: the run
 	// succeeds, and the error is logged and kept here.
 	Error string `json:"error,omitempty"`
+	// ErrorType and ErrorField say what kind of failure Error is: a typed
+	// error's Type and Field, or the Go error's kind
+	// (activities.ErrorType).
+	ErrorType  string `json:"error_type,omitempty"`
+	ErrorField string `json:"error_field,omitempty"`
 	// Skipped says why the task did not run on the host: still running from
 	// an earlier run, or turned off on this host by its settings.
 	Skipped string `json:"skipped,omitempty"`

@@ -113,18 +113,43 @@ func Periodic(ctx workflow.Context, req PeriodicRequest) (PeriodicRunResult, err
 			}
 		case err != nil:
 			res.Failed++
-			if errors.As(err, &app) && app.Type() == PeriodicFailedType {
+			he := HostError{Type: UntypedError, Message: hosts[i] + ": " + rootMessage(err)}
+			var timeout *temporal.TimeoutError
+			switch {
+			case errors.As(err, &app) && app.Type() == PeriodicFailedType:
 				raised = append(raised, hosts[i])
+				// The activity sends the task's error's type as the
+				// failure's details.
+				var d HostError
+				if app.HasDetails() && app.Details(&d) == nil && d.Type != "" {
+					he.Type, he.Field = d.Type, d.Field
+				}
+			case errors.As(err, &timeout):
+				he.Type = timeoutType
+			case app != nil && app.Type() != "" && (app.NonRetryable() || app.HasDetails()):
+				// A typed error (one the framework made of a
+				// managers.Error, such as a refusal by the policy); a
+				// plain Go error's type is only its Go name. Its details,
+				// when it has them, are {"field", "message"}.
+				he.Type = app.Type()
+				var d HostError
+				if app.HasDetails() && app.Details(&d) == nil {
+					he.Field = d.Field
+				}
 			}
 			if len(res.Failures) < maxListed {
-				res.Failures = append(res.Failures, HostError{Type: errorType, Message: hosts[i] + ": " + rootMessage(err)})
+				res.Failures = append(res.Failures, he)
 			}
 		case hr.Skipped != "":
 			res.Skipped++
 		case hr.Error != "":
 			res.Failed++
 			if len(res.Failures) < maxListed {
-				res.Failures = append(res.Failures, HostError{Type: errorType, Message: hosts[i] + ": " + hr.Error})
+				he := HostError{Type: hr.ErrorType, Field: hr.ErrorField, Message: hosts[i] + ": " + hr.Error}
+				if he.Type == "" { // a host on a release without error_type
+					he.Type = UntypedError
+				}
+				res.Failures = append(res.Failures, he)
 			}
 		default:
 			res.Ran++
@@ -178,11 +203,16 @@ func isStartTimeout(err error) bool {
 	return errors.As(err, &timeout) && timeout.TimeoutType() == enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START
 }
 
-// rootMessage is the message of the innermost error of an activity failure.
+// rootMessage is the message of the innermost error of an activity failure
+// (without the type an application error's Error adds).
 func rootMessage(err error) string {
 	for {
 		next := errors.Unwrap(err)
 		if next == nil {
+			var app *temporal.ApplicationError
+			if errors.As(err, &app) {
+				return app.Message()
+			}
 			return err.Error()
 		}
 		err = next

@@ -3,6 +3,8 @@ package workflows_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
 	"log/slog"
 	"strings"
 	"sync"
@@ -21,18 +23,32 @@ import (
 
 // A run runs the task once on each host, on that host's queue, and counts the
 // outcomes; a failure with raise_on_error fails the run, naming the host.
+// Each failure in the result carries the task's error's type: a typed
+// error's Type and Field, the Go error's kind, or "Error" for a bare message.
 func TestPeriodic(t *testing.T) {
 	boom := errors.New("boom")
+	bad := managers.InvalidArgument("flavor", "no such flavor")
+	missing := fmt.Errorf("read state: %w", &fs.PathError{Op: "open", Path: "state", Err: fs.ErrNotExist})
 	tests := []struct {
-		name    string
-		failOn  string // host whose run fails
-		raise   bool
-		wantErr bool
-		want    workflows.PeriodicRunResult
+		name      string
+		failOn    string // host whose run fails
+		fail      error  // with this error (default boom)
+		raise     bool
+		wantErr   bool
+		want      workflows.PeriodicRunResult
+		wantType  string
+		wantField string
 	}{
 		{name: "success", want: workflows.PeriodicRunResult{Hosts: 3, Ran: 3}},
-		{name: "failure logged", failOn: "h2", want: workflows.PeriodicRunResult{Hosts: 3, Ran: 2, Failed: 1}},
-		{name: "failure raised", failOn: "h2", raise: true, wantErr: true},
+		{name: "failure logged", failOn: "h2", want: workflows.PeriodicRunResult{Hosts: 3, Ran: 2, Failed: 1}, wantType: "Error"},
+		{name: "typed failure logged", failOn: "h2", fail: bad, want: workflows.PeriodicRunResult{Hosts: 3, Ran: 2, Failed: 1},
+			wantType: managers.InvalidArgumentType, wantField: "flavor"},
+		{name: "Go error logged", failOn: "h2", fail: missing, want: workflows.PeriodicRunResult{Hosts: 3, Ran: 2, Failed: 1},
+			wantType: "*fs.PathError"},
+		{name: "failure raised", failOn: "h2", raise: true, wantErr: true, want: workflows.PeriodicRunResult{Hosts: 3, Ran: 2, Failed: 1},
+			wantType: "Error"},
+		{name: "typed failure raised", failOn: "h2", fail: bad, raise: true, wantErr: true,
+			want: workflows.PeriodicRunResult{Hosts: 3, Ran: 2, Failed: 1}, wantType: managers.InvalidArgumentType, wantField: "flavor"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -44,6 +60,7 @@ func TestPeriodic(t *testing.T) {
 			}
 			var mu sync.Mutex
 			queues := map[string]int{}
+			var hostErr error // the activity's error on failOn
 			task := managers.PeriodicTask{
 				Name:         "sync_power_states",
 				RaiseOnError: tt.raise,
@@ -53,6 +70,9 @@ func TestPeriodic(t *testing.T) {
 					queues[q]++
 					mu.Unlock()
 					if q == "wftest."+tt.failOn {
+						if tt.fail != nil {
+							return tt.fail
+						}
 						return boom
 					}
 					return nil
@@ -65,7 +85,13 @@ func TestPeriodic(t *testing.T) {
 				if q := activity.GetInfo(ctx).TaskQueue; q != "wftest."+req.Host {
 					t.Errorf("the part of host %s ran on queue %s", req.Host, q)
 				}
-				return activities.Periodic(task, slog.New(slog.DiscardHandler), nil, nil)(ctx, req)
+				res, err := activities.Periodic(task, slog.New(slog.DiscardHandler), nil, nil)(ctx, req)
+				if err != nil {
+					mu.Lock()
+					hostErr = err
+					mu.Unlock()
+				}
+				return res, err
 			}, activity.RegisterOptions{Name: name})
 			env.ExecuteWorkflow(name, workflows.PeriodicRequest{Topic: "wftest", Task: "sync_power_states", Hosts: []string{"h1", "h2", "h3"}})
 			for _, h := range []string{"h1", "h2", "h3"} {
@@ -74,25 +100,40 @@ func TestPeriodic(t *testing.T) {
 				}
 			}
 			err := env.GetWorkflowError()
+			var res workflows.PeriodicRunResult
 			if tt.wantErr {
 				var appErr *temporal.ApplicationError
 				if !errors.As(err, &appErr) || appErr.Type() != workflows.PeriodicFailedType || !strings.Contains(appErr.Error(), "h2") {
 					t.Fatalf("workflow error = %v, want a %s application error naming h2", err, workflows.PeriodicFailedType)
 				}
-				return
-			}
-			if err != nil {
+				if err := appErr.Details(&res); err != nil {
+					t.Fatalf("details of the run's error: %v", err)
+				}
+				// What the Web UI and `temporal workflow show` print of the
+				// host's activity: its failure's cause has the task's
+				// error's type.
+				var app, cause *temporal.ApplicationError
+				if !errors.As(hostErr, &app) || !errors.As(app.Unwrap(), &cause) || cause.Type() != tt.wantType {
+					t.Errorf("failure of the host's activity = %v, want a cause of type %q", hostErr, tt.wantType)
+				}
+			} else if err != nil {
 				t.Fatalf("workflow failed: %v", err)
-			}
-			var res workflows.PeriodicRunResult
-			if err := env.GetWorkflowResult(&res); err != nil {
+			} else if err := env.GetWorkflowResult(&res); err != nil {
 				t.Fatal(err)
 			}
 			if res.Hosts != tt.want.Hosts || res.Ran != tt.want.Ran || res.Failed != tt.want.Failed || res.Skipped != 0 || res.Unreachable != 0 {
 				t.Errorf("result = %+v, want %+v", res, tt.want)
 			}
-			if tt.failOn != "" && (len(res.Failures) != 1 || !strings.Contains(res.Failures[0].Message, tt.failOn+": boom")) {
-				t.Errorf("failures = %+v, want %s: boom", res.Failures, tt.failOn)
+			if tt.failOn == "" {
+				return
+			}
+			fail := tt.fail
+			if fail == nil {
+				fail = boom
+			}
+			if len(res.Failures) != 1 || res.Failures[0].Message != tt.failOn+": "+fail.Error() ||
+				res.Failures[0].Type != tt.wantType || res.Failures[0].Field != tt.wantField {
+				t.Errorf("failures = %+v, want %s: %v of type %q, field %q", res.Failures, tt.failOn, fail, tt.wantType, tt.wantField)
 			}
 		})
 	}

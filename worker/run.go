@@ -11,9 +11,41 @@ import (
 	"syscall"
 )
 
-// ErrInterrupted is returned by Run after SIGINT, or a second SIGTERM: the
-// process should exit at once (code 130) without a graceful stop.
+// ErrInterrupted is matched by the error Run returns after SIGINT, or a
+// second SIGTERM: the process should exit at once without a graceful stop,
+// with the code InterruptedError.ExitCode gives.
 var ErrInterrupted = errors.New("interrupted")
+
+// InterruptedError is the error of a process that a signal ends at once
+// (Run after SIGINT, or a second SIGTERM or SIGINT during a graceful stop).
+// It matches ErrInterrupted.
+type InterruptedError struct {
+	// Signal is the signal that forced the exit.
+	Signal os.Signal
+}
+
+func (e *InterruptedError) Error() string {
+	name := e.Signal.String()
+	switch e.Signal {
+	case syscall.SIGINT:
+		name = "SIGINT"
+	case syscall.SIGTERM:
+		name = "SIGTERM"
+	}
+	return "interrupted by " + name
+}
+
+// Is matches ErrInterrupted.
+func (e *InterruptedError) Is(target error) bool { return target == ErrInterrupted }
+
+// ExitCode is the exit code of a process the signal ended, by the shell's
+// convention 128 + the signal's number: 130 after SIGINT, 143 after SIGTERM.
+func (e *InterruptedError) ExitCode() int {
+	if s, ok := e.Signal.(syscall.Signal); ok {
+		return 128 + int(s)
+	}
+	return 128 + int(syscall.SIGINT)
+}
 
 // RunOptions tune Run.
 type RunOptions struct {
@@ -40,8 +72,10 @@ type RunOptions struct {
 // signal stops them:
 //   - SIGTERM (or ctx done): graceful stop of every service; Run returns nil;
 //   - SIGHUP: every service Resets; nothing restarts;
-//   - SIGINT: returns ErrInterrupted at once (graceful with GracefulInterrupt);
-//   - a second SIGTERM or SIGINT during a graceful stop: ErrInterrupted.
+//   - SIGINT: returns an *InterruptedError at once (graceful with
+//     GracefulInterrupt);
+//   - a second SIGTERM or SIGINT during a graceful stop: an *InterruptedError
+//     naming that signal.
 //
 // A graceful stop stops the services in parallel, each in nova's order
 // (Service.Stop): they are independent, and one's drain must not wait for
@@ -92,7 +126,7 @@ func Run(ctx context.Context, opts RunOptions, services ...*Service) error {
 					continue
 				}
 				logger.Warn("second signal during graceful stop: exiting now", "signal", sig.String())
-				return ErrInterrupted
+				return &InterruptedError{Signal: sig}
 			}
 		}
 	}
@@ -126,7 +160,7 @@ func Run(ctx context.Context, opts RunOptions, services ...*Service) error {
 				}
 			case sig == syscall.SIGINT && !opts.GracefulInterrupt:
 				logger.Warn("SIGINT: exiting now")
-				return ErrInterrupted
+				return &InterruptedError{Signal: sig}
 			default:
 				logger.Info("stopping gracefully", "signal", sig.String())
 				return stopAll()

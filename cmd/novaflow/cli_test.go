@@ -286,10 +286,21 @@ func testTerminal(t *testing.T, s *cliStack) {
 	}
 }
 
-// testInterrupt: Ctrl-C stops the wait with exit 130, and says which
+// testInterrupt: Ctrl-C stops the wait with exit 130 (SIGTERM: 143), and says which
 // workflow goes on.
 func testInterrupt(t *testing.T, s *cliStack) {
-	cmd := exec.Command(filepath.Join(s.bin, "novaflow"), "call", "nosuchtopic.do_it", "--timeout", "1m", "--request-id", "req-int")
+	for _, c := range []struct {
+		sig  syscall.Signal
+		code int
+	}{{syscall.SIGINT, 130}, {syscall.SIGTERM, 143}} {
+		t.Run(c.sig.String(), func(t *testing.T) { testInterruptBy(t, s, c.sig, c.code) })
+	}
+}
+
+// testInterruptBy: sig stops the wait with exit code code.
+func testInterruptBy(t *testing.T, s *cliStack, sig syscall.Signal, code int) {
+	rid := fmt.Sprintf("req-int-%d", sig)
+	cmd := exec.Command(filepath.Join(s.bin, "novaflow"), "call", "nosuchtopic.do_it", "--timeout", "1m", "--request-id", rid)
 	cmd.Dir, cmd.Env = s.dir, s.env
 	var errOut bytes.Buffer
 	cmd.Stderr = &errOut
@@ -301,7 +312,7 @@ func testInterrupt(t *testing.T, s *cliStack) {
 	// for the wait to begin.
 	deadline := time.Now().Add(time.Minute)
 	for {
-		r := s.sh(t, "", "temporal workflow describe --workflow-id 'nosuchtopic.do_it/-/req-int' -o json >/dev/null")
+		r := s.sh(t, "", "temporal workflow describe --workflow-id 'nosuchtopic.do_it/-/"+rid+"' -o json >/dev/null")
 		if r.code == 0 {
 			break
 		}
@@ -313,12 +324,12 @@ func testInterrupt(t *testing.T, s *cliStack) {
 	}
 	time.Sleep(time.Second)
 	began := time.Now()
-	_ = cmd.Process.Signal(os.Interrupt)
+	_ = cmd.Process.Signal(sig)
 	err := cmd.Wait()
 	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != exitInterrupted || time.Since(began) > 5*time.Second ||
-		!strings.Contains(errOut.String(), "stopped waiting for nosuchtopic.do_it/-/req-int, which goes on") {
-		t.Errorf("Ctrl-C while waiting: %v after %s\n%s", err, time.Since(began), errOut.String())
+	if !errors.As(err, &exit) || exit.ExitCode() != code || time.Since(began) > 5*time.Second ||
+		!strings.Contains(errOut.String(), "stopped waiting for nosuchtopic.do_it/-/"+rid+", which goes on") {
+		t.Errorf("%v while waiting: %v after %s, want exit code %d\n%s", sig, err, time.Since(began), code, errOut.String())
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -217,10 +218,11 @@ func printStarted(cmd *cobra.Command, s started) error {
 
 // wait runs get (which waits for an operation's outcome) with a progress
 // line on a terminal's stderr, made by progress every second (nil: the
-// elapsed time only). Ctrl-C stops the wait, not the operation: the error
-// says how to follow it.
+// elapsed time only). Ctrl-C (or SIGTERM) stops the wait, not the
+// operation: the error says how to follow it, and names the signal for the
+// exit code.
 func wait(cmd *cobra.Command, workflowID string, progress func(ctx context.Context) string, get func(ctx context.Context) error) error {
-	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	ctx, signalled, stop := signalContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	done := make(chan error, 1)
 	go func() { done <- get(ctx) }()
@@ -236,9 +238,9 @@ func wait(cmd *cobra.Command, workflowID string, progress func(ctx context.Conte
 			if shown {
 				fmt.Fprint(errOut, "\r\x1b[K")
 			}
-			if err != nil && ctx.Err() != nil && cmd.Context().Err() == nil {
-				return fmt.Errorf("%w: stopped waiting for %s, which goes on (follow it with: temporal workflow describe --workflow-id '%s')",
-					errInterrupted, workflowID, workflowID)
+			if sig := signalled(); err != nil && sig != nil {
+				return fmt.Errorf("%w: %w for %s, which goes on (follow it with: temporal workflow describe --workflow-id '%s')",
+					&worker.InterruptedError{Signal: sig}, errWaitInterrupted, workflowID, workflowID)
 			}
 			return err
 		case <-tick.C:
@@ -257,4 +259,28 @@ func wait(cmd *cobra.Command, workflowID string, progress func(ctx context.Conte
 			shown = true
 		}
 	}
+}
+
+// signalContext is signal.NotifyContext that also tells which signal ended
+// the context: signalled returns it, or nil while none came.
+func signalContext(parent context.Context, sigs ...os.Signal) (ctx context.Context, signalled func() os.Signal, stop func()) {
+	ctx, cancel := context.WithCancel(parent)
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, sigs...)
+	var got atomic.Pointer[os.Signal]
+	go func() {
+		select {
+		case s := <-ch:
+			got.Store(&s)
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	signalled = func() os.Signal {
+		if s := got.Load(); s != nil {
+			return *s
+		}
+		return nil
+	}
+	return ctx, signalled, func() { signal.Stop(ch); cancel() }
 }

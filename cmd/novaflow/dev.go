@@ -136,10 +136,11 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) (retErr error) {
 	startCtx, cancelStart := context.WithCancel(ctx)
 	defer cancelStart()
 	handOff, watcherDone := make(chan struct{}), make(chan struct{})
-	var interrupted atomic.Bool
+	// interrupted holds the signal that ended the start, if one did.
+	var interrupted atomic.Pointer[worker.InterruptedError]
 	defer func() {
-		if interrupted.Load() && retErr != nil {
-			retErr = worker.ErrInterrupted
+		if ie := interrupted.Load(); ie != nil && retErr != nil {
+			retErr = ie
 		}
 	}()
 	go func() {
@@ -149,7 +150,7 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) (retErr error) {
 			case sig := <-sigs:
 				if sig != syscall.SIGHUP {
 					say("%s while starting: stopping what has started", sig)
-					interrupted.Store(true)
+					interrupted.Store(&worker.InterruptedError{Signal: sig})
 					cancelStart()
 					return
 				}
@@ -164,8 +165,8 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) (retErr error) {
 	stopWatching := func() error {
 		endWatch()
 		<-watcherDone
-		if interrupted.Load() {
-			return worker.ErrInterrupted
+		if ie := interrupted.Load(); ie != nil {
+			return ie
 		}
 		return nil
 	}

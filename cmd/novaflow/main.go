@@ -46,7 +46,9 @@ func main() {
 
 // execute runs the command line and returns the exit code (docs/cli.md): 0,
 // 1 for a failure (printed as one line on stderr), 2 for a bad command
-// line, 3 for a service's typed error, 4 for a timeout, 130 after SIGINT.
+// line, 3 for a service's typed error, 4 for a timeout, 128 + the signal's
+// number after a signal that ended it at once (130 after SIGINT, 143 after
+// SIGTERM).
 func execute(args []string, stdout, stderr io.Writer) int {
 	root := newRootCmd()
 	// The flags of this command line apply to it alone (a test runs many).
@@ -94,8 +96,8 @@ func execute(args []string, stdout, stderr io.Writer) int {
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.Is(err, worker.ErrInterrupted):
-		return exitInterrupted
+	case errors.Is(err, worker.ErrInterrupted) && !errors.Is(err, errWaitInterrupted):
+		return interruptedCode(err)
 	case !started && !errors.As(err, new(usageError)):
 		// Cobra refused the command line before running anything: an
 		// unknown command, a missing or extra argument.
@@ -122,7 +124,7 @@ func newRootCmd() *cobra.Command {
 is the operator's CLI of the control plane it runs: every command takes
 -o table|json|jsonl|value and -c FIELD, and exits 0 (ok), 1 (failure),
 2 (bad command line or input), 3 (a service's typed error), 4 (timeout) or
-130 (interrupted). Beside a running 'novaflow dev' it finds the dev stack by
+128 + the signal's number when a signal ends it (130 SIGINT, 143 SIGTERM). Beside a running 'novaflow dev' it finds the dev stack by
 itself; elsewhere it reads the NOVAFLOW_* settings (docs/cli.md).`,
 		Example: `  novaflow dev                                   # the whole system on this machine
   novaflow instance create web -- sleep 3600     # build an instance

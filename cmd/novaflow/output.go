@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/novaflow/novaflow/managers"
+	"github.com/novaflow/novaflow/worker"
 )
 
 // Exit codes of every command (docs/cli.md).
@@ -23,7 +24,7 @@ const (
 	exitUsage       = 2   // a bad command line: flag, argument, or input the CLI checked itself
 	exitRemote      = 3   // a typed error of a service (InvalidArgument, NotFound, Conflict, ...)
 	exitTimeout     = 4   // no result in time; whether the operation ran is unknown
-	exitInterrupted = 130 // Ctrl-C (SIGINT)
+	exitInterrupted = 130 // Ctrl-C (SIGINT); a signal s ends a command with 128+s (interruptedCode)
 )
 
 // Output formats of -o.
@@ -60,8 +61,20 @@ type remoteError struct {
 func (e remoteError) Error() string { return e.e.Error() }
 func (e remoteError) Unwrap() error { return e.e }
 
-// errInterrupted is a wait cut short by Ctrl-C; the operation goes on.
-var errInterrupted = errors.New("interrupted")
+// errWaitInterrupted marks a wait cut short by a signal (a
+// *worker.InterruptedError beside it names which); the operation goes on.
+var errWaitInterrupted = errors.New("stopped waiting")
+
+// interruptedCode is the exit code of a command that a signal ended: 128 +
+// the signal's number (130 after Ctrl-C, 143 after SIGTERM), as a shell
+// reports a process the signal killed.
+func interruptedCode(err error) int {
+	var ie *worker.InterruptedError
+	if errors.As(err, &ie) {
+		return ie.ExitCode()
+	}
+	return exitInterrupted
+}
 
 // addOutputFlags adds the output flags every command shares.
 func addOutputFlags(root *cobra.Command) {
@@ -323,9 +336,9 @@ func exitCode(err error, format string, stdout, stderr io.Writer) int {
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.Is(err, errInterrupted):
+	case errors.Is(err, worker.ErrInterrupted):
 		fmt.Fprintln(stderr, "novaflow:", oneLine(err))
-		return exitInterrupted
+		return interruptedCode(err)
 	case errors.As(err, &ue):
 		fmt.Fprintln(stderr, "novaflow:", oneLine(err))
 		return exitUsage

@@ -22,8 +22,9 @@ func newRunCmd() *cobra.Command {
 report and periodic tasks as Temporal Schedules.
 
 SIGTERM stops it gracefully (in-flight work finishes within
-NOVAFLOW_GRACEFUL_SHUTDOWN_TIMEOUT), SIGHUP re-reads the mutable settings,
-SIGINT exits at once. Beside a running 'novaflow dev' it needs no settings:
+NOVAFLOW_GRACEFUL_SHUTDOWN_TIMEOUT; exit code 0), SIGHUP re-reads the
+mutable settings, SIGINT exits at once (130), as does a second SIGTERM
+during the stop (143). Beside a running 'novaflow dev' it needs no settings:
 NOVAFLOW_HOST=node2 NOVAFLOW_COMPUTE_DRIVER=fake novaflow run compute adds a
 simulated compute host to it, its state in the dev stack's folder. compute
 refuses to start without NOVAFLOW_COMPUTE_DRIVER.`,

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -18,6 +19,10 @@ import (
 func main() {
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "dnsservice:", err)
+		var ie *worker.InterruptedError
+		if errors.As(err, &ie) {
+			os.Exit(ie.ExitCode()) // 130 after SIGINT, 143 after a second SIGTERM
+		}
 		os.Exit(1)
 	}
 }

@@ -201,3 +201,51 @@ func TestFrameworkNamesNoReferenceTopic(t *testing.T) {
 		}
 	}
 }
+
+// environmentReadsAllowed are the files of the framework that may read the
+// process's environment, each with why; cmd reads it and passes it down
+// (worker.Env) everywhere else.
+var environmentReadsAllowed = map[string]string{
+	"telemetry/sdkenv.go": "the OTEL_* variables the OpenTelemetry SDK reads itself from the process's environment",
+}
+
+// TestFrameworkReadsNoEnvironment: no framework package calls os.Getenv,
+// os.LookupEnv or os.Environ (docs/architecture.md): settings come from the
+// environment cmd was given, so that NOVAFLOW_CONFIG_FILE, a dev stack's
+// settings and SIGHUP's re-read apply alike.
+func TestFrameworkReadsNoEnvironment(t *testing.T) {
+	pkgs := listPackages(t)
+	used := map[string]bool{}
+	for name, p := range pkgs {
+		if reference(name) || !slices.ContainsFunc(append(slices.Clone(framework), frameworkHelpers...), func(f string) bool { return within(name, f) }) {
+			continue
+		}
+		for _, file := range p.GoFiles {
+			f, err := parser.ParseFile(token.NewFileSet(), filepath.Join(p.Dir, file), nil, parser.SkipObjectResolution)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ast.Inspect(f, func(n ast.Node) bool {
+				sel, ok := n.(*ast.SelectorExpr)
+				if !ok {
+					return true
+				}
+				if x, ok := sel.X.(*ast.Ident); !ok || x.Name != "os" || !slices.Contains([]string{"Getenv", "LookupEnv", "Environ"}, sel.Sel.Name) {
+					return true
+				}
+				rel := name + "/" + file
+				if _, ok := environmentReadsAllowed[rel]; ok {
+					used[rel] = true
+					return true
+				}
+				t.Errorf("%s reads the process's environment (os.%s): take the setting from what cmd passes down (worker.Env, a Config field)", rel, sel.Sel.Name)
+				return true
+			})
+		}
+	}
+	for file := range environmentReadsAllowed {
+		if !used[file] {
+			t.Errorf("environmentReadsAllowed lists %s, which reads no environment: remove it", file)
+		}
+	}
+}

@@ -1,9 +1,12 @@
 // Package telemetry is novaflow's OpenTelemetry: traces, metrics and the
 // trace IDs on log lines (docs/observability.md).
 //
-// Setup reads the standard OTEL_* environment variables, builds the tracer
+// Setup follows the standard OTEL_* environment variables, builds the tracer
 // and meter providers, and installs them, with the propagator
-// OTEL_PROPAGATORS names (Config.Propagators), as the OpenTelemetry globals; every
+// OTEL_PROPAGATORS names (Config.Propagators), as the OpenTelemetry globals.
+// The SDK reads the exporters' variables from the process's environment
+// itself, and Setup reads the few it decides on from there too (sdkGetenv);
+// OTEL_PROPAGATORS and OTEL_SDK_DISABLED come in Config, from cmd. Every
 // instrumentation point takes its tracer or meter from the globals when it is
 // built, as OpenTelemetry instrumentation libraries do. With no exporter
 // configured the globals are no-op providers, so instrumentation costs next

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,8 +30,8 @@ import (
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 )
 
-// Config is what Setup needs besides the standard OTEL_* environment
-// variables. Every field is optional.
+// Config is what Setup needs besides the OTEL_* variables that the
+// OpenTelemetry SDK reads itself (sdkGetenv). Every field is optional.
 type Config struct {
 	// ServiceName is the service.name of the telemetry unless
 	// OTEL_SERVICE_NAME (or OTEL_RESOURCE_ATTRIBUTES) sets it: the binary,
@@ -62,6 +61,10 @@ type Config struct {
 	// baggage, b3, b3multi, jaeger, xray, ottrace or none; empty means
 	// tracecontext,baggage.
 	Propagators string
+	// SDKDisabled is the value of OTEL_SDK_DISABLED, which cmd reads from
+	// the environment it was given (the Go SDK does not read it): "true",
+	// in any case, turns everything off but propagation.
+	SDKDisabled string
 }
 
 // Telemetry is the process's OpenTelemetry set-up, made by Setup.
@@ -92,7 +95,13 @@ type Telemetry struct {
 //     travels in headers (the Temporal header included): W3C trace context
 //     and baggage by default; an unknown name is an error naming the
 //     variable.
-//   - OTEL_SDK_DISABLED=true turns everything off but propagation.
+//   - cfg.SDKDisabled (OTEL_SDK_DISABLED) "true" turns everything off but
+//     propagation.
+//
+// The OTEL_* variables of the exporters, the resource and sampling are read
+// from the process's environment, by the SDK and (sdkGetenv) by Setup,
+// which must see what the SDK sees; the two Setup takes from the
+// environment cmd was given are cfg's.
 //
 // With nothing to export, the globals are no-op providers. Shutdown flushes
 // and stops what Setup started.
@@ -106,7 +115,7 @@ func Setup(ctx context.Context, cfg Config) (*Telemetry, error) {
 		return nil, err
 	}
 	t := &Telemetry{tracerProvider: tracenoop.NewTracerProvider(), meterProvider: metricnoop.NewMeterProvider(), propagator: prop, traces: "none"}
-	if strings.EqualFold(strings.TrimSpace(os.Getenv("OTEL_SDK_DISABLED")), "true") {
+	if strings.EqualFold(strings.TrimSpace(cfg.SDKDisabled), "true") {
 		t.install(logger)
 		logger.Info("telemetry off: OTEL_SDK_DISABLED=true")
 		return t, nil
@@ -276,13 +285,13 @@ func secondsView(i sdkmetric.Instrument) (sdkmetric.Stream, bool) {
 // endpointSet reports whether an OTLP endpoint is configured for signal
 // (TRACES or METRICS).
 func endpointSet(signal string) bool {
-	return os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_"+signal+"_ENDPOINT") != ""
+	return sdkGetenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || sdkGetenv("OTEL_EXPORTER_OTLP_"+signal+"_ENDPOINT") != ""
 }
 
 // otlpProtocol is the OTLP protocol of signal: grpc or http/protobuf.
 func otlpProtocol(signal string) (string, error) {
 	for _, key := range []string{"OTEL_EXPORTER_OTLP_" + signal + "_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"} {
-		switch v := os.Getenv(key); v {
+		switch v := sdkGetenv(key); v {
 		case "":
 		case "grpc", "http/protobuf":
 			return v, nil
@@ -325,7 +334,7 @@ func otlpMetricReader(ctx context.Context) (sdkmetric.Reader, error) {
 // the start-up line: the exporter variable's value, else OTLP with its
 // protocol.
 func exporterName(key, signal string) string {
-	if v := os.Getenv(key); v != "" && v != "otlp" {
+	if v := sdkGetenv(key); v != "" && v != "otlp" {
 		return v
 	}
 	proto, _ := otlpProtocol(signal)

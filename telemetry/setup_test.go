@@ -21,7 +21,9 @@ import (
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 )
 
-// otelEnv are the variables Setup reads; clearEnv unsets them for a test.
+// otelEnv are the variables Setup and the SDK read from the process's
+// environment (and OTEL_SDK_DISABLED, which must not count there); clearEnv
+// unsets them for a test.
 var otelEnv = []string{
 	"OTEL_SDK_DISABLED", "OTEL_TRACES_EXPORTER", "OTEL_METRICS_EXPORTER",
 	"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
@@ -81,6 +83,7 @@ func TestSetupChoosesExporters(t *testing.T) {
 		name       string
 		env        map[string]string
 		prometheus bool
+		disabled   string // Config.SDKDisabled
 		traces     string // "", or what Telemetry.traces says
 		metrics    string
 		wantErr    string
@@ -97,7 +100,11 @@ func TestSetupChoosesExporters(t *testing.T) {
 		{name: "bad protocol", env: map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1",
 			"OTEL_EXPORTER_OTLP_PROTOCOL": "carrier-pigeon"}, wantErr: "OTEL_EXPORTER_OTLP_PROTOCOL"},
 		{name: "bad exporter", env: map[string]string{"OTEL_TRACES_EXPORTER": "zipkin-of-old"}, wantErr: "OTEL_TRACES_EXPORTER"},
-		{name: "disabled", env: map[string]string{"OTEL_SDK_DISABLED": "true", "OTEL_TRACES_EXPORTER": "console"}, prometheus: true},
+		{name: "disabled", env: map[string]string{"OTEL_TRACES_EXPORTER": "console"}, disabled: "true", prometheus: true},
+		{name: "disabled in any case", env: map[string]string{"OTEL_TRACES_EXPORTER": "console"}, disabled: " TRUE ", prometheus: true},
+		// Setup takes OTEL_SDK_DISABLED from Config (the environment cmd
+		// was given), never from the process's.
+		{name: "disabled in the process only", env: map[string]string{"OTEL_SDK_DISABLED": "true", "OTEL_TRACES_EXPORTER": "console"}, traces: "console"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -112,7 +119,7 @@ func TestSetupChoosesExporters(t *testing.T) {
 				}
 				return
 			}
-			tel := setup(t, Config{Prometheus: c.prometheus})
+			tel := setup(t, Config{Prometheus: c.prometheus, SDKDisabled: c.disabled})
 			_, sdkTraces := tel.TracerProvider().(*sdktrace.TracerProvider)
 			if sdkTraces != (c.traces != "") || (c.traces != "" && tel.traces != c.traces) {
 				t.Errorf("traces: %T %q, want %q", tel.TracerProvider(), tel.traces, c.traces)

@@ -16,8 +16,9 @@ const telemetryShutdownTimeout = 5 * time.Second
 // startTelemetry sets up the process's telemetry from the OTEL_* environment
 // (docs/observability.md) before its services start: they take the tracer
 // and meter providers when they connect. Metrics are kept for /metrics when
-// there is a health address. OTEL_PROPAGATORS is read from env, the
-// environment the settings come from. stop flushes what is not exported yet.
+// there is a health address. OTEL_PROPAGATORS and OTEL_SDK_DISABLED are read
+// from env, the environment the settings come from; the OpenTelemetry SDK
+// reads the rest itself. stop flushes what is not exported yet.
 func startTelemetry(ctx context.Context, env worker.Env, cfg worker.Config, serviceName string, logger *slog.Logger) (tel *telemetry.Telemetry, stop func(), err error) {
 	tel, err = telemetry.Setup(ctx, telemetry.Config{
 		ServiceName:    serviceName,
@@ -26,6 +27,7 @@ func startTelemetry(ctx context.Context, env worker.Env, cfg worker.Config, serv
 		Prometheus:     cfg.HealthAddress != "",
 		Logger:         logger,
 		Propagators:    env.Get("OTEL_PROPAGATORS"),
+		SDKDisabled:    env.Get("OTEL_SDK_DISABLED"),
 	})
 	if err != nil {
 		return nil, nil, err

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
@@ -268,5 +270,76 @@ func TestUnknownDriverExitsOne(t *testing.T) {
 	}
 	if _, err := store.Get(context.Background(), os.Getenv("NOVAFLOW_HOST"), "novaflow-compute"); err == nil {
 		t.Fatal("a service that failed its config check wrote its record")
+	}
+}
+
+// TestServiceDeleteRetryAfterAFailure: service delete removes a service's
+// schedules of the per-service design first and its row last, so that a
+// failure between the two leaves the row listed, and running the command
+// again finds it and finishes the job (a schedule already gone is no
+// error). Row first would leave schedules that nothing lists, and a retry
+// that no longer finds the service.
+func TestServiceDeleteRetryAfterAFailure(t *testing.T) {
+	store := adminEnv(t)
+	ctx := context.Background()
+	host := testenv.UniqueName(t, "h")
+	if _, err := store.Register(ctx, host, "novaflow-compute", "compute", 3); err != nil {
+		t.Fatal(err)
+	}
+	srv := testenv.Temporal(t)
+	c, err := client.Dial(client.Options{HostPort: srv.Address(), Namespace: srv.Namespace()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ids := []string{"report:novaflow-compute:" + host, "periodic:compute:" + host + ":sync_power_states"}
+	for _, id := range ids {
+		_, err := c.ScheduleClient().Create(ctx, client.ScheduleOptions{ID: id,
+			Spec:   client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: time.Hour}}},
+			Action: &client.ScheduleWorkflowAction{Workflow: "nobody", TaskQueue: testenv.UniqueName(t, "q")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	gone := func(id string) bool {
+		_, err := c.ScheduleClient().GetHandle(ctx, id).Describe(ctx)
+		var nf *serviceerror.NotFound
+		return errors.As(err, &nf)
+	}
+
+	// The row's delete fails once, after the schedules are gone.
+	pool, err := db.Open(ctx, os.Getenv("NOVAFLOW_DATABASE_URL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := pool.Exec(ctx, `
+		CREATE FUNCTION refuse_service_delete() RETURNS trigger LANGUAGE plpgsql AS
+			$$ BEGIN RAISE EXCEPTION 'injected failure of the row delete'; END $$;
+		CREATE TRIGGER refuse_service_delete BEFORE UPDATE ON services FOR EACH ROW
+			WHEN (NEW.deleted AND NOT OLD.deleted) EXECUTE FUNCTION refuse_service_delete()`); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := run(t, "service", "delete", "--force", host, "compute")
+	if code != exitFailure || !strings.Contains(errOut, "injected failure of the row delete") {
+		t.Fatalf("delete with the row's delete failing: exit %d: %s", code, errOut)
+	}
+	if _, listed := listJSON(t)[host+"/novaflow-compute"]; !listed {
+		t.Fatal("after the failed delete the service is no longer listed: a retry cannot find it")
+	}
+	for _, id := range ids {
+		if !gone(id) {
+			t.Errorf("schedule %s outlived the first try", id)
+		}
+	}
+
+	if _, err := pool.Exec(ctx, `DROP TRIGGER refuse_service_delete ON services`); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := run(t, "service", "delete", "--force", host, "compute"); code != exitOK {
+		t.Fatalf("retry of the delete: exit %d: %s", code, errOut)
+	}
+	if _, listed := listJSON(t)[host+"/novaflow-compute"]; listed {
+		t.Fatal("the retry left the service listed")
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/novaflow/novaflow/activities"
 	"github.com/novaflow/novaflow/managers"
 	"github.com/novaflow/novaflow/policy"
+	"github.com/novaflow/novaflow/workflows"
 )
 
 // MetricDecisions counts authorization decisions by topic, method and
@@ -57,10 +58,14 @@ type EnforcerOptions struct {
 	// run was started by its Schedule, which stores no token, or when their
 	// token's credentials pass policy.FrameworkRule (a service's).
 	Framework func(activity string) bool
-	// Scheduled reports whether the workflow run of the activity of ctx was
-	// started by its Schedule, and the schedule's ID. Activities that are
-	// not methods of the service (workflows.UpHostsName) run without a
-	// token in such a run too.
+	// Scheduled, when set, replaces the test of whether the activity of ctx
+	// belongs to a workflow run that its Schedule started, and that
+	// schedule's ID. Unset, that is the run's mark (MarkKey): its check at
+	// its start (workflows.CheckRunName) found it, and the Enforcer's
+	// workflow interceptor put the mark, bound to the run's ID, in the
+	// header of each activity the run starts. Activities that are not
+	// methods of the service (workflows.UpHostsName) run without a token in
+	// such a run too.
 	Scheduled func(ctx context.Context) (schedule string, ok bool, err error)
 	Logger    *slog.Logger
 }
@@ -77,6 +82,9 @@ func NewEnforcer(opts EnforcerOptions) *Enforcer {
 	}
 	if e.framework == nil {
 		e.framework = func(string) bool { return false }
+	}
+	if e.scheduled == nil {
+		e.scheduled = e.marked
 	}
 	for _, m := range opts.Methods {
 		e.methods[activities.Name(opts.Topic, m.Name)] = m
@@ -98,13 +106,89 @@ func (e *Enforcer) InterceptActivity(ctx context.Context, next interceptor.Activ
 }
 
 // InterceptWorkflow makes the memo's token (MemoKey) the workflow's when its
-// header carries none, as for an execution the temporal CLI started.
+// header carries none, as for an execution the temporal CLI started, and
+// marks the activities of a run that its check found the framework's own
+// (MarkKey).
 func (e *Enforcer) InterceptWorkflow(ctx workflow.Context, next interceptor.WorkflowInboundInterceptor) interceptor.WorkflowInboundInterceptor {
 	return &workflowGuard{WorkflowInboundInterceptorBase: interceptor.WorkflowInboundInterceptorBase{Next: next}}
 }
 
+// MarkKey is the activity header that marks an activity of a framework run
+// its schedule started (workflows.ScheduledRun): the run's ID and the
+// schedule's. Only the Enforcer's workflow interceptor writes it, in the
+// header of the activities and local activities a marked run starts; the
+// header of a workflow's start (which any client writes) never reaches an
+// activity's, since the SDK builds each activity's header anew. An activity
+// takes the mark only when it names the run of the activity's own task
+// (activity.Info.WorkflowExecution, set by the server) and that run is of a
+// framework workflow type.
+const MarkKey = "novaflow-scheduled-run"
+
+// mark is the value of MarkKey.
+type mark struct {
+	RunID    string `json:"run_id"`
+	Schedule string `json:"schedule"`
+}
+
 type workflowGuard struct {
 	interceptor.WorkflowInboundInterceptorBase
+}
+
+func (g *workflowGuard) Init(outbound interceptor.WorkflowOutboundInterceptor) error {
+	return g.Next.Init(&markOutbound{WorkflowOutboundInterceptorBase: interceptor.WorkflowOutboundInterceptorBase{Next: outbound}})
+}
+
+// markOutbound puts MarkKey in the header of the activities of a marked run.
+type markOutbound struct {
+	interceptor.WorkflowOutboundInterceptorBase
+}
+
+func (o *markOutbound) ExecuteActivity(ctx workflow.Context, activityType string, args ...any) workflow.Future {
+	o.mark(ctx)
+	return o.Next.ExecuteActivity(ctx, activityType, args...)
+}
+
+func (o *markOutbound) ExecuteLocalActivity(ctx workflow.Context, activityType string, args ...any) workflow.Future {
+	o.mark(ctx)
+	return o.Next.ExecuteLocalActivity(ctx, activityType, args...)
+}
+
+func (o *markOutbound) mark(ctx workflow.Context) {
+	schedule := workflows.ScheduledRun(ctx)
+	h := interceptor.WorkflowHeader(ctx)
+	if h == nil {
+		return
+	}
+	// Never a mark this run did not make.
+	delete(h, MarkKey)
+	if schedule == "" {
+		return
+	}
+	p, err := converter.GetDefaultDataConverter().ToPayload(mark{RunID: o.Next.GetInfo(ctx).WorkflowExecution.RunID, Schedule: schedule})
+	if err == nil {
+		h[MarkKey] = p
+	}
+}
+
+// marked reports whether the activity of ctx carries the mark (MarkKey) of
+// the framework run it belongs to, and the schedule that started that run.
+func (e *Enforcer) marked(ctx context.Context) (string, bool, error) {
+	if !activity.IsActivity(ctx) {
+		return "", false, nil
+	}
+	p, ok := interceptor.Header(ctx)[MarkKey]
+	if !ok {
+		return "", false, nil
+	}
+	var m mark
+	if err := converter.GetDefaultDataConverter().FromPayload(p, &m); err != nil {
+		return "", false, nil
+	}
+	info := activity.GetInfo(ctx)
+	if m.RunID == "" || m.RunID != info.WorkflowExecution.RunID || !e.framework(info.WorkflowType.Name) {
+		return m.Schedule, false, nil
+	}
+	return m.Schedule, true, nil
 }
 
 func (g *workflowGuard) ExecuteWorkflow(ctx workflow.Context, in *interceptor.ExecuteWorkflowInput) (any, error) {
@@ -139,6 +223,11 @@ func (g *activityGuard) ExecuteActivity(ctx context.Context, in *interceptor.Exe
 		}
 	}
 	var err error
+	if name == workflows.CheckRunName {
+		// The check of a framework run: it reads the run's schedule and
+		// returns whether the run is the schedule's, nothing else.
+		return g.Next.ExecuteActivity(ctx, in)
+	}
 	if _, isMethod := g.e.methods[name]; !isMethod {
 		ctx, err = g.e.AuthorizeFramework(ctx, name)
 	} else {
@@ -194,7 +283,7 @@ func (e *Enforcer) Authorize(ctx context.Context, name string, args []any) (cont
 // no method of the service (the list of up hosts): allowed with a token
 // whose credentials pass policy.FrameworkRule (a framework activity) or any
 // valid token (another), else in a workflow run that its Schedule started
-// (Scheduled), which carries no token or an old one; the context returned
+// (Scheduled: the run's mark, MarkKey), which carries no token or an old one; the context returned
 // then carries no caller's token, so that the calls the run makes present
 // the service's own (Propagator.Default). A refusal is a
 // PolicyDenied naming the rule (Unauthenticated for a token that does not
@@ -262,9 +351,9 @@ func (e *Enforcer) AuthorizeFramework(ctx context.Context, name string) (context
 	}
 	msg := fmt.Sprintf("rule %q (%s): workflow %q (%s) carries no token", policy.FrameworkRule, rule, wfID, wfType)
 	if schedule != "" {
-		msg += fmt.Sprintf(" and was not started by its schedule %q, or that schedule's action is not the service's own (edited)", schedule)
+		msg += fmt.Sprintf(" and was not started by its schedule %q, or not with the service's own input (edited)", schedule)
 	} else {
-		msg += " and is no run of the framework's schedules"
+		msg += " and is no run that its schedule started with the service's own input (the run's check at its start, " + workflows.CheckRunName + ", did not find it one: the service that ran it logs why)"
 	}
 	if !framework {
 		// Not a framework activity: outside a scheduled run it needs a

@@ -1,18 +1,13 @@
 package worker
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
-	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
@@ -81,67 +76,94 @@ func (s *Service) interceptors() []interceptor.WorkerInterceptor {
 	}
 	owner, _ := s.mgr.(managers.Owner)
 	topic := s.topic
-	runs := &scheduledRuns{client: s.client, topic: topic, logger: s.logger, seen: map[string]bool{}}
 	return []interceptor.WorkerInterceptor{auth.NewEnforcer(auth.EnforcerOptions{
 		Verifier: s.verifier, Policy: s.policy, Topic: topic, Methods: s.mgr.RPCMethods(), Owner: owner, Logger: s.logger,
 		// The framework's own runs: the status report and the periodic
-		// tasks. Their schedules start them without a token; a run started
-		// otherwise needs a service's token (docs/security.md).
+		// tasks. Their schedules start them without a token, and each run
+		// checks itself once (checkRun) and marks its activities; a run
+		// started otherwise needs a service's token (docs/security.md).
 		Framework: func(name string) bool {
 			return name == workflows.ReportStateName(topic) || name == workflows.ReportAliveName(topic) ||
 				strings.HasPrefix(name, workflows.PeriodicName(topic, ""))
 		},
-		Scheduled: runs.started,
 	})}
 }
 
-// scheduledRuns tells whether an activity's workflow run was started by the
-// topic's schedule of its type (the status report's, a periodic task's).
-// The search attribute TemporalScheduledById that the scheduler sets on its
-// runs does not tell: any client may set it on a start. The schedule's own
+// checkRun is the local activity workflows.CheckRunName of the topic's
+// queue: without authorization it checks nothing; with it, it tells whether
+// the schedule of the run's type started the run, with the service's own
+// input (scheduledRuns.check).
+func (s *Service) checkRun(ctx context.Context, req workflows.CheckRunRequest) (workflows.CheckRunResult, error) {
+	if s.verifier == nil {
+		return workflows.CheckRunResult{}, nil
+	}
+	r := &scheduledRuns{client: s.client, topic: s.topic, logger: s.logger}
+	return r.check(ctx, req)
+}
+
+// scheduledRuns tells whether a workflow run was started by the topic's
+// schedule of its type (the status report's, a periodic task's), with the
+// input a service of the topic gives that schedule. The search attribute
+// TemporalScheduledById that the scheduler sets on its runs does not tell
+// who started a run: any client may set it on a start. The schedule's own
 // record does: its running workflows and its recent actions (the last ten,
 // triggers included) name each run it started by workflow ID and first run
-// ID.
+// ID. The run's input is the one its workflow passes (workflow code), not
+// the schedule's action, which may have been edited and set back since it
+// started the run.
 type scheduledRuns struct {
 	client client.Client
 	topic  string
 	logger *slog.Logger
-
-	mu   sync.Mutex
-	seen map[string]bool // workflow ID/run ID of runs found, bounded
 }
 
 // scheduledRunWait bounds how long a run not (yet) in its schedule's record
 // is looked for: the scheduler records a run once its start returned, which
-// may be after the run's first activity started.
+// may be after the run's check started.
 const scheduledRunWait = 3 * time.Second
 
-func (r *scheduledRuns) started(ctx context.Context) (string, bool, error) {
+// check is the check of the run of the local activity ctx, whose input is
+// req: the ID of the schedule that started it with the service's own input,
+// or "" (logged at warn when the schedule started it with another input).
+// An error is a schedule that could not be read.
+func (r *scheduledRuns) check(ctx context.Context, req workflows.CheckRunRequest) (workflows.CheckRunResult, error) {
 	if !activity.IsActivity(ctx) || r.client == nil {
-		return "", false, nil
+		return workflows.CheckRunResult{}, nil
 	}
 	info := activity.GetInfo(ctx)
+	wfType := info.WorkflowType.Name
 	var id string
-	switch wt := info.WorkflowType.Name; {
-	case wt == workflows.ReportStateName(r.topic):
+	switch {
+	case wfType == workflows.ReportStateName(r.topic) && req.Report != nil && req.Periodic == nil:
 		id = ReportScheduleID(r.topic)
-	case strings.HasPrefix(wt, workflows.PeriodicName(r.topic, "")):
-		id = PeriodicScheduleID(r.topic, strings.TrimPrefix(wt, workflows.PeriodicName(r.topic, "")))
+	case strings.HasPrefix(wfType, workflows.PeriodicName(r.topic, "")) && req.Periodic != nil && req.Report == nil:
+		id = PeriodicScheduleID(r.topic, strings.TrimPrefix(wfType, workflows.PeriodicName(r.topic, "")))
 	default:
-		return "", false, nil
+		return workflows.CheckRunResult{}, nil
 	}
 	run := info.WorkflowExecution
 	if !strings.HasPrefix(run.ID, id+"-") {
 		// A schedule names its runs <schedule ID>-<time>.
-		return id, false, nil
+		return workflows.CheckRunResult{}, nil
 	}
-	key := run.ID + "/" + run.RunID
-	r.mu.Lock()
-	found := r.seen[key]
-	r.mu.Unlock()
-	if found {
-		return id, true, nil
+	ok, err := r.started(ctx, id, run.ID, run.RunID)
+	if err != nil || !ok {
+		return workflows.CheckRunResult{}, err
 	}
+	// The schedule started it, but with the input its action had then:
+	// one edited by hand (a namespace writer) would run the framework's
+	// workflow with input of its choosing, even if the edit was set back
+	// since.
+	if why := r.foreignInput(wfType, req); why != "" {
+		r.logger.Warn("authorization: the run's input is not the service's own; the run is refused", "schedule", id, "workflow_id", run.ID, "run_id", run.RunID, "why", why)
+		return workflows.CheckRunResult{}, nil
+	}
+	return workflows.CheckRunResult{Schedule: id}, nil
+}
+
+// started reports whether schedule id's record names the run wfID/runID,
+// looking for up to scheduledRunWait (one read when it is there).
+func (r *scheduledRuns) started(ctx context.Context, id, wfID, runID string) (bool, error) {
 	end := time.Now().Add(scheduledRunWait)
 	if d, ok := ctx.Deadline(); ok && d.Add(-200*time.Millisecond).Before(end) {
 		end = d.Add(-200 * time.Millisecond)
@@ -154,32 +176,19 @@ func (r *scheduledRuns) started(ctx context.Context) (string, bool, error) {
 		var nf *serviceerror.NotFound
 		switch {
 		case errors.As(err, &nf):
-			return id, false, nil
+			return false, nil
 		case err != nil:
-			return id, false, err
+			return false, managers.Unavailable("authorization: whether schedule %s started workflow %s: %v", managers.Quote(id), managers.Quote(wfID), err)
 		}
-		if startedBy(desc, run.ID, run.RunID) {
-			// The schedule started it, but with the action it has now:
-			// one edited by hand (a namespace writer) would run the
-			// framework's workflow with input of its choosing.
-			if why := r.foreignAction(desc, id, info.WorkflowType.Name); why != "" {
-				r.logger.Warn("authorization: the schedule's action is not the service's own; its run is refused", "schedule", id, "workflow_id", run.ID, "why", why)
-				return id, false, nil
-			}
-			r.mu.Lock()
-			if len(r.seen) >= 4096 {
-				clear(r.seen)
-			}
-			r.seen[key] = true
-			r.mu.Unlock()
-			return id, true, nil
+		if startedBy(desc, wfID, runID) {
+			return true, nil
 		}
 		if time.Now().Add(wait).After(end) {
-			return id, false, nil
+			return false, nil
 		}
 		select {
 		case <-ctx.Done():
-			return id, false, nil
+			return false, nil
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, 500*time.Millisecond)
@@ -202,39 +211,16 @@ func startedBy(desc *client.ScheduleDescription, wfID, runID string) bool {
 	return false
 }
 
-// foreignAction says how the action of the schedule of desc (ID id, whose
-// runs are workflows of type wfType) differs from what a service of the
-// topic makes it (planSchedules), "" when it does not: the framework's
-// workflow on the topic's queue, with an input that holds only what a
-// schedule gives (no report's asked or alive hosts, which only the
-// workflow itself sets; no periodic run's hosts) for this topic and task.
-// The intervals and durations in it are not compared: the services of a
-// topic may differ in them (NOVAFLOW_REPORT_INTERVAL, 0 on some;
-// NOVAFLOW_PERIODIC_FUZZY_DELAY, which each host also bounds its wait by).
-func (r *scheduledRuns) foreignAction(desc *client.ScheduleDescription, id, wfType string) string {
-	a, ok := desc.Schedule.Action.(*client.ScheduleWorkflowAction)
-	switch {
-	case !ok:
-		return "not a workflow start"
-	case a.ID != id:
-		return "workflow ID " + managers.Quote(a.ID)
-	case a.TaskQueue != r.topic:
-		return "task queue " + managers.Quote(a.TaskQueue)
-	case len(a.Args) != 1:
-		return fmt.Sprintf("%d arguments", len(a.Args))
-	}
-	if wf, _ := a.Workflow.(string); wf != wfType {
-		return "workflow type " + managers.Quote(wf)
-	}
-	p, ok := a.Args[0].(*commonpb.Payload)
-	if !ok {
-		return "an argument that is no payload"
-	}
-	strict := func(v any) error {
-		dec := json.NewDecoder(bytes.NewReader(p.GetData()))
-		dec.DisallowUnknownFields()
-		return dec.Decode(v)
-	}
+// foreignInput says how the input req of a run of type wfType differs from
+// what a service of the topic gives its schedule (planSchedules), "" when
+// it does not: an input for this topic and task that holds only what a
+// schedule gives (no report's asked or alive hosts, which only the workflow
+// itself sets; no periodic run's hosts). The intervals and durations in it
+// are not compared: the services of a topic may differ in them
+// (NOVAFLOW_REPORT_INTERVAL, 0 on some; NOVAFLOW_PERIODIC_FUZZY_DELAY,
+// which each host also bounds its wait by). Fields the workflow's input
+// type does not have were dropped when the workflow read its input.
+func (r *scheduledRuns) foreignInput(wfType string, req workflows.CheckRunRequest) string {
 	durations := func(ds ...string) string {
 		for _, d := range ds {
 			if v, err := time.ParseDuration(d); d != "" && (err != nil || v < 0) {
@@ -243,28 +229,27 @@ func (r *scheduledRuns) foreignAction(desc *client.ScheduleDescription, id, wfTy
 		}
 		return ""
 	}
-	if wfType == workflows.ReportStateName(r.topic) {
-		var req workflows.ReportRequest
-		switch err := strict(&req); {
-		case err != nil:
-			return "input: " + err.Error()
-		case req.Topic != r.topic:
-			return "topic " + managers.Quote(req.Topic)
-		case req.Asked || len(req.Alive) > 0:
+	if rr := req.Report; rr != nil {
+		switch {
+		case wfType != workflows.ReportStateName(r.topic):
+			return "workflow type " + managers.Quote(wfType)
+		case rr.Topic != r.topic:
+			return "topic " + managers.Quote(rr.Topic)
+		case rr.Asked || len(rr.Alive) > 0:
 			return "input sets asked or alive hosts"
 		}
-		return durations(req.Every, req.For)
+		return durations(rr.Every, rr.For)
 	}
-	var req workflows.PeriodicRequest
-	switch err := strict(&req); {
-	case err != nil:
-		return "input: " + err.Error()
-	case req.Topic != r.topic:
-		return "topic " + managers.Quote(req.Topic)
-	case workflows.PeriodicName(r.topic, req.Task) != wfType:
-		return "task " + managers.Quote(req.Task)
-	case len(req.Hosts) > 0 || req.Host != "":
+	pr := req.Periodic
+	switch {
+	case pr == nil:
+		return "no input"
+	case pr.Topic != r.topic:
+		return "topic " + managers.Quote(pr.Topic)
+	case workflows.PeriodicName(r.topic, pr.Task) != wfType:
+		return "task " + managers.Quote(pr.Task)
+	case len(pr.Hosts) > 0 || pr.Host != "":
 		return "input names hosts"
 	}
-	return durations(req.Spread)
+	return durations(pr.Spread)
 }

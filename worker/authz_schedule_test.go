@@ -39,57 +39,8 @@ func TestEditedScheduleRefused(t *testing.T) {
 	var hourly runLog
 	h.start(cfg, hourly.task("hourly", time.Hour, nil))
 
-	edit := func(id string, arg any) {
-		t.Helper()
-		err := h.c.ScheduleClient().GetHandle(ctx, id).Update(ctx, client.ScheduleUpdateOptions{DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
-			sched := in.Description.Schedule
-			sched.Action.(*client.ScheduleWorkflowAction).Args = []any{arg}
-			return &client.ScheduleUpdate{Schedule: &sched}, nil
-		}})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	// trigger ends the schedule's open runs and starts one; it returns the
-	// new run's workflow ID and run ID.
-	trigger := func(id string) (string, string) {
-		t.Helper()
-		hd := h.c.ScheduleClient().GetHandle(ctx, id)
-		old := map[string]bool{}
-		for _, a := range h.describe(id).Info.RecentActions {
-			old[a.StartWorkflowResult.FirstExecutionRunID] = true
-		}
-		for _, w := range h.describe(id).Info.RunningWorkflows {
-			old[w.FirstExecutionRunID] = true
-			_ = h.c.TerminateWorkflow(ctx, w.WorkflowID, w.FirstExecutionRunID, "test: the schedule's action was edited")
-		}
-		if err := hd.Trigger(ctx, client.ScheduleTriggerOptions{Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_ALLOW_ALL}); err != nil {
-			t.Fatal(err)
-		}
-		var wid, rid string
-		deadline := time.Now().Add(15 * time.Second)
-		for wid == "" && time.Now().Before(deadline) {
-			time.Sleep(100 * time.Millisecond)
-			func() bool {
-				for _, a := range h.describe(id).Info.RecentActions {
-					if w := a.StartWorkflowResult; w != nil && !old[w.FirstExecutionRunID] {
-						wid, rid = w.WorkflowID, w.FirstExecutionRunID
-						return true
-					}
-				}
-				return false
-			}()
-		}
-		if wid == "" {
-			d := h.describe(id)
-			for _, a := range d.Info.RecentActions {
-				t.Logf("recent: %+v", a.StartWorkflowResult)
-			}
-			t.Logf("running: %+v, old %v", d.Info.RunningWorkflows, old)
-		}
-		return wid, rid
-	}
-
+	edit := func(id string, arg any) { h.editAction(id, arg) }
+	trigger := h.triggerRun
 	// The report: claims a host alive that runs nothing.
 	ghost := testenv.UniqueName(t, "ghost")
 	reportID := ReportScheduleID(h.topic)
@@ -109,4 +60,61 @@ func TestEditedScheduleRefused(t *testing.T) {
 	edit(taskID, workflows.PeriodicRequest{Topic: h.topic, Task: "hourly", Spread: "8760h"})
 	trigger(taskID)
 	eventually(t, 15*time.Second, "the task to run despite the edited spread", func() bool { return hourly.count() >= 1 })
+}
+
+// editAction sets the input of schedule id's action to arg, as a namespace
+// writer may, and returns the input it had.
+func (h *harness) editAction(id string, arg any) any {
+	h.t.Helper()
+	ctx := context.Background()
+	var was any
+	err := h.c.ScheduleClient().GetHandle(ctx, id).Update(ctx, client.ScheduleUpdateOptions{DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
+		sched := in.Description.Schedule
+		a := sched.Action.(*client.ScheduleWorkflowAction)
+		was, a.Args = a.Args[0], []any{arg}
+		return &client.ScheduleUpdate{Schedule: &sched}, nil
+	}})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return was
+}
+
+// triggerRun ends the open runs of schedule id and starts one; it returns
+// the new run's workflow ID and run ID once the schedule's record names it.
+func (h *harness) triggerRun(id string) (string, string) {
+	h.t.Helper()
+	t := h.t
+	ctx := context.Background()
+	hd := h.c.ScheduleClient().GetHandle(ctx, id)
+	old := map[string]bool{}
+	for _, a := range h.describe(id).Info.RecentActions {
+		old[a.StartWorkflowResult.FirstExecutionRunID] = true
+	}
+	for _, w := range h.describe(id).Info.RunningWorkflows {
+		old[w.FirstExecutionRunID] = true
+		_ = h.c.TerminateWorkflow(ctx, w.WorkflowID, w.FirstExecutionRunID, "test: the schedule's action was edited")
+	}
+	if err := hd.Trigger(ctx, client.ScheduleTriggerOptions{Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_ALLOW_ALL}); err != nil {
+		t.Fatal(err)
+	}
+	var wid, rid string
+	deadline := time.Now().Add(15 * time.Second)
+	for wid == "" && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		for _, a := range h.describe(id).Info.RecentActions {
+			if w := a.StartWorkflowResult; w != nil && !old[w.FirstExecutionRunID] {
+				wid, rid = w.WorkflowID, w.FirstExecutionRunID
+				break
+			}
+		}
+	}
+	if wid == "" {
+		d := h.describe(id)
+		for _, a := range d.Info.RecentActions {
+			t.Logf("recent: %+v", a.StartWorkflowResult)
+		}
+		t.Fatalf("no new run of schedule %s within 15 s (running: %+v, old %v)", id, d.Info.RunningWorkflows, old)
+	}
+	return wid, rid
 }

@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
+	"google.golang.org/grpc"
 
 	"github.com/novaflow/novaflow/codec"
 	"github.com/novaflow/novaflow/internal/db"
@@ -174,6 +175,7 @@ func DialServer(ctx context.Context, cfg Config, logger *slog.Logger) (client.Cl
 		}
 		conn.DialOptions = append(conn.DialOptions, opt)
 	}
+	conn.DialOptions = append(conn.DialOptions, testDialOptions...)
 	c, err := client.DialContext(dialCtx, telemetry.ClientOptions(client.Options{
 		HostPort:          cfg.TemporalAddress,
 		Namespace:         cfg.TemporalNamespace,
@@ -193,6 +195,11 @@ func DialServer(ctx context.Context, cfg Config, logger *slog.Logger) (client.Cl
 	}
 	return c, nil
 }
+
+// testDialOptions, when set (by tests, before they start, to count the
+// calls services make), are added to the connection of every client that
+// DialServer makes.
+var testDialOptions []grpc.DialOption
 
 // CheckNamespace checks that cfg's namespace exists on the server c talks to.
 func CheckNamespace(ctx context.Context, c client.Client, cfg Config) error {

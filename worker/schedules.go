@@ -48,7 +48,8 @@ const scheduleOpTimeout = 30 * time.Second
 
 // registerSchedules registers the workflows and activities of the topic's
 // schedules: on the topic's queue, the status report's workflow and local
-// activity and each declared periodic task's workflow; on the host's queue,
+// activity, each declared periodic task's workflow and the check of their
+// runs (workflows.CheckRunName); on the host's queue,
 // each task's activity and the report's activity for servers without worker
 // heartbeats. Everything is registered whatever the settings: a later SIGHUP
 // may turn tasks on. Invalid declarations are skipped here and fail
@@ -64,6 +65,7 @@ func (s *Service) registerSchedules(w sdkworker.Worker, queue string) {
 			w.RegisterWorkflowWithOptions(workflows.ReportState, workflow.RegisterOptions{Name: name})
 			w.RegisterActivityWithOptions(observer.Report, activity.RegisterOptions{Name: name})
 		}
+		w.RegisterActivityWithOptions(s.checkRun, activity.RegisterOptions{Name: workflows.CheckRunName})
 	case s.HostQueue():
 		if !reserved {
 			w.RegisterActivityWithOptions(activities.AliveFunc(s.binary, s.host), activity.RegisterOptions{Name: workflows.ReportAliveName(s.topic)})

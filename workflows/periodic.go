@@ -63,19 +63,27 @@ func (r *PeriodicRunResult) add(o PeriodicRunResult) {
 // hosts (disabled ones included, as nova runs periodic tasks on disabled
 // services) and runs the activity of the same name on each host's queue
 // <topic>.<host>, once, all at once: each host runs its own part, so a slow or
-// dead host delays only itself. A failure is not retried; the schedule's next
+// dead host delays only itself. A run that names no hosts first checks,
+// once, that its schedule started it (CheckRunName). A failure is not retried; the schedule's next
 // run is the next try (as oslo.service's). The run fails when the task failed
 // on a host with raise_on_error set (the error names the hosts); the rest is
 // in its result.
 func Periodic(ctx workflow.Context, req PeriodicRequest) (PeriodicRunResult, error) {
 	hosts := req.Hosts
 	if len(hosts) == 0 {
+		// A schedule's run names no hosts: check once that it is one
+		// (CheckRunName). A run for given hosts (by hand, or a part of a
+		// larger run) is no schedule's, and its activities need a token.
+		var err error
+		if ctx, err = checkRun(ctx, CheckRunRequest{Periodic: &req}); err != nil {
+			return PeriodicRunResult{}, err
+		}
 		lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 			ScheduleToCloseTimeout: PeriodicStartTimeout,
 			RetryPolicy:            retryPolicy(),
 		})
 		var up UpHostsResult
-		err := workflow.ExecuteLocalActivity(lctx, UpHostsName,
+		err = workflow.ExecuteLocalActivity(lctx, UpHostsName,
 			UpHostsRequest{Topic: req.Topic, IncludeDisabled: true}).Get(ctx, &up)
 		if err != nil {
 			return PeriodicRunResult{}, err

@@ -79,6 +79,7 @@ func TestPeriodic(t *testing.T) {
 				},
 			}
 			env.RegisterWorkflowWithOptions(workflows.Periodic, workflow.RegisterOptions{Name: name})
+			checked := checks(t, env)
 			// One activity per host, as each host's worker registers its own:
 			// the skip-if-running guard is per host.
 			env.RegisterActivityWithOptions(func(ctx context.Context, req workflows.PeriodicRequest) (workflows.PeriodicResult, error) {
@@ -94,6 +95,9 @@ func TestPeriodic(t *testing.T) {
 				return res, err
 			}, activity.RegisterOptions{Name: name})
 			env.ExecuteWorkflow(name, workflows.PeriodicRequest{Topic: "wftest", Task: "sync_power_states", Hosts: []string{"h1", "h2", "h3"}})
+			if len(*checked) != 0 {
+				t.Errorf("a run for given hosts checked %+v: it is no schedule's", *checked)
+			}
 			for _, h := range []string{"h1", "h2", "h3"} {
 				if queues["wftest."+h] != 1 {
 					t.Errorf("task ran %d times on %s, want 1 (runs: %v)", queues["wftest."+h], h, queues)
@@ -146,6 +150,7 @@ func TestPeriodicListsUpHostsWithDisabled(t *testing.T) {
 	env := s.NewTestWorkflowEnvironment()
 	name := workflows.PeriodicName("wftest", "tick")
 	env.RegisterWorkflowWithOptions(workflows.Periodic, workflow.RegisterOptions{Name: name})
+	checked := checks(t, env)
 	env.RegisterActivityWithOptions(func(ctx context.Context, req workflows.UpHostsRequest) (workflows.UpHostsResult, error) {
 		if !activity.GetInfo(ctx).IsLocalActivity || !req.IncludeDisabled || req.Topic != "wftest" {
 			t.Errorf("up hosts asked as %+v (local %t), want a local activity including disabled hosts", req, activity.GetInfo(ctx).IsLocalActivity)
@@ -162,6 +167,9 @@ func TestPeriodicListsUpHostsWithDisabled(t *testing.T) {
 	}
 	if err := env.GetWorkflowResult(&res); err != nil || res.Hosts != 2 || res.Ran != 2 {
 		t.Fatalf("result = %+v, %v; want 2 hosts ran", res, err)
+	}
+	if len(*checked) != 1 || (*checked)[0].Periodic == nil || (*checked)[0].Periodic.Task != "tick" || (*checked)[0].Periodic.Topic != "wftest" {
+		t.Errorf("checked %+v, want once, with the run's input", *checked)
 	}
 }
 

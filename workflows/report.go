@@ -39,7 +39,9 @@ type ReportRunResult struct {
 // ReportAliveName on its host queue; the hosts that answer within
 // half an interval are alive, and a second local activity writes them.
 //
-// A report is tried once; the next one is the retry. A failed report is
+// The run first checks, once, that its schedule started it with the
+// service's own input (CheckRunName). A report is tried once; the next one
+// is the retry. A failed report is
 // logged by the service that ran it and counted in the run's result; a run
 // whose every report failed fails (red in the Web UI).
 func ReportState(ctx workflow.Context, req ReportRequest) (ReportRunResult, error) {
@@ -56,9 +58,23 @@ func ReportState(ctx workflow.Context, req ReportRequest) (ReportRunResult, erro
 	var run ReportRunResult
 	var lastErr error
 	end := workflow.Now(ctx).Add(length)
+	checked := false
 	for {
 		next := workflow.Now(ctx).Add(every)
-		res, err := reportOnce(ctx, info.WorkflowType.Name, req, timeout)
+		var res ReportResult
+		var err error
+		if !checked {
+			// Once per run (CheckRunName). A check that failed (the
+			// schedule could not be read) counts as a failed report and is
+			// tried again at the next.
+			var cctx workflow.Context
+			if cctx, err = checkRun(ctx, CheckRunRequest{Report: &req}); err == nil {
+				ctx, checked = cctx, true
+			}
+		}
+		if err == nil {
+			res, err = reportOnce(ctx, info.WorkflowType.Name, req, timeout)
+		}
 		run.Reports++
 		if err != nil {
 			run.Failed++

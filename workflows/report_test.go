@@ -3,6 +3,7 @@ package workflows_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -24,6 +25,7 @@ func TestReportStateRunsItsLocalActivity(t *testing.T) {
 		t.Fatalf("ReportStateName = %q", name)
 	}
 	env.RegisterWorkflowWithOptions(workflows.ReportState, workflow.RegisterOptions{Name: name})
+	checks(t, env)
 	want := workflows.ReportRequest{Topic: "wftest"}
 	var gotTimeout time.Duration
 	env.RegisterActivityWithOptions(func(ctx context.Context, req workflows.ReportRequest) (workflows.ReportResult, error) {
@@ -60,6 +62,7 @@ func TestReportStateAsksEachHostWithoutHeartbeats(t *testing.T) {
 	env := s.NewTestWorkflowEnvironment()
 	name := workflows.ReportStateName("wftest")
 	env.RegisterWorkflowWithOptions(workflows.ReportState, workflow.RegisterOptions{Name: name})
+	checks(t, env)
 	var second workflows.ReportRequest
 	env.RegisterActivityWithOptions(func(ctx context.Context, req workflows.ReportRequest) (workflows.ReportResult, error) {
 		if !req.Asked {
@@ -96,6 +99,7 @@ func TestReportStateReportsEveryIntervalOfItsRun(t *testing.T) {
 	env := s.NewTestWorkflowEnvironment()
 	name := workflows.ReportStateName("wftest")
 	env.RegisterWorkflowWithOptions(workflows.ReportState, workflow.RegisterOptions{Name: name})
+	checked := checks(t, env)
 	var at []time.Duration
 	var start time.Time
 	env.RegisterActivityWithOptions(func(ctx context.Context, req workflows.ReportRequest) (workflows.ReportResult, error) {
@@ -124,6 +128,9 @@ func TestReportStateReportsEveryIntervalOfItsRun(t *testing.T) {
 	if res.Reports != 6 || res.Failed != 1 || res.LastError == "" || res.Last.Seen != 1 {
 		t.Errorf("result = %+v, want 6 reports, 1 failed", res)
 	}
+	if want := (workflows.ReportRequest{Topic: "wftest", Every: "10s", For: "1m"}); len(*checked) != 1 || (*checked)[0].Report == nil || !reflect.DeepEqual(*(*checked)[0].Report, want) {
+		t.Errorf("checked %+v, want once, with the run's input", *checked)
+	}
 }
 
 func TestReportStateFailsOnceWithoutRetry(t *testing.T) {
@@ -131,6 +138,7 @@ func TestReportStateFailsOnceWithoutRetry(t *testing.T) {
 	env := s.NewTestWorkflowEnvironment()
 	name := workflows.ReportStateName("wftest")
 	env.RegisterWorkflowWithOptions(workflows.ReportState, workflow.RegisterOptions{Name: name})
+	checks(t, env)
 	calls := 0
 	env.RegisterActivityWithOptions(func(ctx context.Context, req workflows.ReportRequest) (workflows.ReportResult, error) {
 		calls++

@@ -1,0 +1,106 @@
+package auth
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/interceptor"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/novaflow/novaflow/policy"
+	"github.com/novaflow/novaflow/workflows"
+)
+
+// TestScheduledRunMark: a periodic run whose check found it its
+// schedule's marks its activities with its run ID (MarkKey), and they run
+// without a token; a run the check refused marks none, and its activities
+// without a token are refused. A mark in the header of the run's start (any
+// client writes it), even one naming the run's own ID, never reaches an
+// activity.
+func TestScheduledRunMark(t *testing.T) {
+	v := testVerifier(t)
+	const topic, task = "t", "tick"
+	name := workflows.PeriodicName(topic, task)
+	e := NewEnforcer(EnforcerOptions{Verifier: v, Topic: topic,
+		Framework: func(n string) bool { return strings.HasPrefix(n, workflows.PeriodicName(topic, "")) }})
+	for _, tc := range []struct {
+		name     string
+		schedule string // the check's answer
+		forged   bool   // the start's header carries a mark
+		want     bool
+	}{
+		{"checked", "periodic:t:tick", false, true},
+		{"refused by its check", "", false, false},
+		{"refused by its check, a mark in its start's header", "", true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var s testsuite.WorkflowTestSuite
+			env := s.NewTestWorkflowEnvironment()
+			env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{e}})
+			env.RegisterWorkflowWithOptions(workflows.Periodic, workflow.RegisterOptions{Name: name})
+			env.RegisterActivityWithOptions(func(ctx context.Context, req workflows.CheckRunRequest) (workflows.CheckRunResult, error) {
+				return workflows.CheckRunResult{Schedule: tc.schedule}, nil
+			}, activity.RegisterOptions{Name: workflows.CheckRunName})
+			// The hosts are given to the check's run by its token-free
+			// local activity only when the run is marked; else it is
+			// refused, and the run fails before any host's part.
+			env.RegisterActivityWithOptions(func(ctx context.Context, req workflows.UpHostsRequest) (workflows.UpHostsResult, error) {
+				return workflows.UpHostsResult{Hosts: []string{"a", "b"}}, nil
+			}, activity.RegisterOptions{Name: workflows.UpHostsName})
+			// A host's part without a token runs only when marked (the
+			// Enforcer refuses it otherwise).
+			var runIDs []string
+			env.RegisterActivityWithOptions(func(ctx context.Context, req workflows.PeriodicRequest) (workflows.PeriodicResult, error) {
+				info := activity.GetInfo(ctx)
+				runIDs = append(runIDs, info.WorkflowExecution.RunID)
+				return workflows.PeriodicResult{}, nil
+			}, activity.RegisterOptions{Name: name})
+			// The test environment's run ID: a forger who knew it.
+			const runID = "default-test-run-id"
+			if tc.forged {
+				p, err := converter.GetDefaultDataConverter().ToPayload(mark{RunID: runID, Schedule: "periodic:t:tick"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				env.SetHeader(&commonpb.Header{Fields: map[string]*commonpb.Payload{MarkKey: p}})
+			}
+			env.ExecuteWorkflow(name, workflows.PeriodicRequest{Topic: topic, Task: task})
+			err := env.GetWorkflowError()
+			if !tc.want {
+				if err == nil || !strings.Contains(err.Error(), policy.UnauthenticatedType) || len(runIDs) != 0 {
+					t.Fatalf("an unmarked run: %v, hosts ran %d; want its token-free up_hosts refused (%s), no host run", err, len(runIDs), policy.UnauthenticatedType)
+				}
+				return
+			}
+			var res workflows.PeriodicRunResult
+			if err != nil || env.GetWorkflowResult(&res) != nil || res.Ran != 2 {
+				t.Fatalf("a marked run: %+v, %v; want both hosts run", res, err)
+			}
+			for _, id := range runIDs {
+				if id != runID {
+					t.Fatalf("the activities ran in run %s, not %s: the forged case names another run", id, runID)
+				}
+			}
+		})
+	}
+}
+
+// testVerifier is a Verifier of a key made for the test.
+func testVerifier(t *testing.T) *Verifier {
+	t.Helper()
+	_, jwks, err := GenerateKey(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := NewVerifier(context.Background(), VerifierConfig{JWKS: jwks, Issuer: "iss", Audience: "novaflow"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}

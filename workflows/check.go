@@ -1,0 +1,76 @@
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/workflow"
+)
+
+// CheckRunName is the local activity that a status report's run and a
+// periodic task's run (without hosts of its own) run once, at their start,
+// before anything else: it tells whether the run is the framework's own,
+// started by its schedule with the input a service gives it. Every service
+// registers it on its topic's queue. Without authorization (NOVAFLOW_AUTH
+// off in the service that runs it) it answers at once that nothing was
+// checked; with it, the service reads the schedule's record once (its
+// runs) and checks the run's own input, which the workflow passes. A run it
+// finds is marked (ScheduledRun): the authorization interceptor carries the
+// mark, bound to the run's ID, to the run's activities, which then run
+// without a token and without asking the schedule themselves.
+const CheckRunName = "novaflow.check_run"
+
+// CheckRunRequest is the input of CheckRunName: the run's own input, one of
+// the two.
+type CheckRunRequest struct {
+	Report   *ReportRequest   `json:"report,omitempty"`
+	Periodic *PeriodicRequest `json:"periodic,omitempty"`
+}
+
+// CheckRunResult is the result of CheckRunName.
+type CheckRunResult struct {
+	// Schedule is the ID of the schedule that started the run, whose input
+	// is the service's own; "" when the run is not such a run, or when the
+	// service checked nothing (no authorization).
+	Schedule string `json:"schedule,omitempty"`
+}
+
+// checkRunChange is the workflow.GetVersion change ID of the check at a
+// run's start: runs recorded before it replay without the step.
+const checkRunChange = "novaflow.workflows.check-run"
+
+// checkRunTimeout bounds the check, its retries included (it waits up to a
+// few seconds for the schedule to record a run it has just started).
+const checkRunTimeout = 30 * time.Second
+
+type scheduledRunKey struct{}
+
+// checkRun runs CheckRunName for the run's input req and returns ctx marked
+// with the schedule that started the run when the check found it (a run
+// the check refused, or one of a service without authorization, is not
+// marked: its activities need a token, as any caller's).
+func checkRun(ctx workflow.Context, req CheckRunRequest) (workflow.Context, error) {
+	if workflow.GetVersion(ctx, checkRunChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return ctx, nil
+	}
+	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		ScheduleToCloseTimeout: checkRunTimeout,
+		RetryPolicy:            retryPolicy(),
+	})
+	var res CheckRunResult
+	if err := workflow.ExecuteLocalActivity(lctx, CheckRunName, req).Get(ctx, &res); err != nil {
+		return ctx, err
+	}
+	if res.Schedule != "" {
+		ctx = workflow.WithValue(ctx, scheduledRunKey{}, res.Schedule)
+	}
+	return ctx, nil
+}
+
+// ScheduledRun returns the ID of the schedule that started the run of ctx
+// when the run's check (CheckRunName) found it the framework's own, else "".
+// The authorization interceptor (auth.Enforcer) reads it to mark the
+// activities the run starts.
+func ScheduledRun(ctx workflow.Context) string {
+	id, _ := ctx.Value(scheduledRunKey{}).(string)
+	return id
+}

@@ -1,0 +1,69 @@
+package workflows_test
+
+import (
+	"context"
+	"reflect"
+	"testing"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/novaflow/novaflow/workflows"
+)
+
+// checks registers the check of a framework run (workflows.CheckRunName)
+// in env, answering with the results of answer in turn (the last one
+// again when they run out, {} for none), and returns the requests it got.
+func checks(t *testing.T, env *testsuite.TestWorkflowEnvironment, answer ...error) *[]workflows.CheckRunRequest {
+	var got []workflows.CheckRunRequest
+	env.RegisterActivityWithOptions(func(ctx context.Context, req workflows.CheckRunRequest) (workflows.CheckRunResult, error) {
+		if !activity.GetInfo(ctx).IsLocalActivity {
+			t.Error("the run's check is not a local activity")
+		}
+		got = append(got, req)
+		var err error
+		if len(answer) > 0 {
+			err = answer[min(len(got), len(answer))-1]
+		}
+		return workflows.CheckRunResult{}, err
+	}, activity.RegisterOptions{Name: workflows.CheckRunName})
+	return &got
+}
+
+// A report whose check fails (its schedule could not be read, past the
+// local activity's retries) counts the report failed and checks again before the next one; once it answered,
+// the run checks no more.
+func TestReportStateChecksAgainAfterAFailedCheck(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	name := workflows.ReportStateName("wftest")
+	env.RegisterWorkflowWithOptions(workflows.ReportState, workflow.RegisterOptions{Name: name})
+	checked := checks(t, env, temporal.NewNonRetryableApplicationError("schedule unavailable", "Unavailable", nil), nil)
+	reports := 0
+	env.RegisterActivityWithOptions(func(ctx context.Context, req workflows.ReportRequest) (workflows.ReportResult, error) {
+		reports++
+		return workflows.ReportResult{Seen: 1, Reported: 1}, nil
+	}, activity.RegisterOptions{Name: name})
+	in := workflows.ReportRequest{Topic: "wftest", Every: "10s", For: "40s"}
+	env.ExecuteWorkflow(name, in)
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatalf("workflow failed: %v", err)
+	}
+	var res workflows.ReportRunResult
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	if len(*checked) != 2 {
+		t.Fatalf("checked %d times, want twice: the failed check tried again at the second report, then no more", len(*checked))
+	}
+	for _, c := range *checked {
+		if c.Report == nil || !reflect.DeepEqual(*c.Report, in) || c.Periodic != nil {
+			t.Errorf("checked %+v, want the run's input %+v", c, in)
+		}
+	}
+	if res.Reports != 4 || res.Failed != 1 || reports != 3 {
+		t.Errorf("result = %+v after %d reports made, want 4 reports, the first failed by its check", res, reports)
+	}
+}

@@ -110,7 +110,7 @@ func (e *Enforcer) InterceptActivity(ctx context.Context, next interceptor.Activ
 // marks the activities of a run that its check found the framework's own
 // (MarkKey).
 func (e *Enforcer) InterceptWorkflow(ctx workflow.Context, next interceptor.WorkflowInboundInterceptor) interceptor.WorkflowInboundInterceptor {
-	return &workflowGuard{WorkflowInboundInterceptorBase: interceptor.WorkflowInboundInterceptorBase{Next: next}}
+	return &workflowGuard{WorkflowInboundInterceptorBase: interceptor.WorkflowInboundInterceptorBase{Next: next}, e: e}
 }
 
 // MarkKey is the activity header that marks an activity of a framework run
@@ -121,7 +121,11 @@ func (e *Enforcer) InterceptWorkflow(ctx workflow.Context, next interceptor.Work
 // activity's, since the SDK builds each activity's header anew. An activity
 // takes the mark only when it names the run of the activity's own task
 // (activity.Info.WorkflowExecution, set by the server) and that run is of a
-// framework workflow type.
+// framework workflow type. A marked run marks the child runs it starts too
+// (a periodic run over more than workflows.MaxHostsPerRun hosts): a child
+// takes the mark of its start's header only when it names its parent's run
+// (workflow.Info.ParentWorkflowExecution, set by the server, which no client
+// can), and marks its own activities with its own run's ID.
 const MarkKey = "novaflow-scheduled-run"
 
 // mark is the value of MarkKey.
@@ -132,7 +136,12 @@ type mark struct {
 
 type workflowGuard struct {
 	interceptor.WorkflowInboundInterceptorBase
+	e *Enforcer
 }
+
+// parentMarkKey holds, in a child run's context, the schedule of the marked
+// parent run that started it.
+type parentMarkKey struct{}
 
 func (g *workflowGuard) Init(outbound interceptor.WorkflowOutboundInterceptor) error {
 	return g.Next.Init(&markOutbound{WorkflowOutboundInterceptorBase: interceptor.WorkflowOutboundInterceptorBase{Next: outbound}})
@@ -153,8 +162,16 @@ func (o *markOutbound) ExecuteLocalActivity(ctx workflow.Context, activityType s
 	return o.Next.ExecuteLocalActivity(ctx, activityType, args...)
 }
 
+func (o *markOutbound) ExecuteChildWorkflow(ctx workflow.Context, childWorkflowType string, args ...any) workflow.ChildWorkflowFuture {
+	o.mark(ctx)
+	return o.Next.ExecuteChildWorkflow(ctx, childWorkflowType, args...)
+}
+
 func (o *markOutbound) mark(ctx workflow.Context) {
 	schedule := workflows.ScheduledRun(ctx)
+	if schedule == "" {
+		schedule, _ = ctx.Value(parentMarkKey{}).(string)
+	}
 	h := interceptor.WorkflowHeader(ctx)
 	if h == nil {
 		return
@@ -170,18 +187,27 @@ func (o *markOutbound) mark(ctx workflow.Context) {
 	}
 }
 
+// readMark reads MarkKey from header h.
+func readMark(h map[string]*commonpb.Payload) (mark, bool) {
+	p, ok := h[MarkKey]
+	if !ok {
+		return mark{}, false
+	}
+	var m mark
+	if err := converter.GetDefaultDataConverter().FromPayload(p, &m); err != nil {
+		return mark{}, false
+	}
+	return m, true
+}
+
 // marked reports whether the activity of ctx carries the mark (MarkKey) of
 // the framework run it belongs to, and the schedule that started that run.
 func (e *Enforcer) marked(ctx context.Context) (string, bool, error) {
 	if !activity.IsActivity(ctx) {
 		return "", false, nil
 	}
-	p, ok := interceptor.Header(ctx)[MarkKey]
+	m, ok := readMark(interceptor.Header(ctx))
 	if !ok {
-		return "", false, nil
-	}
-	var m mark
-	if err := converter.GetDefaultDataConverter().FromPayload(p, &m); err != nil {
 		return "", false, nil
 	}
 	info := activity.GetInfo(ctx)
@@ -192,6 +218,11 @@ func (e *Enforcer) marked(ctx context.Context) (string, bool, error) {
 }
 
 func (g *workflowGuard) ExecuteWorkflow(ctx workflow.Context, in *interceptor.ExecuteWorkflowInput) (any, error) {
+	if info := workflow.GetInfo(ctx); info.ParentWorkflowExecution != nil && g.e.framework(info.WorkflowType.Name) {
+		if m, ok := readMark(interceptor.WorkflowHeader(ctx)); ok && m.RunID == info.ParentWorkflowExecution.RunID && m.Schedule != "" {
+			ctx = workflow.WithValue(ctx, parentMarkKey{}, m.Schedule)
+		}
+	}
 	if WorkflowToken(ctx) == "" {
 		if tok, _ := get(headerMap(interceptor.WorkflowHeader(ctx))); tok != "" {
 			ctx = workflow.WithValue(ctx, wfTokenKey{}, tok)

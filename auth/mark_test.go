@@ -2,6 +2,8 @@ package auth
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -22,7 +24,8 @@ import (
 // without a token; a run the check refused marks none, and its activities
 // without a token are refused. A mark in the header of the run's start (any
 // client writes it), even one naming the run's own ID, never reaches an
-// activity.
+// activity. The child runs of a marked run (more hosts than one run takes)
+// are marked by their parent.
 func TestScheduledRunMark(t *testing.T) {
 	v := testVerifier(t)
 	const topic, task = "t", "tick"
@@ -33,11 +36,13 @@ func TestScheduledRunMark(t *testing.T) {
 		name     string
 		schedule string // the check's answer
 		forged   bool   // the start's header carries a mark
+		hosts    int
 		want     bool
 	}{
-		{"checked", "periodic:t:tick", false, true},
-		{"refused by its check", "", false, false},
-		{"refused by its check, a mark in its start's header", "", true, false},
+		{"checked", "periodic:t:tick", false, 2, true},
+		{"checked, its parts in child runs", "periodic:t:tick", false, workflows.MaxHostsPerRun + 1, true},
+		{"refused by its check", "", false, 2, false},
+		{"refused by its check, a mark in its start's header", "", true, 2, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var s testsuite.WorkflowTestSuite
@@ -51,7 +56,11 @@ func TestScheduledRunMark(t *testing.T) {
 			// local activity only when the run is marked; else it is
 			// refused, and the run fails before any host's part.
 			env.RegisterActivityWithOptions(func(ctx context.Context, req workflows.UpHostsRequest) (workflows.UpHostsResult, error) {
-				return workflows.UpHostsResult{Hosts: []string{"a", "b"}}, nil
+				hosts := make([]string, tc.hosts)
+				for i := range hosts {
+					hosts[i] = fmt.Sprintf("h%04d", i)
+				}
+				return workflows.UpHostsResult{Hosts: hosts}, nil
 			}, activity.RegisterOptions{Name: workflows.UpHostsName})
 			// A host's part without a token runs only when marked (the
 			// Enforcer refuses it otherwise).
@@ -79,8 +88,15 @@ func TestScheduledRunMark(t *testing.T) {
 				return
 			}
 			var res workflows.PeriodicRunResult
-			if err != nil || env.GetWorkflowResult(&res) != nil || res.Ran != 2 {
-				t.Fatalf("a marked run: %+v, %v; want both hosts run", res, err)
+			if err != nil || env.GetWorkflowResult(&res) != nil || res.Ran != tc.hosts {
+				t.Fatalf("a marked run: %+v, %v; want all %d hosts run", res.Ran, err, tc.hosts)
+			}
+			if tc.hosts > workflows.MaxHostsPerRun {
+				// The parts ran in child runs, each marked with its own ID.
+				if slices.Contains(runIDs, runID) {
+					t.Errorf("a part ran in the parent run %s, want child runs only", runID)
+				}
+				return
 			}
 			for _, id := range runIDs {
 				if id != runID {

@@ -19,4 +19,12 @@
 // rule decides, before the method (and its driver) runs. A refusal is a
 // non-retryable error of type Unauthenticated or PolicyDenied naming the
 // rule, logged and counted (metric novaflow.authz.decisions).
+//
+// A token is judged for its expiry when its call entered: the first start
+// of the workflow its caller started, read from the server's history
+// (Entries), never from a header. With EnforcerOptions.MaxCallAge, the
+// later steps of that call (its activities, child workflows and the calls
+// made in workflow code) run as the caller after the token expired, until
+// that age (Verifier.VerifyEntered); a call made from an activity is a call
+// of its own, judged when it starts.
 package auth

@@ -3,10 +3,12 @@ package auth
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	commonpb "go.temporal.io/api/common/v1"
 	"log/slog"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -38,6 +40,8 @@ type Enforcer struct {
 	owner     managers.Owner
 	framework func(activity string) bool
 	scheduled func(ctx context.Context) (string, bool, error)
+	entries   *Entries
+	maxAge    time.Duration
 	logger    *slog.Logger
 	counter   metric.Int64Counter
 }
@@ -67,13 +71,23 @@ type EnforcerOptions struct {
 	// methods of the service (workflows.UpHostsName) run without a token in
 	// such a run too.
 	Scheduled func(ctx context.Context) (schedule string, ok bool, err error)
-	Logger    *slog.Logger
+	// MaxCallAge, when positive, lets a call go on as its caller after the
+	// caller's token expired: an activity whose token has expired runs when
+	// that token was valid at the call's entry (the first start of the root
+	// of its workflow tree, read by Entries) and the entry is at most
+	// MaxCallAge ago (Verifier.VerifyEntered). 0: every activity needs a
+	// token unexpired when it runs.
+	MaxCallAge time.Duration
+	// Entries reads a call's entry; required for MaxCallAge.
+	Entries *Entries
+	Logger  *slog.Logger
 }
 
 // NewEnforcer returns the Enforcer of opts.
 func NewEnforcer(opts EnforcerOptions) *Enforcer {
 	e := &Enforcer{verifier: opts.Verifier, policy: opts.Policy, topic: opts.Topic, owner: opts.Owner,
-		framework: opts.Framework, scheduled: opts.Scheduled, logger: opts.Logger, methods: map[string]managers.Method{}}
+		framework: opts.Framework, scheduled: opts.Scheduled, logger: opts.Logger, methods: map[string]managers.Method{},
+		entries: opts.Entries, maxAge: opts.MaxCallAge}
 	if e.policy == nil {
 		e.policy = policy.Default()
 	}
@@ -282,7 +296,7 @@ func (e *Enforcer) Authorize(ctx context.Context, name string, args []any) (cont
 		wfID = activity.GetInfo(ctx).WorkflowExecution.ID
 	}
 	m, isMethod := e.methods[name]
-	creds, err := e.verifier.Verify(TokenFrom(ctx))
+	creds, err := e.verify(ctx, TokenFrom(ctx))
 	if err != nil {
 		e.count(ctx, name, "unauthenticated")
 		e.logger.Warn("authorization: call refused", "activity", name, "workflow_id", wfID, "error", err)
@@ -334,7 +348,7 @@ func (e *Enforcer) AuthorizeFramework(ctx context.Context, name string) (context
 	var creds policy.Credentials
 	if tok := TokenFrom(ctx); tok != "" {
 		var err error
-		if creds, err = e.verifier.Verify(tok); err != nil {
+		if creds, err = e.verify(ctx, tok); err != nil {
 			refusal = err
 		} else {
 			creds.Admin = e.policy.Check(policy.AdminRule, creds, nil).Allowed
@@ -397,6 +411,25 @@ func (e *Enforcer) AuthorizeFramework(ctx context.Context, name string) (context
 	e.logger.Warn("authorization: call denied", "rule", policy.FrameworkRule, "rule_text", rule, "activity", name,
 		"workflow_type", wfType, "workflow_id", wfID, "schedule", schedule, "error", "no token, not started by its schedule")
 	return ctx, &managers.Error{Type: policy.DeniedType, Message: msg}
+}
+
+// verify checks the token of the call of ctx, an activity's: Verify, and,
+// when the token has expired since and MaxCallAge is set, VerifyEntered at
+// the call's entry, which Entries reads from the server.
+func (e *Enforcer) verify(ctx context.Context, tok string) (policy.Credentials, error) {
+	creds, expired, err := e.verifier.verify(tok)
+	if !expired || e.maxAge <= 0 || e.entries == nil || !activity.IsActivity(ctx) {
+		return creds, err
+	}
+	info := activity.GetInfo(ctx)
+	entry, lerr := e.entries.Of(ctx, info.WorkflowNamespace, info.WorkflowExecution.ID, info.WorkflowExecution.RunID)
+	switch {
+	case errors.Is(lerr, ErrNoEntry):
+		return creds, unauthenticated("token refused: expired, and %v", lerr)
+	case lerr != nil:
+		return creds, managers.Unavailable("authorization: the entry of workflow %s, whose token has expired: %v", managers.Quote(info.WorkflowExecution.ID), lerr)
+	}
+	return e.verifier.VerifyEntered(tok, entry, e.maxAge, time.Now())
 }
 
 // target is what a method's rule may name: the request's top-level string

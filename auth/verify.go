@@ -46,6 +46,9 @@ type Verifier struct {
 	cfg    VerifierConfig
 	keys   jwt.Keyfunc
 	parser *jwt.Parser
+	// opts are the parser's options, for a parser that judges a token at
+	// another time (VerifyEntered).
+	opts []jwt.ParserOption
 
 	// cache holds the credentials of tokens verified lately, until they
 	// expire: a caller's token is verified once, not at each of its calls
@@ -105,35 +108,43 @@ func NewVerifier(ctx context.Context, cfg VerifierConfig) (*Verifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("JWKS %s: %w", cfg.JWKS, err)
 	}
-	return &Verifier{cfg: cfg, keys: keys, parser: jwt.NewParser(
+	opts := []jwt.ParserOption{
 		jwt.WithValidMethods(Algorithms),
 		jwt.WithIssuer(cfg.Issuer),
 		jwt.WithAudience(cfg.Audience),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(cfg.Leeway),
-	)}, nil
+	}
+	return &Verifier{cfg: cfg, keys: keys, parser: jwt.NewParser(opts...), opts: opts}, nil
 }
 
 // Verify checks token and returns its credentials. A refused token is an
 // Unauthenticated *managers.Error saying why (expired, wrong audience, bad
 // signature...), never quoting the token.
 func (v *Verifier) Verify(token string) (policy.Credentials, error) {
+	c, _, err := v.verify(token)
+	return c, err
+}
+
+// verify is Verify, and says whether the token was refused only for its
+// expiry.
+func (v *Verifier) verify(token string) (c policy.Credentials, expired bool, err error) {
 	if token == "" {
-		return policy.Credentials{}, unauthenticated("the call carries no token: set NOVAFLOW_TOKEN, or from the temporal CLI add --memo 'NovaflowToken=\"<token>\"'")
+		return policy.Credentials{}, false, unauthenticated("the call carries no token: set NOVAFLOW_TOKEN, or from the temporal CLI add --memo 'NovaflowToken=\"<token>\"'")
 	}
 	now := time.Now()
 	v.mu.Lock()
 	hit, ok := v.cache[token]
 	v.mu.Unlock()
 	if ok && now.Before(hit.exp) {
-		return hit.creds, nil
+		return hit.creds, false, nil
 	}
 	claims := jwt.MapClaims{}
 	if _, err := v.parser.ParseWithClaims(token, claims, v.keys); err != nil {
-		return policy.Credentials{}, unauthenticated("token refused: %s", reason(err))
+		return policy.Credentials{}, expiredOnly(err), unauthenticated("token refused: %s", reason(err))
 	}
-	c := v.credentials(claims)
+	c = v.credentials(claims)
 	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
 		v.mu.Lock()
 		if v.cache == nil || len(v.cache) >= maxCached {
@@ -145,7 +156,23 @@ func (v *Verifier) Verify(token string) (policy.Credentials, error) {
 		v.cache[token] = cached{creds: c, exp: minTime(exp.Time, now.Add(time.Minute))}
 		v.mu.Unlock()
 	}
-	return c, nil
+	return c, false, nil
+}
+
+// expiredOnly reports whether jwt refused a token for its expiry alone: its
+// signature verified, and every other claim passed.
+func expiredOnly(err error) bool {
+	if !errors.Is(err, jwt.ErrTokenExpired) {
+		return false
+	}
+	for _, other := range []error{jwt.ErrTokenMalformed, jwt.ErrTokenUnverifiable, jwt.ErrTokenSignatureInvalid,
+		jwt.ErrTokenInvalidAudience, jwt.ErrTokenInvalidIssuer, jwt.ErrTokenNotValidYet, jwt.ErrTokenUsedBeforeIssued,
+		jwt.ErrTokenRequiredClaimMissing, jwt.ErrTokenInvalidSubject, jwt.ErrTokenInvalidId} {
+		if errors.Is(err, other) {
+			return false
+		}
+	}
+	return true
 }
 
 func minTime(a, b time.Time) time.Time {

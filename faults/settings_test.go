@@ -111,6 +111,7 @@ var extraBad = []struct{ name, value string }{
 	{"NOVAFLOW_REPORT_INTERVAL", "-1s"},
 	{"NOVAFLOW_RPC_RESPONSE_TIMEOUT", "0s"},
 	{"NOVAFLOW_CAST_TIMEOUT", "-1h"},
+	{"NOVAFLOW_AUTH_MAX_CALL_AGE", "-1h"},
 	{"NOVAFLOW_SCHEDULER_MAX_ATTEMPTS", "0"},
 	{"NOVAFLOW_COMPUTE_DRIVER_OPTIONS", "vcpus:many"},
 	{"NOVAFLOW_VOLUME_DRIVER_OPTIONS", "no_such_option:1"},

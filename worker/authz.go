@@ -86,6 +86,10 @@ func (s *Service) interceptors() []interceptor.WorkerInterceptor {
 			return name == workflows.ReportStateName(topic) || name == workflows.ReportAliveName(topic) ||
 				strings.HasPrefix(name, workflows.PeriodicName(topic, ""))
 		},
+		// A call goes on as its caller after the caller's token expired,
+		// judged at its entry as the server recorded it.
+		MaxCallAge: s.cfg.AuthMaxCallAge,
+		Entries:    auth.NewEntries(s.client),
 	})}
 }
 

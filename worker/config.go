@@ -74,6 +74,10 @@ type Config struct {
 	AuthRolesClaim   string `envconfig:"AUTH_ROLES_CLAIM" default:"roles" desc:"claim of a token that lists its roles (an array, or a space-separated string; realm_access.roles for Keycloak)"`
 	Token            string `envconfig:"TOKEN" secret:"true" desc:"token (a JWT) presented by the calls this process makes with no caller's token of their own: a command's user, a service's own identity (role service)"`
 	TokenFile        string `envconfig:"TOKEN_FILE" desc:"file holding that token, instead of NOVAFLOW_TOKEN; read again at each call, so a renewed token needs no restart"`
+
+	// AuthMaxCallAge bounds how long a call runs as its caller after the
+	// caller's token expired (docs/security.md, auth.Verifier.VerifyEntered).
+	AuthMaxCallAge time.Duration `envconfig:"AUTH_MAX_CALL_AGE" default:"24h" desc:"how long after it entered a call goes on as its caller once the caller's token has expired: the token is judged when the call entered (the start of the workflow the caller started, as the server recorded it), and the later steps of that workflow (its activities, child workflows and the calls made in its code) still run until this age; 0: a token must be unexpired at every step"`
 }
 
 // ConfigError is a setting with a bad value; Setting is its variable name.
@@ -113,6 +117,7 @@ func DefaultConfig() Config {
 		AuthUserClaim:            "sub",
 		AuthProjectClaim:         "project_id",
 		AuthRolesClaim:           "roles",
+		AuthMaxCallAge:           24 * time.Hour,
 	}
 }
 
@@ -342,12 +347,16 @@ func validEnvName(name string) bool {
 }
 
 // validateAuth checks the authorization settings: with NOVAFLOW_AUTH on, a
-// key set and an issuer; a token of visible ASCII (it is sent as a header).
+// key set and an issuer; a token of visible ASCII (it is sent as a header);
+// a maximum call age of 0 or more.
 func (c Config) validateAuth() error {
 	for _, r := range c.Token {
 		if r <= ' ' || r > '~' {
 			return &ConfigError{Setting: "NOVAFLOW_TOKEN", Err: errors.New("holds a character other than visible ASCII (a newline at the end of its file?)")}
 		}
+	}
+	if c.AuthMaxCallAge < 0 {
+		return &ConfigError{Setting: "NOVAFLOW_AUTH_MAX_CALL_AGE", Err: fmt.Errorf("%s: want 0 (a token must be unexpired at every step of a call) or a positive duration (24h)", c.AuthMaxCallAge)}
 	}
 	if !c.Auth {
 		return nil

@@ -40,15 +40,20 @@ import (
 const helperEnv = "NOVAFLOW_TEST_HELPER_SERVICE"
 
 type testManager struct {
-	tasks []managers.PeriodicTask
+	tasks   []managers.PeriodicTask
+	methods []managers.Method
 }
 
-func (m *testManager) RPCMethods() []managers.Method { return nil }
+func (m *testManager) RPCMethods() []managers.Method { return m.methods }
 
 func (m *testManager) PeriodicTasks() []managers.PeriodicTask { return m.tasks }
 
 // testTasks maps a host to the periodic tasks of its test service.
 var testTasks sync.Map
+
+// testMethods maps a host to the RPC methods of its test service (none when
+// absent).
+var testMethods sync.Map
 
 // helperStatelessEnv, set beside helperEnv, makes the helper's topic
 // stateless (managers.Definition.Stateless).
@@ -67,6 +72,9 @@ func registerTopic(topic string, stateless bool) {
 			m := &testManager{}
 			if tasks != nil {
 				m.tasks = tasks.([]managers.PeriodicTask)
+			}
+			if methods, ok := testMethods.Load(d.Host); ok {
+				m.methods = methods.([]managers.Method)
 			}
 			return m, nil
 		},

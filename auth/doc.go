@@ -27,4 +27,10 @@
 // made in workflow code) run as the caller after the token expired, until
 // that age (Verifier.VerifyEntered); a call made from an activity is a call
 // of its own, judged when it starts.
+//
+// The framework's own runs (status reports, periodic tasks) carry no token
+// when their Schedule started them: such a run checks itself once, at its
+// start (workflows.CheckRunName), and the Enforcer's workflow interceptor
+// then marks each activity it starts with the run's ID (MarkKey), which the
+// hosts accept instead of a token.
 package auth

@@ -1,6 +1,7 @@
 // Package workflows holds the framework's housekeeping workflows, which
 // Schedules start: a topic's status report (ReportState) and its periodic
-// tasks (Periodic). It also names what they run and what users see of them:
+// tasks (Periodic), and the check those runs make of themselves at their
+// start (CheckRunName, which authorization relies on). It also names what they run and what users see of them:
 // the names, inputs and results of those workflows and of the activities
 // they call (package activities implements the activities, package worker
 // registers both), and the search attributes that every novaflow execution

@@ -47,10 +47,12 @@ type scheduledRunKey struct{}
 // checkRun runs CheckRunName for the run's input req and returns ctx marked
 // with the schedule that started the run when the check found it (a run
 // the check refused, or one of a service without authorization, is not
-// marked: its activities need a token, as any caller's).
-func checkRun(ctx workflow.Context, req CheckRunRequest) (workflow.Context, error) {
-	if workflow.GetVersion(ctx, checkRunChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
-		return ctx, nil
+// marked: its activities need a token, as any caller's). It says whether
+// the check ran: not when the history was recorded without it (change, a
+// workflow.GetVersion change ID, reads as the default version).
+func checkRun(ctx workflow.Context, req CheckRunRequest, change string) (workflow.Context, bool, error) {
+	if workflow.GetVersion(ctx, change, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return ctx, false, nil
 	}
 	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 		ScheduleToCloseTimeout: checkRunTimeout,
@@ -58,12 +60,12 @@ func checkRun(ctx workflow.Context, req CheckRunRequest) (workflow.Context, erro
 	})
 	var res CheckRunResult
 	if err := workflow.ExecuteLocalActivity(lctx, CheckRunName, req).Get(ctx, &res); err != nil {
-		return ctx, err
+		return ctx, true, err
 	}
 	if res.Schedule != "" {
 		ctx = workflow.WithValue(ctx, scheduledRunKey{}, res.Schedule)
 	}
-	return ctx, nil
+	return ctx, true, nil
 }
 
 // ScheduledRun returns the ID of the schedule that started the run of ctx

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"fmt"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -58,18 +59,28 @@ func ReportState(ctx workflow.Context, req ReportRequest) (ReportRunResult, erro
 	var run ReportRunResult
 	var lastErr error
 	end := workflow.Now(ctx).Add(length)
-	checked := false
-	for {
+	checked, recorded := false, true
+	for n := 0; ; n++ {
 		next := workflow.Now(ctx).Add(every)
 		var res ReportResult
 		var err error
 		if !checked {
 			// Once per run (CheckRunName). A check that failed (the
 			// schedule could not be read) counts as a failed report and is
-			// tried again at the next.
+			// tried again at the next. A run an earlier build started
+			// without the check (recorded false) checks at its first
+			// report on this build: a change ID of its own per report
+			// reads as not recorded while its history replays, and as
+			// recorded at the first report played for the first time.
+			change := checkRunChange
+			if !recorded {
+				change = fmt.Sprintf("%s/%d", checkRunChange, n)
+			}
 			var cctx workflow.Context
-			if cctx, err = checkRun(ctx, CheckRunRequest{Report: &req}); err == nil {
-				ctx, checked = cctx, true
+			var ran bool
+			if cctx, ran, err = checkRun(ctx, CheckRunRequest{Report: &req}, change); err == nil {
+				ctx, checked = cctx, ran
+				recorded = recorded && (ran || n > 0)
 			}
 		}
 		if err == nil {

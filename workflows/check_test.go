@@ -67,3 +67,31 @@ func TestReportStateChecksAgainAfterAFailedCheck(t *testing.T) {
 		t.Errorf("result = %+v after %d reports made, want 4 reports, the first failed by its check", res, reports)
 	}
 }
+
+// A report run that an earlier build started without the check (its
+// history holds no marker of change novaflow.workflows.check-run) checks
+// itself at its next report on this build, once, and not before.
+func TestReportStateRecordedWithoutCheckChecksLate(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	name := workflows.ReportStateName("wftest")
+	env.RegisterWorkflowWithOptions(workflows.ReportState, workflow.RegisterOptions{Name: name})
+	env.OnGetVersion("novaflow.workflows.check-run", workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	// Report 1 (n=1) is, here, the first one played on this build.
+	env.OnGetVersion("novaflow.workflows.check-run/1", workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	checked := checks(t, env)
+	reports := 0
+	var checkedAt []int
+	env.RegisterActivityWithOptions(func(ctx context.Context, req workflows.ReportRequest) (workflows.ReportResult, error) {
+		reports++
+		checkedAt = append(checkedAt, len(*checked))
+		return workflows.ReportResult{Seen: 1, Reported: 1}, nil
+	}, activity.RegisterOptions{Name: name})
+	env.ExecuteWorkflow(name, workflows.ReportRequest{Topic: "wftest", Every: "10s", For: "50s"})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatalf("workflow failed: %v", err)
+	}
+	if want := []int{0, 0, 1, 1, 1}; !reflect.DeepEqual(checkedAt, want) {
+		t.Errorf("checks made before each report: %v, want %v (checked once, before the third report)", checkedAt, want)
+	}
+}

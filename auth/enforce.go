@@ -429,7 +429,12 @@ func (e *Enforcer) verify(ctx context.Context, tok string) (policy.Credentials, 
 	case lerr != nil:
 		return creds, managers.Unavailable("authorization: the entry of workflow %s, whose token has expired: %v", managers.Quote(info.WorkflowExecution.ID), lerr)
 	}
-	return e.verifier.VerifyEntered(tok, entry, e.maxAge, time.Now())
+	creds, err = e.verifier.VerifyEntered(tok, entry, e.maxAge, time.Now())
+	if err == nil {
+		e.logger.Debug("authorization: token expired, valid when its call entered", "user", creds.UserID,
+			"entered", entry.Time, "entry_workflow_id", entry.WorkflowID, "workflow_id", info.WorkflowExecution.ID)
+	}
+	return creds, err
 }
 
 // target is what a method's rule may name: the request's top-level string

@@ -255,16 +255,17 @@ func (s *Store) Observe(ctx context.Context, o Observation) (ObserveResult, erro
 		}
 		// A service seen alive with no live row: its row was deleted under
 		// it. Recreate it, with the version of its last row (or the binary's
-		// newest), unless the heartbeat is the one its deleted row had
+		// newest) and the build ID of its last row, unless the heartbeat is the one its deleted row had
 		// counted (a service that died before the delete).
 		rows, err = tx.Query(ctx, `
 			WITH seen AS (
 				SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS v(host, bin, hb)
 			)
-			INSERT INTO services (host, "binary", topic, version, report_count, last_seen_up, heartbeat_at)
+			INSERT INTO services (host, "binary", topic, version, build_id, report_count, last_seen_up, heartbeat_at)
 			SELECT v.host, v.bin, $4,
 				coalesce((SELECT d.version FROM services d WHERE d.host = v.host AND d."binary" = v.bin ORDER BY d.id DESC LIMIT 1),
 				         (SELECT max(l.version) FROM services l WHERE l."binary" = v.bin AND NOT l.deleted), 0),
+				(SELECT d.build_id FROM services d WHERE d.host = v.host AND d."binary" = v.bin ORDER BY d.id DESC LIMIT 1),
 				1, now(), v.hb
 			FROM seen v
 			WHERE NOT EXISTS (SELECT 1 FROM services l WHERE l.host = v.host AND l."binary" = v.bin AND NOT l.deleted)

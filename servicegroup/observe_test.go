@@ -128,11 +128,11 @@ func TestObserveCountsEachHeartbeatOnce(t *testing.T) {
 	s := observeStore(t)
 	ctx := context.Background()
 	for _, host := range []string{"a", "b"} {
-		if _, err := s.Register(ctx, host, "novaflow-compute", "compute", 1); err != nil {
+		if _, err := s.Register(ctx, host, "novaflow-compute", "compute", 1, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := s.Register(ctx, "a", "novaflow-other", "other", 1); err != nil {
+	if _, err := s.Register(ctx, "a", "novaflow-other", "other", 1, ""); err != nil {
 		t.Fatal(err)
 	}
 	const down = time.Minute
@@ -216,7 +216,7 @@ func TestObserveRecreatesDeletedRows(t *testing.T) {
 	t.Parallel()
 	s := observeStore(t)
 	ctx := context.Background()
-	if _, err := s.Register(ctx, "a", "novaflow-compute", "compute", 7); err != nil {
+	if _, err := s.Register(ctx, "a", "novaflow-compute", "compute", 7, ""); err != nil {
 		t.Fatal(err)
 	}
 	hb := time.Now().Add(-time.Second)
@@ -255,7 +255,7 @@ func TestObserveAfterAGap(t *testing.T) {
 	ctx := context.Background()
 	const down = time.Second
 	for _, host := range []string{"seen", "unseen"} {
-		if _, err := s.Register(ctx, host, "novaflow-compute", "compute", 1); err != nil {
+		if _, err := s.Register(ctx, host, "novaflow-compute", "compute", 1, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -332,7 +332,7 @@ func TestNoFalseDownWhenReportsStop(t *testing.T) {
 	const down = 2 * time.Second
 	hosts := []string{"fresh", "older", "oldest"}
 	for _, host := range hosts {
-		if _, err := s.Register(ctx, host, "novaflow-compute", "compute", 1); err != nil {
+		if _, err := s.Register(ctx, host, "novaflow-compute", "compute", 1, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -375,7 +375,7 @@ func TestObserveSlowHeartbeats(t *testing.T) {
 	t.Parallel()
 	s := observeStore(t)
 	ctx := context.Background()
-	if _, err := s.Register(ctx, "slow", "novaflow-compute", "compute", 1); err != nil {
+	if _, err := s.Register(ctx, "slow", "novaflow-compute", "compute", 1, ""); err != nil {
 		t.Fatal(err)
 	}
 	const down = 25 * time.Second

@@ -19,10 +19,15 @@ type Record struct {
 	ForcedDown     bool       `json:"forced_down"`
 	LastSeenUp     *time.Time `json:"last_seen_up"`
 	Version        int        `json:"version"`
-	CreatedAt      time.Time  `json:"created_at"`
-	UpdatedAt      *time.Time `json:"updated_at,omitempty"`
-	DeletedAt      *time.Time `json:"deleted_at,omitempty"`
-	Deleted        bool       `json:"deleted"`
+	// BuildID is the build the service runs, as its last start registered it
+	// (NOVAFLOW_BUILD_ID, or the VCS revision of its binary): "" when it has
+	// none, or when the row was written by a release older than the column,
+	// which leaves it as it was.
+	BuildID   string     `json:"build_id"`
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt *time.Time `json:"updated_at,omitempty"`
+	DeletedAt *time.Time `json:"deleted_at,omitempty"`
+	Deleted   bool       `json:"deleted"`
 	// HeartbeatAt is the last worker heartbeat of the service that a status
 	// report counted, on the service's host's clock (nil: none yet, or
 	// liveness read from pollers).

@@ -20,11 +20,11 @@ type Store struct {
 func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 
 const columns = `id, uuid::text, host, "binary", topic, report_count, disabled, coalesce(disabled_reason, ''),
-	forced_down, last_seen_up, version, created_at, updated_at, deleted_at, deleted, heartbeat_at`
+	forced_down, last_seen_up, version, created_at, updated_at, deleted_at, deleted, heartbeat_at, coalesce(build_id, '')`
 
 func (r *Record) fields() []any {
 	return []any{&r.ID, &r.UUID, &r.Host, &r.Binary, &r.Topic, &r.ReportCount, &r.Disabled, &r.DisabledReason,
-		&r.ForcedDown, &r.LastSeenUp, &r.Version, &r.CreatedAt, &r.UpdatedAt, &r.DeletedAt, &r.Deleted, &r.HeartbeatAt}
+		&r.ForcedDown, &r.LastSeenUp, &r.Version, &r.CreatedAt, &r.UpdatedAt, &r.DeletedAt, &r.Deleted, &r.HeartbeatAt, &r.BuildID}
 }
 
 func scan(row pgx.Row) (*Record, error) {
@@ -50,13 +50,15 @@ func (s *Store) Get(ctx context.Context, host, binary string) (*Record, error) {
 }
 
 // Register creates the row of (host, binary) or, when it exists, updates its
-// topic and version, as a service does at start, and sets last_seen_up to now:
-// a service is up as soon as it has started (nova waits for its first
-// report, about 5 s later), and a restarted one is up again at once. It refuses with *TooOldError
-// when the live, not forced-down services of the binary, this one's own row
-// included (nova's ServiceTooOld), have a minimum version above version. A concurrent Register of the same service is safe:
-// the upsert is one statement.
-func (s *Store) Register(ctx context.Context, host, binary, topic string, version int) (*Record, error) {
+// topic, version and build ID, as a service does at start, and sets
+// last_seen_up to now: a service is up as soon as it has started (nova waits
+// for its first report, about 5 s later), and a restarted one is up again at
+// once. buildID is the build the service runs (worker.Config.BuildIDOfBinary;
+// "" for none, stored as NULL). It refuses with *TooOldError when the live,
+// not forced-down services of the binary, this one's own row included (nova's
+// ServiceTooOld), have a minimum version above version. A concurrent Register
+// of the same service is safe: the upsert is one statement.
+func (s *Store) Register(ctx context.Context, host, binary, topic string, version int, buildID string) (*Record, error) {
 	minVersion, err := s.MinVersion(ctx, binary)
 	if err != nil {
 		return nil, fmt.Errorf("register service %s on %s: %w", binary, host, err)
@@ -65,11 +67,12 @@ func (s *Store) Register(ctx context.Context, host, binary, topic string, versio
 		return nil, &TooOldError{Binary: binary, Version: version, MinVersion: minVersion}
 	}
 	r, err := scan(s.pool.QueryRow(ctx, `
-		INSERT INTO services (host, "binary", topic, version, last_seen_up)
-		VALUES ($1, $2, $3, $4, now())
+		INSERT INTO services (host, "binary", topic, version, build_id, last_seen_up)
+		VALUES ($1, $2, $3, $4, nullif($5, ''), now())
 		ON CONFLICT (host, "binary") WHERE NOT deleted
-		DO UPDATE SET topic = EXCLUDED.topic, version = EXCLUDED.version, last_seen_up = now(), updated_at = now()
-		RETURNING `+columns, host, binary, topic, version))
+		DO UPDATE SET topic = EXCLUDED.topic, version = EXCLUDED.version, build_id = EXCLUDED.build_id,
+			last_seen_up = now(), updated_at = now()
+		RETURNING `+columns, host, binary, topic, version, buildID))
 	if err != nil {
 		return nil, fmt.Errorf("register service %s on %s: %w", binary, host, err)
 	}
@@ -78,9 +81,10 @@ func (s *Store) Register(ctx context.Context, host, binary, topic string, versio
 
 // Report is one status report of one service, as nova's: report_count += 1
 // and last_seen_up = now. When the row was deleted, Report creates it again
-// and says so. novaflow's own reports are per topic (Observe); Report is for
-// a service that is not a Temporal worker, and for tests.
-func (s *Store) Report(ctx context.Context, host, binary, topic string, version int) (r *Record, recreated bool, err error) {
+// and says so, with version and buildID as Register writes them. novaflow's
+// own reports are per topic (Observe); Report is for a service that is not a
+// Temporal worker, and for tests.
+func (s *Store) Report(ctx context.Context, host, binary, topic string, version int, buildID string) (r *Record, recreated bool, err error) {
 	r, err = scan(s.pool.QueryRow(ctx, `
 		UPDATE services SET report_count = report_count + 1, last_seen_up = now(), updated_at = now()
 		WHERE host = $1 AND "binary" = $2 AND NOT deleted
@@ -92,11 +96,11 @@ func (s *Store) Report(ctx context.Context, host, binary, topic string, version 
 		return nil, false, fmt.Errorf("report service %s on %s: %w", binary, host, err)
 	}
 	r, err = scan(s.pool.QueryRow(ctx, `
-		INSERT INTO services (host, "binary", topic, version, report_count, last_seen_up)
-		VALUES ($1, $2, $3, $4, 1, now())
+		INSERT INTO services (host, "binary", topic, version, build_id, report_count, last_seen_up)
+		VALUES ($1, $2, $3, $4, nullif($5, ''), 1, now())
 		ON CONFLICT (host, "binary") WHERE NOT deleted
 		DO UPDATE SET report_count = services.report_count + 1, last_seen_up = now(), updated_at = now()
-		RETURNING `+columns, host, binary, topic, version))
+		RETURNING `+columns, host, binary, topic, version, buildID))
 	if err != nil {
 		return nil, false, fmt.Errorf("recreate service %s on %s: %w", binary, host, err)
 	}

@@ -16,10 +16,10 @@ import (
 func TestRollbackRefused(t *testing.T) {
 	ctx := context.Background()
 	s := observeStore(t)
-	if _, err := s.Register(ctx, "h1", "novaflow-x", "x", 2); err != nil {
+	if _, err := s.Register(ctx, "h1", "novaflow-x", "x", 2, ""); err != nil {
 		t.Fatal(err)
 	}
-	_, err := s.Register(ctx, "h1", "novaflow-x", "x", 1)
+	_, err := s.Register(ctx, "h1", "novaflow-x", "x", 1, "")
 	var tooOld *servicegroup.TooOldError
 	if !errors.As(err, &tooOld) || tooOld.MinVersion != 2 || tooOld.Version != 1 {
 		t.Fatalf("restart of the only service with older code: %v, want *TooOldError 1 < 2", err)
@@ -29,7 +29,7 @@ func TestRollbackRefused(t *testing.T) {
 	}
 	// The same version, and a newer one, restart as before.
 	for _, v := range []int{2, 3} {
-		if _, err := s.Register(ctx, "h1", "novaflow-x", "x", v); err != nil {
+		if _, err := s.Register(ctx, "h1", "novaflow-x", "x", v, ""); err != nil {
 			t.Fatalf("restart at version %d: %v", v, err)
 		}
 	}
@@ -38,7 +38,7 @@ func TestRollbackRefused(t *testing.T) {
 	if _, err := s.SetForcedDown(ctx, "h1", "novaflow-x", true); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Register(ctx, "h1", "novaflow-x", "x", 1); err != nil {
+	if _, err := s.Register(ctx, "h1", "novaflow-x", "x", 1, ""); err != nil {
 		t.Fatalf("rollback after force-down: %v", err)
 	}
 	if r, err := s.SetForcedDown(ctx, "h1", "novaflow-x", false); err != nil || r.Version != 1 {
@@ -59,7 +59,7 @@ func TestMinTopicVersion(t *testing.T) {
 		if r.binary == "novaflow-other" {
 			topic = "other"
 		}
-		if _, err := s.Register(ctx, r.host, r.binary, topic, r.version); err != nil {
+		if _, err := s.Register(ctx, r.host, r.binary, topic, r.version, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -84,16 +84,16 @@ func TestDeleteUnseen(t *testing.T) {
 	ctx := context.Background()
 	s := observeStore(t)
 	for _, h := range []string{"h1", "h2", "h3"} {
-		if _, err := s.Register(ctx, h, "novaflow-x", "x", 1); err != nil {
+		if _, err := s.Register(ctx, h, "novaflow-x", "x", 1, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
 	r1, r2, r3 := get(t, s, "h1", "novaflow-x"), get(t, s, "h2", "novaflow-x"), get(t, s, "h3", "novaflow-x")
 	// h2 comes back (a restart), h3 reports, after they were read.
-	if _, err := s.Register(ctx, "h2", "novaflow-x", "x", 1); err != nil {
+	if _, err := s.Register(ctx, "h2", "novaflow-x", "x", 1, ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.Report(ctx, "h3", "novaflow-x", "x", 1); err != nil {
+	if _, _, err := s.Report(ctx, "h3", "novaflow-x", "x", 1, ""); err != nil {
 		t.Fatal(err)
 	}
 	if d, err := s.DeleteUnseen(ctx, "h1", "novaflow-x", r1.LastSeenUp); err != nil || !d.Deleted {

@@ -345,9 +345,9 @@ func (s *Service) Start(ctx context.Context) (err error) {
 			return fmt.Errorf("init host: %w", err)
 		}
 	}
-	// 4. Create or update the record with this code's version; refuse to run
-	//    when the rest of the deployment is already newer.
-	if rec, err = s.store.Register(ctx, s.host, s.binary, s.topic, s.def.Version); err != nil {
+	// 4. Create or update the record with this code's version and build ID;
+	//    refuse to run when the rest of the deployment is already newer.
+	if rec, err = s.store.Register(ctx, s.host, s.binary, s.topic, s.def.Version, s.cfg.BuildIDOfBinary()); err != nil {
 		return err
 	}
 	// 5. The manager's last word before work can arrive.

@@ -257,7 +257,7 @@ func TestStartOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec.Topic != lifecycleTopic || rec.Version != 1 || rec.ReportCount != 0 {
+	if rec.Topic != lifecycleTopic || rec.Version != 1 || rec.ReportCount != 0 || rec.BuildID != "" {
 		t.Fatalf("record %+v", rec)
 	}
 	for _, q := range []string{lifecycleTopic, svc.HostQueue()} {
@@ -271,7 +271,9 @@ func TestStartOrder(t *testing.T) {
 		t.Fatal("ready after Stop")
 	}
 
-	// A restart sees its record in InitHost.
+	// A restart sees its record in InitHost, and records its build ID, which
+	// a build has whether its workers are versioned or not.
+	cfg.BuildID, cfg.Versioning = "lifecycle-build-2", VersioningOff
 	svc2 := h.startLifecycle(cfg)
 	svc2.Stop(context.Background())
 	want := []string{
@@ -285,6 +287,9 @@ func TestStartOrder(t *testing.T) {
 	if err != nil || rec2.UUID != rec.UUID {
 		t.Fatalf("restart made a new record: %v %+v", err, rec2)
 	}
+	if rec2.BuildID != "lifecycle-build-2" {
+		t.Errorf("the restart's record has build ID %q, want lifecycle-build-2 (NOVAFLOW_BUILD_ID)", rec2.BuildID)
+	}
 }
 
 // TestVersionRefusal: when the other services of the binary already run a
@@ -293,7 +298,7 @@ func TestStartOrder(t *testing.T) {
 func TestVersionRefusal(t *testing.T) {
 	h := newHarness(t)
 	host := testenv.UniqueName(t, "h")
-	if _, err := h.store.Register(context.Background(), "newer-host", "novaflow-lifecycle", lifecycleTopic, 5); err != nil {
+	if _, err := h.store.Register(context.Background(), "newer-host", "novaflow-lifecycle", lifecycleTopic, 5, ""); err != nil {
 		t.Fatal(err)
 	}
 	cfg := h.config(host)

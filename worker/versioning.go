@@ -52,13 +52,21 @@ const promoteTimeout = time.Minute
 func DeploymentName(binary string) string { return binary }
 
 // EffectiveBuildID returns the build ID the services of this process version their
-// workers with: NOVAFLOW_BUILD_ID, else the VCS revision the binary was built
-// from when its tree was clean; "" when there is none, or when
-// NOVAFLOW_VERSIONING is off, which leaves the workers unversioned.
+// workers with: BuildIDOfBinary, or "" when NOVAFLOW_VERSIONING is off, which
+// leaves the workers unversioned.
 func (c Config) EffectiveBuildID() string {
 	if c.Versioning == VersioningOff {
 		return ""
 	}
+	return c.BuildIDOfBinary()
+}
+
+// BuildIDOfBinary returns the build this process runs: NOVAFLOW_BUILD_ID,
+// else the VCS revision the binary was built from when its tree was clean;
+// "" when there is none. Unlike EffectiveBuildID it does not depend on
+// NOVAFLOW_VERSIONING: a service records it in its row (services.build_id,
+// novaflow service list's BUILD) whether its workers are versioned or not.
+func (c Config) BuildIDOfBinary() string {
 	if c.BuildID != "" {
 		return c.BuildID
 	}

@@ -48,6 +48,9 @@ func TestEffectiveBuildIDAndSettings(t *testing.T) {
 	if got := (Config{BuildID: "b1", Versioning: VersioningOff}).EffectiveBuildID(); got != "" {
 		t.Errorf("NOVAFLOW_VERSIONING=off: build ID %q, want none", got)
 	}
+	if got := (Config{BuildID: "b1", Versioning: VersioningOff}).BuildIDOfBinary(); got != "b1" {
+		t.Errorf("NOVAFLOW_VERSIONING=off: the binary's build ID %q, want b1 all the same", got)
+	}
 	// Test binaries carry no VCS stamp: no build ID, no versioning.
 	if got := (Config{}).EffectiveBuildID(); got != "" {
 		t.Errorf("no NOVAFLOW_BUILD_ID in a test binary: build ID %q, want none", got)

@@ -178,7 +178,7 @@ func (s *cliStack) staleService(t *testing.T, host string) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	if _, err := servicegroup.NewStore(pool).Register(ctx, host, "novaflow-compute", "compute", 1); err != nil {
+	if _, err := servicegroup.NewStore(pool).Register(ctx, host, "novaflow-compute", "compute", 1, ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := pool.Exec(ctx, `UPDATE services SET created_at = now() - interval '2 hours',
@@ -737,7 +737,7 @@ func testPruneComeBack(t *testing.T, s *cliStack) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	if _, err := servicegroup.NewStore(pool).Register(ctx, "gone-back", "novaflow-compute", "compute", 1); err != nil {
+	if _, err := servicegroup.NewStore(pool).Register(ctx, "gone-back", "novaflow-compute", "compute", 1, ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := io.WriteString(stdin, "y\n"); err != nil {

@@ -122,14 +122,14 @@ line under the table says since when the topic is not seen.`,
 
 func printServices(out io.Writer, o outputOpts, views []serviceView, now time.Time, downTime time.Duration) {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "ID\tBINARY\tHOST\tTOPIC\t%s\t%s\tFORCED DOWN\tLAST SEEN UP\tVERSION\tDISABLED REASON\n", o.paint("STATUS"), o.paint("STATE"))
+	fmt.Fprintf(tw, "ID\tBINARY\tHOST\tTOPIC\t%s\t%s\tFORCED DOWN\tLAST SEEN UP\tVERSION\tBUILD\tDISABLED REASON\n", o.paint("STATUS"), o.paint("STATE"))
 	for _, v := range views {
 		seen := "never"
 		if v.LastSeenUp != nil {
 			seen = fmt.Sprintf("%s (%s ago)", v.LastSeenUp.UTC().Format(time.RFC3339), now.Sub(*v.LastSeenUp).Round(time.Second))
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%t\t%s\t%d\t%s\n", v.ID, v.Binary, v.Host, v.Topic, o.paint(v.Status), o.paint(v.State),
-			v.ForcedDown, seen, v.Version, v.DisabledReason)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%t\t%s\t%d\t%s\t%s\n", v.ID, v.Binary, v.Host, v.Topic, o.paint(v.Status), o.paint(v.State),
+			v.ForcedDown, seen, v.Version, orDash(v.BuildID), v.DisabledReason)
 	}
 	tw.Flush()
 	blind := map[string]bool{}

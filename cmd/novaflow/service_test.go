@@ -38,7 +38,8 @@ func run(t *testing.T, args ...string) (int, string, string) {
 }
 
 // adminEnv points the command at a fresh, migrated database holding the rows
-// of three services; h2's compute is reported up, h1's was never.
+// of three services; h2's compute is reported up, h1's was never. h2's
+// compute registered with build ID build-h2, the others with none.
 func adminEnv(t *testing.T) *servicegroup.Store {
 	t.Helper()
 	url := testenv.Postgres(t)
@@ -57,7 +58,11 @@ func adminEnv(t *testing.T) *servicegroup.Store {
 	for _, s := range []struct{ host, binary, topic string }{
 		{"h1", "novaflow-compute", "compute"}, {"h2", "novaflow-compute", "compute"}, {"h1", "novaflow-scheduler", "scheduler"},
 	} {
-		if _, err := store.Register(ctx, s.host, s.binary, s.topic, 3); err != nil {
+		build := ""
+		if s.host == "h2" {
+			build = "build-h2"
+		}
+		if _, err := store.Register(ctx, s.host, s.binary, s.topic, 3, build); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -65,7 +70,7 @@ func adminEnv(t *testing.T) *servicegroup.Store {
 	if _, err := pool.Exec(ctx, `UPDATE services SET created_at = now() - interval '1 minute', last_seen_up = NULL WHERE host = 'h1'`); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := store.Report(ctx, "h2", "novaflow-compute", "compute", 3); err != nil {
+	if _, _, err := store.Report(ctx, "h2", "novaflow-compute", "compute", 3, "build-h2"); err != nil {
 		t.Fatal(err)
 	}
 	return store
@@ -76,6 +81,7 @@ type listed struct {
 	ForcedDown                         bool   `json:"forced_down"`
 	DisabledReason                     string `json:"disabled_reason"`
 	Version                            int
+	BuildID                            *string `json:"build_id"`
 }
 
 func listJSON(t *testing.T, args ...string) map[string]listed {
@@ -93,6 +99,28 @@ func listJSON(t *testing.T, args ...string) map[string]listed {
 		m[r.Host+"/"+r.Binary] = r
 	}
 	return m
+}
+
+// tableColumn reads the column named name of service list's table: the
+// value under its header, by host/binary.
+func tableColumn(t *testing.T, table, name string) map[string]string {
+	t.Helper()
+	lines := strings.Split(table, "\n")
+	at := strings.Index(lines[0], "  "+name+"  ")
+	if at < 0 {
+		t.Fatalf("no column %s in\n%s", name, table)
+	}
+	at += 2
+	got := map[string]string{}
+	for _, l := range lines[1:] {
+		f := strings.Fields(l)
+		if len(f) < 3 || len(l) <= at {
+			continue
+		}
+		v, _, _ := strings.Cut(l[at:], " ")
+		got[f[2]+"/"+f[1]] = v
+	}
+	return got
 }
 
 func TestServiceCommands(t *testing.T) {
@@ -115,6 +143,16 @@ func TestServiceCommands(t *testing.T) {
 	code, out, _ := run(t, "service", "list")
 	if code != 0 || !strings.Contains(out, "LAST SEEN UP") || strings.Count(out, "novaflow-compute") != 2 {
 		t.Fatalf("table:\n%s", out)
+	}
+	// The build each service runs: build_id in JSON ("" for none), BUILD in
+	// the table ("-" for none).
+	for key, want := range map[string]string{"h2/novaflow-compute": "build-h2", "h1/novaflow-compute": "", "h1/novaflow-scheduler": ""} {
+		if got := rows[key].BuildID; got == nil || *got != want {
+			t.Errorf("%s: build_id %v, want %q", key, got, want)
+		}
+	}
+	if builds := tableColumn(t, out, "BUILD"); builds["h2/novaflow-compute"] != "build-h2" || builds["h1/novaflow-compute"] != "-" || builds["h1/novaflow-scheduler"] != "-" {
+		t.Errorf("BUILD column %v, want build-h2 for h2's compute, - for the others\n%s", builds, out)
 	}
 
 	if code, _, errOut := run(t, "service", "disable", "h2", "compute", "--reason", "maintenance"); code != 0 {
@@ -283,7 +321,7 @@ func TestServiceDeleteRetryAfterAFailure(t *testing.T) {
 	store := adminEnv(t)
 	ctx := context.Background()
 	host := testenv.UniqueName(t, "h")
-	if _, err := store.Register(ctx, host, "novaflow-compute", "compute", 3); err != nil {
+	if _, err := store.Register(ctx, host, "novaflow-compute", "compute", 3, ""); err != nil {
 		t.Fatal(err)
 	}
 	srv := testenv.Temporal(t)

@@ -56,10 +56,10 @@ func newEnv(t *testing.T) *env {
 func (e *env) addHost(t *testing.T, host string, vcpus, memoryMB, diskGB int) {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := e.services.Register(ctx, host, "novaflow-compute", "compute", 1); err != nil {
+	if _, err := e.services.Register(ctx, host, "novaflow-compute", "compute", 1, ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := e.services.Report(ctx, host, "novaflow-compute", "compute", 1); err != nil {
+	if _, _, err := e.services.Report(ctx, host, "novaflow-compute", "compute", 1, ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.store.UpdateNode(ctx, host, compute.Resources{VCPUs: vcpus, MemoryMB: memoryMB, DiskGB: diskGB}); err != nil {

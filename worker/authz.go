@@ -123,8 +123,10 @@ type scheduledRuns struct {
 
 // scheduledRunWait bounds how long a run not (yet) in its schedule's record
 // is looked for: the scheduler records a run once its start returned, which
-// may be after the run's check started.
-const scheduledRunWait = 3 * time.Second
+// may be after the run's check started. The check is made once per run, so
+// a run refused for want of waiting stays refused (a report run, ten
+// minutes of reports); a run no schedule started is refused this much later.
+const scheduledRunWait = 10 * time.Second
 
 // check is the check of the run of the local activity ctx, whose input is
 // req: the ID of the schedule that started it with the service's own input,

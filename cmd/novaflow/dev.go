@@ -193,6 +193,14 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) (retErr error) {
 	// addresses over the process's environment, some unset ones given dev
 	// values, NOVAFLOW_CONFIG_FILE over all (at start and on SIGHUP).
 	penv := processEnv{extra: []string{"NOVAFLOW_DATABASE_URL=" + databaseURL}}
+	userToken := ""
+	if o.auth {
+		authEnv, tok, err := devAuth(dir)
+		if err != nil {
+			return err
+		}
+		penv.extra, userToken = append(penv.extra, authEnv...), tok
+	}
 	temporalAddress, temporalNamespace, temporalUI := givenCfg.TemporalAddress, givenCfg.TemporalNamespace, ""
 	// stopTemporal stops the stack's own Temporal; gone says it no longer
 	// answers, so that it is killed rather than waited for.
@@ -211,7 +219,7 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) (retErr error) {
 			return err
 		}
 	} else {
-		tmp, err := startDevTemporal(ctx, o, dir, databaseURL, out, say)
+		tmp, err := startDevTemporal(ctx, o, dir, databaseURL, gateSettings(o, penv.extra), out, say)
 		if err != nil {
 			return err
 		}
@@ -245,14 +253,6 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) (retErr error) {
 	// Temporal is on loopback: gzip would only cost CPU and latency.
 	if _, set := os.LookupEnv("NOVAFLOW_TEMPORAL_GRPC_COMPRESSION"); !set {
 		penv.extra = append(penv.extra, "NOVAFLOW_TEMPORAL_GRPC_COMPRESSION=none")
-	}
-	userToken := ""
-	if o.auth {
-		authEnv, tok, err := devAuth(dir)
-		if err != nil {
-			return err
-		}
-		penv.extra, userToken = append(penv.extra, authEnv...), tok
 	}
 	env, cfg, err := penv.settings()
 	if err != nil {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/novaflow/novaflow/internal/devstack"
 	"github.com/novaflow/novaflow/workflows"
@@ -23,7 +25,9 @@ const (
 
 // startDevTemporal starts the Temporal that --temporal chooses, keeping its
 // files in dir; databaseURL is the stack's PostgreSQL.
-func startDevTemporal(ctx context.Context, o devOptions, dir, databaseURL string, out io.Writer, say func(string, ...any)) (*devstack.Temporal, error) {
+// On PostgreSQL the server gets gate's settings (gateSettings): with --auth,
+// its gate verifies the temporal CLI's --api-key and checks starts.
+func startDevTemporal(ctx context.Context, o devOptions, dir, databaseURL string, gate []string, out io.Writer, say func(string, ...any)) (*devstack.Temporal, error) {
 	hostPort := fmt.Sprintf("127.0.0.1:%d", o.temporalPort)
 	switch o.temporal {
 	case temporalDev, "":
@@ -51,6 +55,7 @@ func startDevTemporal(ctx context.Context, o devOptions, dir, databaseURL string
 			UIHostPort:       fmt.Sprintf("127.0.0.1:%d", o.uiPort),
 			SearchAttributes: workflows.SearchAttributes(),
 			Progress:         out,
+			Env:              gate,
 			Stdout:           log,
 			Stderr:           log,
 		})
@@ -61,6 +66,29 @@ func startDevTemporal(ctx context.Context, o devOptions, dir, databaseURL string
 	default:
 		return nil, fmt.Errorf("--temporal %q: want %s or %s", o.temporal, temporalDev, temporalPostgres)
 	}
+}
+
+// gateSettings are the settings of the Temporal server's gate
+// (tools/temporal-server/gate) with --auth: the services' NOVAFLOW_AUTH,
+// _JWKS, _ISSUER and _AUDIENCE and key ring (extra, dev's), and the
+// shell's policy file, claim names and key ring when set; none without
+// --auth, so the server is then the stock one.
+func gateSettings(o devOptions, extra []string) []string {
+	if !o.auth {
+		return nil
+	}
+	var env []string
+	for _, k := range []string{"NOVAFLOW_AUTH_POLICY_FILE", "NOVAFLOW_AUTH_USER_CLAIM", "NOVAFLOW_AUTH_PROJECT_CLAIM", "NOVAFLOW_AUTH_ROLES_CLAIM", "NOVAFLOW_PAYLOAD_KEYS_FILE"} {
+		if v := os.Getenv(k); v != "" {
+			env = append(env, k+"="+v)
+		}
+	}
+	for _, kv := range extra {
+		if strings.HasPrefix(kv, "NOVAFLOW_AUTH") || strings.HasPrefix(kv, "NOVAFLOW_PAYLOAD_KEYS_FILE=") {
+			env = append(env, kv)
+		}
+	}
+	return env
 }
 
 // devTemporalUI is the address of the Web UI of the dev stack's Temporal:

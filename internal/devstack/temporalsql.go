@@ -94,6 +94,12 @@ type TemporalSQLOptions struct {
 	UIHostPort string
 	// Progress receives progress lines while the server is built.
 	Progress io.Writer
+	// Env are NOVAFLOW_* settings of the server (KEY=VALUE): with
+	// NOVAFLOW_AUTH and its _JWKS, _ISSUER... and NOVAFLOW_PAYLOAD_KEYS_FILE,
+	// novaflow's gate is on (tools/temporal-server/gate). The server takes
+	// no other NOVAFLOW_* variable of this process's environment, so that
+	// without Env it is the stock server.
+	Env []string
 	// Stdout and Stderr receive the server's output; nil discards it (the
 	// end of it still shows in start errors).
 	Stdout, Stderr io.Writer
@@ -105,7 +111,7 @@ type TemporalSQLOptions struct {
 // TemporalServerTools are the binaries and schema of the pinned Temporal
 // server.
 type TemporalServerTools struct {
-	Server    string // go.temporal.io/server/cmd/server
+	Server    string // novaflow-temporal-server: go.temporal.io/server/cmd/server with novaflow's gate
 	SQLTool   string // go.temporal.io/server/cmd/tools/sql (temporal-sql-tool)
 	SchemaDir string // the module's schema/postgresql/v12
 }
@@ -126,7 +132,7 @@ func BuildTemporalServer(ctx context.Context, progress io.Writer) (TemporalServe
 	start := time.Now()
 	var tools TemporalServerTools
 	var err error
-	if tools.Server, err = goTool(ctx, dir, progress, "tool", "-n", "server"); err != nil {
+	if tools.Server, err = goTool(ctx, dir, progress, "tool", "-n", "novaflow-temporal-server"); err != nil {
 		return TemporalServerTools{}, err
 	}
 	if tools.SQLTool, err = goTool(ctx, dir, progress, "tool", "-n", "sql"); err != nil {
@@ -227,7 +233,7 @@ func StartTemporalSQL(ctx context.Context, opts TemporalSQLOptions) (*Temporal, 
 
 	tail := newTailBuffer(16 << 10)
 	cmd := exec.Command(tools.Server, "--root", opts.Dir, "--config", "config", "--env", "development", "--allow-no-auth", "start")
-	cmd.Env = serverEnv()
+	cmd.Env = append(withoutNovaflowSettings(serverEnv()), opts.Env...)
 	cmd.Dir = opts.Dir
 	cmd.Stdout = io.MultiWriter(orDiscard(opts.Stdout), tail)
 	cmd.Stderr = io.MultiWriter(orDiscard(opts.Stderr), tail)
@@ -253,6 +259,17 @@ func StartTemporalSQL(ctx context.Context, opts TemporalSQLOptions) (*Temporal, 
 		t.ui = ui
 	}
 	return t, nil
+}
+
+// withoutNovaflowSettings is env without NOVAFLOW_* variables.
+func withoutNovaflowSettings(env []string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "NOVAFLOW_") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 func setTemporalSQLDefaults(opts *TemporalSQLOptions) {

@@ -41,6 +41,7 @@ var commands = []command{
 	{"breakdown", "where a call's time goes, from its history; what each addition costs", runBreakdown},
 	{"codec", "Call latency with the payload codec against without it, same run", runCodec},
 	{"authz", "Call latency with authorization (NOVAFLOW_AUTH) against without it, same run", runAuthz},
+	{"gate", "Call latency with the services' check, and with the server's gate too, against neither; novaflow's Temporal server on PostgreSQL", runGate},
 	{"pgbouncer", "PostgreSQL connections of N service processes through PgBouncer (transaction mode) and direct", runPgBouncer},
 }
 

@@ -39,8 +39,8 @@ func (l *latencies) add(d time.Duration) {
 
 // summary is a latency distribution.
 type summary struct {
-	n                      int
-	p50, p90, p99, max, mn time.Duration
+	n                           int
+	p50, p90, p95, p99, max, mn time.Duration
 }
 
 func (l *latencies) summary() summary {
@@ -59,7 +59,7 @@ func (l *latencies) summary() summary {
 	for _, v := range d {
 		sum += v
 	}
-	return summary{n: len(d), p50: at(0.50), p90: at(0.90), p99: at(0.99), max: d[len(d)-1], mn: sum / time.Duration(len(d))}
+	return summary{n: len(d), p50: at(0.50), p90: at(0.90), p95: at(0.95), p99: at(0.99), max: d[len(d)-1], mn: sum / time.Duration(len(d))}
 }
 
 // ms formats a duration in milliseconds.

@@ -62,10 +62,13 @@ func (m *Manager) build(ctx context.Context, inst store.Instance) (store.Instanc
 	// nova's instance_claim: this host must have room, whatever the
 	// scheduler saw.
 	if _, err := m.store.Claim(ctx, uuid, m.host); err != nil {
+		var ce *store.ConflictError
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			return store.Instance{}, managers.NotFound("instance", uuid)
-		case errors.Is(err, store.ErrClaimed), errors.Is(err, store.ErrConflict):
+		case errors.As(err, &ce):
+			return store.Instance{}, ce.Typed(fmt.Sprintf("cannot build: %v", ce))
+		case errors.Is(err, store.ErrClaimed):
 			return store.Instance{}, managers.Conflict("cannot build: %v", errors.Unwrap(err))
 		case errors.Is(err, store.ErrInsufficient), errors.Is(err, store.ErrNoNode):
 			return store.Instance{}, &managers.Error{Type: RescheduledType,

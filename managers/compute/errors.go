@@ -17,7 +17,7 @@ func storeError(verb, uuid string, err error) error {
 	case errors.Is(err, store.ErrNotFound):
 		return managers.NotFound("instance", uuid)
 	case errors.As(err, &ce):
-		return managers.Conflict("cannot %s %s", verb, ce.Error())
+		return ce.Typed(fmt.Sprintf("cannot %s %s", verb, ce.Error()))
 	default:
 		return fmt.Errorf("%s instance %s: %w", verb, uuid, err)
 	}

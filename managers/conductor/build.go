@@ -113,7 +113,8 @@ type BuiltInstance struct {
 	Name string `json:"name"`
 	// Host is where the instance runs; empty when its build failed.
 	Host string `json:"host,omitempty"`
-	// VMState is active, error, or deleted (terminated during its build).
+	// VMState is active, error, or deleted (terminated, or its terminate
+	// begun, during its build: the build left it to the terminate).
 	VMState string `json:"vm_state"`
 	// Fault says why the build failed.
 	Fault string `json:"fault,omitempty"`
@@ -199,9 +200,13 @@ func BuildInstances(ctx workflow.Context, input converter.RawValue) (BuildResult
 		for i := range result.Instances {
 			b := &result.Instances[i]
 			b.VMState, b.Fault = "error", fault
+			var inst store.Instance
 			if ferr := call(ctx, Topic, "", "finish_build",
-				FinishRequest{InstanceUUID: b.UUID, RequestID: rid, Fault: fault}, nil, BuildStepTimeout); ferr != nil {
+				FinishRequest{InstanceUUID: b.UUID, RequestID: rid, Fault: fault}, &inst, BuildStepTimeout); ferr != nil {
 				return result, activities.ToApplicationError(ferr)
+			}
+			if inst.BeingDeleted() { // left to its terminate
+				b.VMState, b.Fault = "deleted", ""
 			}
 		}
 		return result, buildFailed(result)
@@ -227,9 +232,13 @@ func BuildInstances(ctx workflow.Context, input converter.RawValue) (BuildResult
 			// A step of the child could not be done (e.g. no conductor took
 			// it in time): the instance must not stay building for ever.
 			b.VMState, b.Fault = "error", "build failed: "+errorMessage(err)
+			var inst store.Instance
 			if ferr := call(ctx, Topic, "", "finish_build",
-				FinishRequest{InstanceUUID: b.UUID, RequestID: rid, Fault: b.Fault}, nil, BuildStepTimeout); ferr != nil {
+				FinishRequest{InstanceUUID: b.UUID, RequestID: rid, Fault: b.Fault}, &inst, BuildStepTimeout); ferr != nil {
 				return result, cleanupFailed(b.UUID, err, ferr)
+			}
+			if inst.BeingDeleted() { // left to its terminate
+				b.VMState, b.Fault = "deleted", ""
 			}
 		}
 	}
@@ -261,6 +270,16 @@ func BuildInstance(ctx workflow.Context, input converter.RawValue) (BuiltInstanc
 			if isType(err, managers.NotFoundType) {
 				out.VMState = "deleted"
 				return out, nil
+			}
+			// Being deleted: no other host can do better, and its
+			// terminate owns the instance (nova aborts the build on
+			// UnexpectedDeletingTaskStateError). Builds that went on to the
+			// next host before this change keep doing so in a replay.
+			if store.IsDeleting(err) &&
+				workflow.GetVersion(ctx, deletingEndsBuildChange, workflow.DefaultVersion, 1) == 1 {
+				out.Attempts = append(out.Attempts, BuildAttempt{Host: host, Error: "claim: " + errorMessage(err)})
+				final = err
+				break
 			}
 			if err != nil {
 				out.Attempts = append(out.Attempts, BuildAttempt{Host: host, Error: "claim: " + errorMessage(err)})
@@ -307,14 +326,23 @@ func BuildInstance(ctx workflow.Context, input converter.RawValue) (BuiltInstanc
 			req.UUID, attemptSummary(out.Attempts))
 	}
 	out.VMState = "error"
+	// finish_build leaves an instance being deleted as it is: the delete
+	// wins, and the result says so.
+	var inst store.Instance
 	err = call(ctx, Topic, "", "finish_build",
-		FinishRequest{InstanceUUID: req.UUID, RequestID: req.RequestID, Fault: out.Fault}, nil, BuildStepTimeout)
-	if isType(err, managers.NotFoundType) {
+		FinishRequest{InstanceUUID: req.UUID, RequestID: req.RequestID, Fault: out.Fault}, &inst, BuildStepTimeout)
+	if isType(err, managers.NotFoundType) || (err == nil && inst.BeingDeleted()) {
 		out.VMState, out.Fault = "deleted", ""
 		return out, nil
 	}
 	return out, activities.ToApplicationError(err)
 }
+
+// deletingEndsBuildChange is the workflow.GetVersion change ID of a build
+// that stops when the claim of an alternate host is refused because the
+// instance is being deleted (version 1); before it (DefaultVersion), the
+// build tried the next host.
+const deletingEndsBuildChange = "conductor.build.deleting-ends-build"
 
 // call runs method of topic (on host, when set) from the workflow with
 // rpc.CallFromWorkflow, with a deadline of timeout from now, and stores its

@@ -25,6 +25,7 @@ import (
 	"github.com/novaflow/novaflow/activities"
 	"github.com/novaflow/novaflow/managers"
 	computemgr "github.com/novaflow/novaflow/managers/compute"
+	"github.com/novaflow/novaflow/managers/compute/store"
 	"github.com/novaflow/novaflow/managers/scheduler"
 	"github.com/novaflow/novaflow/rpc"
 )
@@ -42,7 +43,10 @@ type buildFake struct {
 	claimErr map[string]error
 	// releaseErr, when set, is how every release_claim fails.
 	releaseErr error
-	calls      []string // "<activity> <queue> <instance/host>"
+	// deleting: finish_build answers that the instance is being deleted
+	// (it left it as it was).
+	deleting bool
+	calls    []string // "<activity> <queue> <instance/host>"
 	// levels are the upgrade levels of the calling service, by topic.
 	levels map[string]string
 	// versions are the versions each activity was called at.
@@ -115,6 +119,9 @@ func (f *buildFake) register(env *testsuite.TestWorkflowEnvironment) {
 		defer f.mu.Unlock()
 		fault, _ := m["fault"].(string)
 		f.finished[m["instance_uuid"].(string)] = fault
+		if f.deleting {
+			return map[string]any{"uuid": m["instance_uuid"], "vm_state": "building", "task_state": "deleting"}, nil
+		}
 		return map[string]any{}, nil
 	})
 	reg("compute.build_and_run_instance", func(ctx context.Context, m map[string]any) (any, error) {
@@ -166,6 +173,8 @@ func runBuild(t *testing.T, f *buildFake, input string) (BuildResult, error) {
 
 func TestBuildInstancesWorkflow(t *testing.T) {
 	rescheduled := &managers.Error{Type: "Rescheduled", Message: "spawn failed"}
+	deletingConflict := &managers.Error{Type: managers.ConflictType, Field: store.DeletingField,
+		Message: "instance " + uuid1 + " is in vm_state building, task_state deleting"}
 	tests := []struct {
 		name        string
 		fake        *buildFake
@@ -211,6 +220,47 @@ func TestBuildInstancesWorkflow(t *testing.T) {
 				claimErr: map[string]error{"h2": managers.Conflict("host h2 has 0 vcpus free")}},
 			input:      `{"name":"web","flavor":{"vcpus":1,"memory_mb":64,"disk_gb":1},"image":{"command":["sleep","3600"]},"instance_uuids":["` + uuid1 + `"]}`,
 			wantStates: []string{"active@h3"},
+		},
+		{
+			name: "a claim refused because the instance is being deleted ends the build",
+			fake: &buildFake{hosts: []string{"h1", "h2", "h3"}, buildErr: map[string]error{"h1": rescheduled},
+				claimErr: map[string]error{"h2": deletingConflict}, deleting: true},
+			input:       `{"name":"web","flavor":{"vcpus":1,"memory_mb":64,"disk_gb":1},"image":{"command":["sleep","3600"]},"instance_uuids":["` + uuid1 + `"]}`,
+			wantErrType: BuildFailedType,
+			wantStates:  []string{"deleted@"},
+			wantFault:   "aborted: Conflict: field task_state: ",
+			wantCalls: []string{
+				"conductor.create_instances conductor <nil>",
+				"scheduler.select_destinations scheduler <nil>",
+				"compute.build_and_run_instance compute.h1 " + uuid1,
+				"conductor.release_claim conductor " + uuid1 + "@h1",
+				"conductor.claim_instance conductor " + uuid1 + "@h2",
+				"conductor.finish_build conductor " + uuid1,
+			},
+		},
+		{
+			name:        "a build refused because the instance is being deleted ends the build",
+			fake:        &buildFake{hosts: []string{"h1", "h2"}, buildErr: map[string]error{"h1": deletingConflict}, deleting: true},
+			input:       `{"name":"web","flavor":{"vcpus":1,"memory_mb":64,"disk_gb":1},"image":{"command":["sleep","3600"]},"instance_uuids":["` + uuid1 + `"]}`,
+			wantErrType: BuildFailedType,
+			wantStates:  []string{"deleted@"},
+			wantFault:   "aborted: Conflict: field task_state: ",
+			wantCalls: []string{
+				"conductor.create_instances conductor <nil>",
+				"scheduler.select_destinations scheduler <nil>",
+				"compute.build_and_run_instance compute.h1 " + uuid1,
+				"conductor.release_claim conductor " + uuid1 + "@h1",
+				"conductor.finish_build conductor " + uuid1,
+			},
+		},
+		{
+			name: "hosts exhausted while the instance is being deleted",
+			fake: &buildFake{hosts: []string{"h1", "h2"}, buildErr: map[string]error{"h1": rescheduled, "h2": rescheduled},
+				deleting: true},
+			input:       `{"name":"web","flavor":{"vcpus":1,"memory_mb":64,"disk_gb":1},"image":{"command":["sleep","3600"]},"instance_uuids":["` + uuid1 + `"]}`,
+			wantErrType: BuildFailedType,
+			wantStates:  []string{"deleted@"},
+			wantFault:   "Exceeded maximum number of retries",
 		},
 		{
 			name:        "no valid host",
@@ -272,6 +322,12 @@ func TestBuildInstancesWorkflow(t *testing.T) {
 					}
 					if got := tt.fake.finished[b.UUID]; got != b.Fault {
 						t.Errorf("finish_build fault = %q, want %q", got, b.Fault)
+					}
+				} else if b.VMState == "deleted" {
+					// The create action ends with why; the result has no
+					// fault: the delete won.
+					if got := tt.fake.finished[b.UUID]; b.Fault != "" || !strings.Contains(got, tt.wantFault) {
+						t.Errorf("fault %q, finish_build fault %q; want none and one that contains %q", b.Fault, got, tt.wantFault)
 					}
 				} else if got, ok := tt.fake.finished[b.UUID]; !ok || got != "" {
 					t.Errorf("finish_build of an active instance: called %v, fault %q", ok, got)
@@ -352,6 +408,16 @@ func TestBuildReplay(t *testing.T) {
 		// whose build sends compute 1.1: this release replays them after a
 		// rollback, and the next release replays this one's.
 		"build_instances_versioned_next.json", "build_instance_rescheduled_versioned_next.json",
+		// Recorded before a claim refused because the instance is being
+		// deleted ended the build (conductor.build.deleting-ends-build), by
+		// TestDeleteDuringBuildEndsIt on that code: the build claimed the
+		// two other hosts and set the instance to ERROR; it replays so. The
+		// same with the claims' refusals as a conductor of this code
+		// answers them (Field task_state), as when the workflow tasks ran
+		// on an older conductor and the claims on a newer one during a
+		// roll: without the change's marker, it still goes on (made from
+		// the first by adding the field to the two refusals).
+		"build_instance_deleting_unversioned.json", "build_instance_deleting_mixed.json",
 	} {
 		t.Run(file, func(t *testing.T) {
 			f, err := os.Open(filepath.Join("testdata", file))

@@ -148,8 +148,9 @@ func isType(err error, typ string) bool {
 }
 
 // TestClaimOfADeletingInstanceIsRefused: claim_instance of an instance
-// whose terminate has begun fails at once with a Conflict (not retried)
-// naming the instance and its task_state, and claims nothing.
+// whose terminate has begun fails at once with a Conflict (not retried) of
+// field task_state (store.DeletingField, at which a build stops) naming the
+// instance and its task_state, and claims nothing.
 func TestClaimOfADeletingInstanceIsRefused(t *testing.T) {
 	ctx := context.Background()
 	m, s := newConductor(t)
@@ -167,10 +168,50 @@ func TestClaimOfADeletingInstanceIsRefused(t *testing.T) {
 	}
 	_, err := m.ClaimInstance(ctx, conductor.ClaimRequest{InstanceUUID: u, DestHost: "h1"})
 	if e, ok := managers.AsError(err); !ok || e.Type != managers.ConflictType || e.Retryable() ||
-		!strings.Contains(e.Message, u) || !strings.Contains(e.Message, "task_state deleting") {
-		t.Fatalf("claim of a deleting instance = %v, want a Conflict naming it and task_state deleting", err)
+		!strings.Contains(e.Message, u) || !strings.Contains(e.Message, "task_state deleting") ||
+		e.Field != store.DeletingField || !store.IsDeleting(err) {
+		t.Fatalf("claim of a deleting instance = %v, want a Conflict of field task_state naming it and task_state deleting", err)
 	}
 	if n, _ := s.Node(ctx, "h1"); n.VCPUsUsed != 0 {
 		t.Errorf("node after the refused claim = %+v", n)
+	}
+}
+
+// TestFinishBuildLeavesADeletingInstance: finish_build with a fault sets a
+// building instance to ERROR, but leaves one being deleted as its
+// terminate left it (building, deleting, no fault: the delete wins) and
+// says so in the instance it returns; the "create" action ends with the
+// fault either way.
+func TestFinishBuildLeavesADeletingInstance(t *testing.T) {
+	ctx := context.Background()
+	m, s := newConductor(t)
+	us := []string{uuid.NewString(), uuid.NewString()}
+	req := `{"request_id":"req-1","flavor":{"vcpus":1,"memory_mb":64,"disk_gb":1},
+		"image":{"command":["true"]},"instances":[{"uuid":"` + us[0] + `"},{"uuid":"` + us[1] + `"}]}`
+	if _, err := method(m, "create_instances").Call(ctx, []byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Update(ctx, us[1], store.Cond{NoHost: true}, store.Set{TaskState: store.Deleting}); err != nil {
+		t.Fatal(err)
+	}
+	for i, u := range us {
+		inst, err := m.FinishBuild(ctx, conductor.FinishRequest{InstanceUUID: u, RequestID: "req-1", Fault: "no host"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch i {
+		case 0:
+			if inst.VMState != store.Error || inst.TaskState != store.NoTask || inst.Fault != "no host" || inst.BeingDeleted() {
+				t.Errorf("building instance after finish_build = %+v, want ERROR with the fault", inst)
+			}
+		case 1:
+			if inst.VMState != store.Building || inst.TaskState != store.Deleting || inst.Fault != "" || !inst.BeingDeleted() {
+				t.Errorf("deleting instance after finish_build = %+v, want it left building, deleting, no fault", inst)
+			}
+		}
+		as, err := s.Actions(ctx, u)
+		if err != nil || len(as) != 1 || as[0].Result != store.ResultError || as[0].Message != "no host" {
+			t.Errorf("actions of instance %d = %+v, %v; want the create action ended in Error with the fault", i, as, err)
+		}
 	}
 }

@@ -16,7 +16,8 @@
 //	                  reschedule (the scheduler claims the first choice)
 //	release_claim     give a failed host's claim back
 //	finish_build      end the "create" action; on failure, mark the
-//	                  instance ERROR with the reason
+//	                  instance ERROR with the reason, unless it is being
+//	                  deleted
 //
 // They are idempotent, since an activity may run more than once.
 package conductor

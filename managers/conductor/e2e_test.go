@@ -44,21 +44,32 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // Temporal server: compute services on hosts with the fake driver, a
 // scheduler and a conductor, all started by the real runtime.
 type cloud struct {
-	t      *testing.T
-	pool   *pgxpool.Pool
-	store  *store.Store
-	tc     client.Client
-	dbURL  string
-	srv    *testenv.TemporalServer
-	hosts  []string
-	drv    map[string]*fake.Driver
+	t     *testing.T
+	pool  *pgxpool.Pool
+	store *store.Store
+	tc    client.Client
+	dbURL string
+	srv   *testenv.TemporalServer
+	hosts []string
+	drv   map[string]*fake.Driver
+	// gated are the compute hosts' drivers when they are gatedDriverName's.
+	gated  map[string]*gatedDriver
+	driver string // NOVAFLOW_COMPUTE_DRIVER of the compute services
 	buildQ string
 }
 
 func newCloud(t *testing.T, computeHosts int) *cloud {
 	t.Helper()
+	return newCloudWith(t, computeHosts, fake.Name)
+}
+
+// newCloudWith is newCloud with the compute services on driver (fake.Name
+// or gatedDriverName).
+func newCloudWith(t *testing.T, computeHosts int, driver string) *cloud {
+	t.Helper()
 	ctx := context.Background()
-	c := &cloud{t: t, dbURL: testenv.Postgres(t), srv: testenv.Temporal(t), drv: map[string]*fake.Driver{}}
+	c := &cloud{t: t, dbURL: testenv.Postgres(t), srv: testenv.Temporal(t), drv: map[string]*fake.Driver{},
+		gated: map[string]*gatedDriver{}, driver: driver}
 	pool, err := db.Open(ctx, c.dbURL)
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +89,12 @@ func newCloud(t *testing.T, computeHosts int) *cloud {
 		host := testenv.UniqueName(t, fmt.Sprintf("h%d", i+1))
 		svc := c.start("compute", host)
 		c.hosts = append(c.hosts, host)
-		c.drv[host] = svc.Manager().(*computemgr.Manager).Driver().(*fake.Driver)
+		switch d := svc.Manager().(*computemgr.Manager).Driver().(type) {
+		case *gatedDriver:
+			c.drv[host], c.gated[host] = d.Driver, d
+		default:
+			c.drv[host] = d.(*fake.Driver)
+		}
 	}
 	c.start("scheduler", testenv.UniqueName(t, "sched"))
 	c.start("conductor", testenv.UniqueName(t, "cond"))
@@ -97,7 +113,7 @@ func (c *cloud) start(topic, host string) *worker.Service {
 	cfg.ReportInterval, cfg.ServiceDownTime, cfg.PeriodicEnable = 0, time.Minute, false
 	cfg.GracefulShutdownTimeout, cfg.LogLevel = 5*time.Second, "warn"
 	svc, err := worker.Create(cfg, worker.Options{Topic: topic, Temporal: c.tc, DB: c.pool,
-		Logger: slog.New(slog.DiscardHandler), Env: worker.Env{"NOVAFLOW_COMPUTE_DRIVER": "fake"}})
+		Logger: slog.New(slog.DiscardHandler), Env: worker.Env{"NOVAFLOW_COMPUTE_DRIVER": c.driver}})
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -199,13 +199,15 @@ type ClaimResponse struct {
 // instance is claimed elsewhere or it is being deleted.
 func (m *Manager) ClaimInstance(ctx context.Context, req ClaimRequest) (ClaimResponse, error) {
 	n, err := m.store.Claim(ctx, req.InstanceUUID, req.DestHost)
+	var ce *store.ConflictError
 	switch {
 	case err == nil:
 		return ClaimResponse{Node: n}, nil
 	case errors.Is(err, store.ErrNotFound):
 		return ClaimResponse{}, managers.NotFound("instance", req.InstanceUUID)
-	case errors.Is(err, store.ErrInsufficient), errors.Is(err, store.ErrNoNode), errors.Is(err, store.ErrClaimed),
-		errors.Is(err, store.ErrConflict):
+	case errors.As(err, &ce): // being deleted: Field store.DeletingField
+		return ClaimResponse{}, ce.Typed(err.Error())
+	case errors.Is(err, store.ErrInsufficient), errors.Is(err, store.ErrNoNode), errors.Is(err, store.ErrClaimed):
 		return ClaimResponse{}, managers.Conflict("%v", err)
 	default:
 		return ClaimResponse{}, err
@@ -246,13 +248,18 @@ const maxFaultLen = 64 << 10
 // FinishBuild ends the build of the instance: its "create" action is
 // finished, with Success, or with Error and the fault, in which case an
 // instance still building goes to ERROR with the fault (nova's
-// _set_vm_state_and_notify). It returns the instance as it is then.
+// _set_vm_state_and_notify). An instance being deleted (task_state
+// deleting) is left as it is, in one conditional update: its terminate
+// owns it, and the delete wins, as in nova, where the build's save expects
+// the task state it set and fails on a deleting one. It returns the
+// instance as it is then.
 func (m *Manager) FinishBuild(ctx context.Context, req FinishRequest) (store.Instance, error) {
 	var buildErr error
 	if req.Fault != "" {
 		buildErr = errors.New(req.Fault)
 		_, err := m.store.Update(ctx, req.InstanceUUID,
-			store.Cond{VMStates: []store.VMState{store.Building}},
+			store.Cond{VMStates: []store.VMState{store.Building},
+				TaskStates: []store.TaskState{store.NoTask, store.Scheduling, store.Spawning}},
 			store.Set{VMState: store.Error, TaskState: store.NoTask, Fault: req.Fault})
 		if err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
 			return store.Instance{}, fmt.Errorf("finish build of instance %s: %w", req.InstanceUUID, err)

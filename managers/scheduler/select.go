@@ -123,6 +123,7 @@ func (m *Manager) SelectDestinations(ctx context.Context, req SelectRequest) (Se
 			}
 			_, err := m.store.Claim(ctx, sel.InstanceUUID, h.Host)
 			var ce *store.ClaimedError
+			var de *store.ConflictError
 			switch {
 			case err == nil:
 				chosen = j
@@ -135,8 +136,8 @@ func (m *Manager) SelectDestinations(ctx context.Context, req SelectRequest) (Se
 				continue
 			case errors.Is(err, store.ErrNotFound):
 				return fail(managers.NotFound("instance", sel.InstanceUUID))
-			case errors.Is(err, store.ErrConflict): // being deleted
-				return fail(managers.Conflict("%v", err))
+			case errors.As(err, &de): // being deleted: Field store.DeletingField
+				return fail(de.Typed(err.Error()))
 			default:
 				return fail(fmt.Errorf("select destinations: %w", err))
 			}

@@ -3,6 +3,8 @@ package store
 import (
 	"errors"
 	"fmt"
+
+	"github.com/novaflow/novaflow/managers"
 )
 
 // Sentinel errors of the store, matched with errors.Is.
@@ -37,6 +39,31 @@ func (e *ConflictError) Error() string {
 
 // Is matches ErrConflict.
 func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
+// DeletingField is the Field of the Conflict (a managers.Error) with which
+// the compute, scheduler and conductor services refuse work on an instance
+// being deleted (Instance.BeingDeleted), as nova's
+// UnexpectedDeletingTaskStateError: the instance's task_state is what
+// conflicts. A build stops at it instead of trying another host
+// (IsDeleting).
+const DeletingField = "task_state"
+
+// Typed is the refusal as the RPC API returns it: a Conflict with message
+// msg, whose Field is DeletingField when the instance is being deleted.
+func (e *ConflictError) Typed(msg string) *managers.Error {
+	out := &managers.Error{Type: managers.ConflictType, Message: msg}
+	if e.Current.BeingDeleted() {
+		out.Field = DeletingField
+	}
+	return out
+}
+
+// IsDeleting reports whether err is the Conflict of an instance being
+// deleted (ConflictError.Typed).
+func IsDeleting(err error) bool {
+	e, ok := managers.AsError(err)
+	return ok && e.Type == managers.ConflictType && e.Field == DeletingField
+}
 
 // InsufficientError names the resource a claim lacked.
 type InsufficientError struct {

@@ -232,13 +232,18 @@ func (s *Store) Claim(ctx context.Context, uuid, host string) (Node, error) {
 // Release undoes a claim: when the live instance is claimed on host, its
 // host is cleared and the node's usage shrinks. Releasing an instance that
 // is not claimed on host does nothing, so a repeated release is harmless.
+// Nor is an instance being deleted (task_state deleting) released: its
+// terminate gives the claim back when it deletes the row, and until then
+// the instance stays where the terminate found it, so that the terminate's
+// own updates (conditional on the host) still apply, its failure's above
+// all.
 func (s *Store) Release(ctx context.Context, uuid, host string) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := lockNode(ctx, tx, host); err != nil && !errors.Is(err, ErrNoNode) {
 			return err
 		}
 		tag, err := tx.Exec(ctx, `UPDATE instances SET host = NULL, updated_at = now()
-			WHERE uuid = $1 AND host = $2 AND NOT deleted`, uuid, host)
+			WHERE uuid = $1 AND host = $2 AND NOT deleted AND task_state IS DISTINCT FROM $3`, uuid, host, string(Deleting))
 		if err != nil || tag.RowsAffected() == 0 {
 			return err
 		}

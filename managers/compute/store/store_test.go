@@ -229,3 +229,37 @@ func TestClaimRefusesADeletingInstance(t *testing.T) {
 		t.Errorf("h1 = %+v, want only the earlier claim counted", n)
 	}
 }
+
+// TestReleaseLeavesADeletingInstance: a release (a failed build's, or the
+// conductor's after a host timed out) does not take an instance being
+// deleted off its host: its terminate's updates are conditional on the
+// host, and the terminate gives the claim back when it deletes the row.
+func TestReleaseLeavesADeletingInstance(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	if _, err := s.UpdateNode(ctx, "h1", compute.Resources{VCPUs: 4, MemoryMB: 4096, DiskGB: 10}); err != nil {
+		t.Fatal(err)
+	}
+	u := create(t, s, 1, compute.Flavor{VCPUs: 1, MemoryMB: 64, DiskGB: 1})[0]
+	if _, err := s.Claim(ctx, u, "h1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Update(ctx, u, store.Cond{Host: "h1"}, store.Set{TaskState: store.Deleting}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Release(ctx, u, "h1"); err != nil {
+		t.Fatal(err)
+	}
+	if i, _ := s.Get(ctx, u); i.Host != "h1" {
+		t.Errorf("the release took the deleting instance to host %q", i.Host)
+	}
+	if n, _ := s.Node(ctx, "h1"); n.VCPUsUsed != 1 {
+		t.Errorf("h1 = %+v, want the deleting instance's claim kept", n)
+	}
+	if _, err := s.MarkDeleted(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.Node(ctx, "h1"); n.VCPUsUsed != 0 {
+		t.Errorf("h1 after the delete = %+v, want the claim given back", n)
+	}
+}

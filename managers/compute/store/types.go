@@ -87,6 +87,12 @@ type Instance struct {
 	UserID       string             `json:"user_id,omitempty"`
 }
 
+// BeingDeleted reports whether the instance's terminate has begun
+// (task_state deleting) or is done: no work may start on it any more.
+func (i Instance) BeingDeleted() bool {
+	return i.TaskState == Deleting || i.VMState == Deleted || i.Deleted
+}
+
 // DriverInstance is what a compute driver needs to spawn the instance.
 func (i Instance) DriverInstance() compute.Instance {
 	return compute.Instance{

@@ -154,9 +154,13 @@ func completeVolumes(cmd *cobra.Command, _ []string, _ string) ([]cobra.Completi
 	})
 }
 
-// completeHosts completes compute hosts (compute_nodes).
+// completeHosts completes compute hosts (compute_nodes): what host list
+// shows the same caller, nothing when it refuses them (requireAdmin).
 func completeHosts(cmd *cobra.Command, _ []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
 	return completeFrom(cmd, func(ctx context.Context, c *conn) ([]cobra.Completion, error) {
+		if err := requireAdmin(ctx, c.cfg); err != nil {
+			return nil, err
+		}
 		st, err := instanceStore(ctx, c)
 		if err != nil {
 			return nil, err
@@ -173,7 +177,9 @@ func completeHosts(cmd *cobra.Command, _ []string, _ string) ([]cobra.Completion
 	})
 }
 
-// completeServiceHosts completes the hosts of the services table.
+// completeServiceHosts completes the hosts of the services table, which
+// service list shows (the --host flags complete them too): nothing for a
+// caller it refuses (requireAdmin).
 func completeServiceHosts(cmd *cobra.Command, _ []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
 	return completeFrom(cmd, func(ctx context.Context, c *conn) ([]cobra.Completion, error) {
 		return serviceColumn(ctx, c, func(r servicegroup.Record) string { return r.Host })
@@ -191,7 +197,11 @@ func completeBinaries(cmd *cobra.Command, args []string, _ string) ([]cobra.Comp
 	})
 }
 
+// serviceColumn is a column of the rows service list shows the caller.
 func serviceColumn(ctx context.Context, c *conn, col func(servicegroup.Record) string) ([]cobra.Completion, error) {
+	if err := requireAdmin(ctx, c.cfg); err != nil {
+		return nil, err
+	}
 	pool, err := c.db(ctx)
 	if err != nil {
 		return nil, err

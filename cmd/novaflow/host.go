@@ -43,8 +43,12 @@ type hostView struct {
 	State        string `json:"state"`  // up, down or unknown; "" without a service row
 }
 
-// hosts reads the compute hosts (only host, when set).
+// hosts reads the compute hosts (only host, when set); with NOVAFLOW_AUTH on
+// and a token, only for an admin (requireAdmin).
 func hosts(ctx context.Context, c *conn, host string) ([]hostView, []store.Instance, error) {
+	if err := requireAdmin(ctx, c.cfg); err != nil {
+		return nil, nil, err
+	}
 	pool, err := c.db(ctx)
 	if err != nil {
 		return nil, nil, err

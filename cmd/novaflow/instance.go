@@ -22,7 +22,6 @@ import (
 	computemgr "github.com/novaflow/novaflow/managers/compute"
 	"github.com/novaflow/novaflow/managers/compute/store"
 	"github.com/novaflow/novaflow/managers/conductor"
-	"github.com/novaflow/novaflow/policy"
 	"github.com/novaflow/novaflow/rpc"
 )
 
@@ -83,25 +82,14 @@ func openScopedInstances(ctx context.Context, c *conn) (scopedInstances, error) 
 	if err != nil {
 		return scopedInstances{}, err
 	}
+	who, err := verifyCaller(ctx, c.cfg)
+	if err != nil {
+		return scopedInstances{}, err
+	}
 	v := scopedInstances{st: st}
-	if !c.cfg.Auth || c.cfg.Token == "" {
-		return v, nil
+	if !who.seesEverything() {
+		v.scoped, v.project = true, who.creds.ProjectID
 	}
-	verifier, pol, err := c.cfg.Authz(ctx)
-	if err != nil {
-		return scopedInstances{}, err
-	}
-	creds, err := verifier.Verify(c.cfg.Token)
-	if err != nil {
-		if me, ok := managers.AsError(err); ok {
-			return scopedInstances{}, remoteError{e: me}
-		}
-		return scopedInstances{}, err
-	}
-	if pol.Check(policy.AdminRule, creds, nil).Allowed {
-		return v, nil
-	}
-	v.scoped, v.project = true, creds.ProjectID
 	return v, nil
 }
 

@@ -27,9 +27,14 @@ type admin struct {
 	store *servicegroup.Store
 }
 
+// openAdmin opens the services table for a service command; with
+// NOVAFLOW_AUTH on and a token, only for an admin (requireAdmin).
 func openAdmin(ctx context.Context) (*admin, error) {
 	_, cfg, err := useDevStack().settings()
 	if err != nil {
+		return nil, err
+	}
+	if err := requireAdmin(ctx, cfg); err != nil {
 		return nil, err
 	}
 	pool, err := db.Open(ctx, cfg.DatabaseURL)

@@ -64,7 +64,7 @@ type Config struct {
 	temporal *temporalExtras
 
 	// Authorization (docs/security.md, packages auth and policy).
-	Auth             bool   `envconfig:"AUTH" default:"false" desc:"check every call a service runs against the authorization policy, with the caller's token (an OIDC-style JWT); off: any caller that can reach the namespace may call every method"`
+	Auth             bool   `envconfig:"AUTH" default:"false" desc:"check every call a service runs against the authorization policy, with the caller's token (an OIDC-style JWT); off: any caller that can reach the namespace may call every method; in the environment of novaflow-temporal-server, with the same NOVAFLOW_AUTH_* settings and NOVAFLOW_PAYLOAD_KEYS_FILE, it turns the server's gate on (docs/security.md)"`
 	AuthJWKS         string `envconfig:"AUTH_JWKS" desc:"the token issuer's keys: a JWKS file (read again when it changes), or an https:// URL (an OIDC provider's jwks_uri: fetched at start, a failure stops the service; again every 5 minutes); http:// is refused; required with NOVAFLOW_AUTH"`
 	AuthIssuer       string `envconfig:"AUTH_ISSUER" desc:"the iss a token must carry; required with NOVAFLOW_AUTH"`
 	AuthAudience     string `envconfig:"AUTH_AUDIENCE" default:"novaflow" desc:"the aud a token must carry"`

@@ -270,7 +270,12 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) (retErr error) {
 				// The shell's commands read the services' encrypted results.
 				fmt.Fprintf(out, "  export NOVAFLOW_PAYLOAD_KEYS_FILE=%s\n", cfg.PayloadKeysFile)
 			}
-			say("(an admin of project %s for %s; novaflow auth token --user U --project P --role member makes others; the temporal CLI takes it as %s)", devProject, devUserTTL, `--memo "NovaflowToken=\"$NOVAFLOW_TOKEN\""`)
+			cliFlag := `--memo "NovaflowToken=\"$NOVAFLOW_TOKEN\""`
+			if o.temporal == temporalPostgres {
+				// novaflow's server: its gate takes the CLI's own flag.
+				cliFlag = `--api-key "$NOVAFLOW_TOKEN" --tls=false`
+			}
+			say("(an admin of project %s for %s; novaflow auth token --user U --project P --role member makes others; the temporal CLI takes it as %s)", devProject, devUserTTL, cliFlag)
 		}
 	} else {
 		say("authorization is off: any caller that reaches the namespace may call every method (novaflow dev --auth turns it on)")

@@ -11,8 +11,10 @@ import (
 	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
+	schedulepb "go.temporal.io/api/schedule/v1"
 	"go.temporal.io/api/serviceerror"
 	taskqueuepb "go.temporal.io/api/taskqueue/v1"
+	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/converter"
 	"google.golang.org/grpc"
@@ -148,6 +150,19 @@ func TestIntercept(t *testing.T) {
 		if got := headerToken(t, codec.New(ring), req); got != tc.tok {
 			t.Errorf("%s: the stamped header decodes to %.20q, want the caller's token", tc.typ, got)
 		}
+	}
+	// A schedule's action is checked (and not stamped: a schedule would
+	// keep the token for every run).
+	sched := &workflowservice.CreateScheduleRequest{Schedule: &schedulepb.Schedule{Action: &schedulepb.ScheduleAction{
+		Action: &schedulepb.ScheduleAction_StartWorkflow{StartWorkflow: &workflowpb.NewWorkflowExecutionInfo{
+			WorkflowType: &commonpb.WorkflowType{Name: "compute.periodic.heal"}, TaskQueue: &taskqueuepb.TaskQueue{Name: "compute"}}}}}}
+	if reached, err := call([]string{"authorization", "Bearer " + member}, sched); reached || !strings.Contains(fmt.Sprint(err), "novaflow:framework") {
+		t.Errorf("a member's schedule of a framework run: reached %v, %v", reached, err)
+	}
+	sched.Schedule.Action.GetStartWorkflow().WorkflowType.Name = "compute.stop_instance"
+	if reached, err := call([]string{"authorization", "Bearer " + member}, sched); !reached || err != nil ||
+		sched.Schedule.Action.GetStartWorkflow().GetHeader().GetFields()[auth.HeaderKey] != nil {
+		t.Errorf("a member's schedule of stop_instance: reached %v, %v, header %v; want through, unstamped", reached, err, sched.Schedule.Action.GetStartWorkflow().GetHeader())
 	}
 	// A start inside ExecuteMultiOperation is checked and stamped too.
 	multi := &workflowservice.ExecuteMultiOperationRequest{Operations: []*workflowservice.ExecuteMultiOperationRequest_Operation{

@@ -131,7 +131,7 @@ func (v *Verifier) Verify(token string) (policy.Credentials, error) {
 // expiry.
 func (v *Verifier) verify(token string) (c policy.Credentials, expired bool, err error) {
 	if token == "" {
-		return policy.Credentials{}, false, unauthenticated("the call carries no token: set NOVAFLOW_TOKEN, or from the temporal CLI add --memo 'NovaflowToken=\"<token>\"'")
+		return policy.Credentials{}, false, unauthenticated("the call carries no token: set NOVAFLOW_TOKEN, or from the temporal CLI add --memo 'NovaflowToken=\"<token>\"' (--api-key <token> on novaflow's Temporal server with its gate on)")
 	}
 	now := time.Now()
 	v.mu.Lock()

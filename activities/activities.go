@@ -71,10 +71,32 @@ func Method(m managers.Method) func(ctx context.Context, req json.RawMessage, ca
 		defer heartbeat(ctx)()
 		out, err := m.Call(ctx, req)
 		if err != nil {
-			return nil, ToApplicationError(err)
+			return nil, methodError(err)
 		}
 		return out, nil
 	}
+}
+
+// methodError is a method's error as its activity returns it: a typed one
+// as ToApplicationError makes it; any other, unless it is already a
+// Temporal error or a cancellation (which the SDK reports as such), as a
+// retryable application error whose type is ErrorType's (the Go type such
+// as *fs.PathError, Timeout, or UntypedError for a plain message), where
+// the SDK would name only the bare Go type (PathError, wrapError), so that
+// the caller's results (a fanout's hosts) and the failure in the Web UI say
+// what kind of failure it was. It stays retryable and has no details, so
+// FromApplicationError still leaves it untyped.
+func methodError(err error) error {
+	if _, ok := managers.AsError(err); ok {
+		return ToApplicationError(err)
+	}
+	var appErr *temporal.ApplicationError
+	var canceled *temporal.CanceledError
+	if errors.As(err, &appErr) || errors.As(err, &canceled) || errors.Is(err, context.Canceled) {
+		return err
+	}
+	typ, _ := ErrorType(err)
+	return temporal.NewApplicationError(err.Error(), typ)
 }
 
 // heartbeat records a heartbeat every third of the activity's heartbeat

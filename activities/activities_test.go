@@ -202,3 +202,46 @@ func TestErrorType(t *testing.T) {
 		})
 	}
 }
+
+// TestMethodErrorTypes: a method's untyped error leaves its activity as a
+// retryable application error typed by ErrorType (the SDK would name only
+// the bare Go type), which FromApplicationError still leaves untyped; a
+// typed error, a Temporal error and a cancellation leave as they were.
+func TestMethodErrorTypes(t *testing.T) {
+	syntaxErr := &json.SyntaxError{}
+	canceled := temporal.NewCanceledError()
+	nonRetryable := temporal.NewNonRetryableApplicationError("boom", "", nil)
+	tests := []struct {
+		name string
+		err  error
+		typ  string // of the application error; "": err itself comes back
+	}{
+		{"Go type", fmt.Errorf("read config: %w", syntaxErr), "*json.SyntaxError"},
+		{"deadline", fmt.Errorf("query: %w", context.DeadlineExceeded), managers.TimeoutType},
+		{"message", errors.New("disk full"), "Error"},
+		{"typed", managers.Conflict("busy"), managers.ConflictType},
+		{"Temporal error", nonRetryable, ""},
+		{"Temporal cancellation", canceled, ""},
+		{"context cancellation", fmt.Errorf("wait: %w", context.Canceled), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := managers.NewMethod("fail", "1.0", func(context.Context, sleepReq) (sleepReq, error) { return sleepReq{}, tt.err })
+			_, err := Method(m)(context.Background(), json.RawMessage(`{}`), CallInfo{})
+			if tt.typ == "" {
+				if err != tt.err {
+					t.Errorf("error %#v, want %#v as it was", err, tt.err)
+				}
+				return
+			}
+			var appErr *temporal.ApplicationError
+			if !errors.As(err, &appErr) || appErr.Type() != tt.typ {
+				t.Fatalf("error %#v, want an application error of type %s", err, tt.typ)
+			}
+			if _, typed := managers.AsError(FromApplicationError(err)); tt.typ != managers.ConflictType &&
+				(appErr.NonRetryable() || appErr.Message() != tt.err.Error() || typed) {
+				t.Errorf("error %#v: want a retryable, untyped one with the method's message", err)
+			}
+		})
+	}
+}

@@ -103,7 +103,8 @@ func Phase(key string, every time.Duration) time.Duration {
 }
 
 // ErrorType says what kind of failure err is, for results a person reads (a
-// periodic task's failures in its run's result): the Type and Field of a
+// periodic task's failures in its run's result, a method's failure in a
+// fanout's, through its activity's error type, see Method): the Type and Field of a
 // *managers.Error in err's chain; Timeout for a deadline that passed;
 // Canceled for a cancelled context; else the Go type of the first error in
 // the chain that is more than a message or a wrapper (such as

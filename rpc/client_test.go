@@ -355,6 +355,32 @@ func TestFanout(t *testing.T) {
 	}
 }
 
+// TestFanoutHostFailureKind: a host whose method fails on every try with an
+// untyped error until the deadline shows in a fanout's result with that
+// error's Go type (activities.ErrorType, sent by the host's activity) and
+// message, not as a Timeout, which is for a host that did not take or
+// finish its call; a call of the same gets a Timeout whose last failure
+// names the type.
+func TestFanoutHostFailureKind(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.start("h1")
+	c := f.client(rpc.Options{})
+	req := map[string]any{"key": "/var/lib/x"}
+	res, err := c.Fanout(context.Background(), f.topic, "broken", req, rpc.Timeout(3*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, ok := managers.AsError(res[0].Err); len(res) != 1 || !ok || e.Type != "*fs.PathError" ||
+		!strings.HasPrefix(e.Message, "open /var/lib/x: file does not exist (its last failure") {
+		t.Errorf("results %+v, want h1's *fs.PathError", res)
+	}
+	err = c.Call(context.Background(), f.topic, "broken", req, nil, rpc.ToHost("h1"), rpc.Timeout(3*time.Second))
+	if !rpc.IsTimeout(err) || !strings.Contains(err.Error(), "last failure: *fs.PathError: open /var/lib/x: file does not exist") {
+		t.Errorf("call: %v, want a Timeout naming its last failure's type, *fs.PathError", err)
+	}
+}
+
 func TestIdempotentRequestIDs(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)

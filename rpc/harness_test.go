@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"sync"
 	"testing"
@@ -142,6 +143,7 @@ func (m *testManager) RPCMethods() []managers.Method {
 		managers.NewMethod("fail", "1.0", m.fail),
 		managers.NewMethod("count", "1.0", m.count),
 		managers.NewMethod("flaky", "1.0", m.flaky),
+		managers.NewMethod("broken", "1.0", m.broken),
 		managers.NewMethod("block", "1.0", m.block),
 		managers.NewMethod("where", "1.0", m.where),
 		// API 1.1 added greet's title and the method wave.
@@ -174,6 +176,11 @@ func (m *testManager) flaky(ctx context.Context, req keyReq) (keyResp, error) {
 		return keyResp{}, fmt.Errorf("transient failure %d of %d", n, req.Failures)
 	}
 	return keyResp{Runs: n, Host: m.host}, nil
+}
+
+// broken fails every time with an untyped error of a Go type of its own.
+func (m *testManager) broken(ctx context.Context, req keyReq) (keyResp, error) {
+	return keyResp{}, &fs.PathError{Op: "open", Path: req.Key, Err: fs.ErrNotExist}
 }
 
 func (m *testManager) block(ctx context.Context, req keyReq) (keyResp, error) {

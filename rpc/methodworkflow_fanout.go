@@ -2,9 +2,12 @@ package rpc
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/novaflow/novaflow/activities"
@@ -25,9 +28,6 @@ type fanoutHost struct {
 	Result json.RawMessage      `json:"result,omitempty"`
 	Error  *workflows.HostError `json:"error,omitempty"`
 }
-
-// errorType is the type of a host's failure that carries no type of its own.
-const errorType = "Error"
 
 // fanout runs the call on every up host of the topic, at once, disabled
 // hosts included (nova's fanout cast reaches every consumer of the topic:
@@ -90,15 +90,79 @@ func fanout(ctx workflow.Context, t target, req json.RawMessage, deadline time.T
 		}
 		ht := t
 		ht.Host = h
+		if failed := lastFailure(err); failed != nil {
+			// The host answered every try with a failure until the
+			// deadline: that is its outcome, not a Timeout (which says
+			// the host did not take or finish the call in time).
+			he := hostError(failed)
+			he.Message += fmt.Sprintf(" (its last failure: the call was tried again until its deadline, %s)", roundDuration(b))
+			out.Hosts[i].Error = he
+			continue
+		}
 		out.Hosts[i].Error = hostError(callError(ht.Name(), ht.Queue(), min(FanoutHostStartTimeout, b), b, err))
 	}
 	return out, nil
 }
 
-// hostError describes a host's failure in a fanout.
+// lastFailure is the failure a retried activity last ended with when its
+// retries ran out of time (retry state Timeout) after a failure rather than
+// a timeout; nil otherwise.
+func lastFailure(err error) error {
+	var ae *temporal.ActivityError
+	if !errors.As(err, &ae) || ae.RetryState() != enumspb.RETRY_STATE_TIMEOUT {
+		return nil
+	}
+	cause := errors.Unwrap(ae)
+	var te *temporal.TimeoutError
+	if cause == nil || errors.As(cause, &te) {
+		return nil
+	}
+	return cause
+}
+
+// hostError describes a host's failure in a fanout (from callError, or
+// the last failure of a host that failed until the deadline): a typed
+// error's Type and Field (Timeout for a host that did not take or finish
+// the call in time); Canceled; else the type the host's activity gave its
+// error, activities.ErrorType's (the Go type, such as *fs.PathError, see
+// activities.Method); workflows.UntypedError when it has none, and for the
+// bare Go names the SDK gives a plain message or a wrapper (a host of an
+// earlier release).
 func hostError(err error) *workflows.HostError {
 	if e, ok := managers.AsError(activities.FromApplicationError(err)); ok {
 		return &workflows.HostError{Type: e.Type, Field: e.Field, Message: e.Message}
 	}
-	return &workflows.HostError{Type: errorType, Message: err.Error()}
+	var canceled *temporal.CanceledError
+	if errors.As(err, &canceled) {
+		return &workflows.HostError{Type: canceledType, Message: err.Error()}
+	}
+	out := &workflows.HostError{Type: appErrorType(err), Message: err.Error()}
+	if out.Type == "" {
+		out.Type = workflows.UntypedError
+	}
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		out.Message = appErr.Message() // not the activity error's wrapping
+	}
+	return out
+}
+
+// canceledType is the type of a host's call that was cancelled, as
+// activities.ErrorType names a cancelled context.
+const canceledType = "Canceled"
+
+// appErrorType is the type of an untyped activity failure: the type of its
+// application error; "" when it has none worth showing (none, or the bare
+// Go name the SDK gives a plain message or a wrapper).
+func appErrorType(err error) string {
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) {
+		return ""
+	}
+	switch t := appErr.Type(); t {
+	case "errorString", "wrapError", "wrapErrors", "joinError", workflows.UntypedError:
+		return ""
+	default:
+		return t
+	}
 }

@@ -208,13 +208,18 @@ func callError(name, queue string, startWithin, total time.Duration, err error) 
 }
 
 // failureText describes an activity's failure in a line: a typed error as
-// managers.Error shows it, an application error by its message.
+// managers.Error shows it, an application error by its message, after its
+// type when it has one worth showing (appErrorType: *fs.PathError, not a
+// plain message's).
 func failureText(err error) string {
 	if e, ok := managers.AsError(activities.FromApplicationError(err)); ok {
 		return e.Error()
 	}
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) {
+		if t := appErrorType(appErr); t != "" {
+			return t + ": " + appErr.Message()
+		}
 		return appErr.Message()
 	}
 	return err.Error()

@@ -4,6 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -382,6 +387,58 @@ func TestFanout(t *testing.T) {
 	}
 	if len(queues) != 3 {
 		t.Errorf("method ran on %v; want the three host queues", queues)
+	}
+}
+
+// TestFanoutHostErrorTypes: a host's failure in a fanout's result carries
+// its kind, as activities.ErrorType says it on the host (the method's
+// activity gives it as its error's type): a typed error's Type and Field,
+// Timeout for a deadline that passed, the Go type of an error that has one
+// (*fs.PathError), and Error for a plain message, as for one from a host of
+// an earlier release, where the SDK names the bare Go type (wrapError), and
+// for a Temporal error without a type.
+func TestFanoutHostErrorTypes(t *testing.T) {
+	env, _ := newEnv(t)
+	errs := map[string]error{
+		"h1": &fs.PathError{Op: "open", Path: "/var/lib/novaflow/x", Err: fs.ErrNotExist},
+		"h2": fmt.Errorf("query: %w", context.DeadlineExceeded),
+		"h3": errors.New("disk full"),
+		"h4": managers.InvalidArgument("x", "bad"),
+		"h5": temporal.NewApplicationError("connection reset", "wrapError"),
+		"h6": temporal.NewNonRetryableApplicationError("boom", "", nil),
+	}
+	hosts := slices.Sorted(maps.Keys(errs))
+	env.RegisterActivityWithOptions(func(ctx context.Context, req workflows.UpHostsRequest) (workflows.UpHostsResult, error) {
+		return workflows.UpHostsResult{Hosts: hosts}, nil
+	}, activity.RegisterOptions{Name: workflows.UpHostsName})
+	env.OnActivity("wftest.where", mock.Anything, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, req json.RawMessage, call activities.CallInfo) (json.RawMessage, error) {
+			err := errs[strings.TrimPrefix(activity.GetInfo(ctx).TaskQueue, "wftest.")]
+			return activities.Method(managers.NewMethod("where", "1.0", func(context.Context, hostReq) (hostReq, error) {
+				return hostReq{}, err
+			}))(ctx, req, call)
+		})
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{WorkflowExecutionTimeout: time.Minute})
+	env.ExecuteWorkflow("wftest.where", json.RawMessage(`{"host":"*"}`))
+	var got fanoutResult
+	if err := env.GetWorkflowResult(&got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]workflows.HostError{
+		"h1": {Type: "*fs.PathError", Message: "open /var/lib/novaflow/x: file does not exist"},
+		"h2": {Type: managers.TimeoutType, Message: "query: context deadline exceeded"},
+		"h3": {Type: workflows.UntypedError, Message: "disk full"},
+		"h4": {Type: managers.InvalidArgumentType, Field: "x", Message: "bad"},
+		"h5": {Type: workflows.UntypedError, Message: "connection reset"},
+		"h6": {Type: workflows.UntypedError, Message: "boom"},
+	}
+	if len(got.Hosts) != len(hosts) {
+		t.Fatalf("result %+v: want %d hosts", got, len(hosts))
+	}
+	for _, h := range got.Hosts {
+		if h.Error == nil || *h.Error != want[h.Host] {
+			t.Errorf("%s: error %+v, want %+v", h.Host, h.Error, want[h.Host])
+		}
 	}
 }
 

@@ -41,6 +41,7 @@ type Enforcer struct {
 	framework func(activity string) bool
 	scheduled func(ctx context.Context) (string, bool, error)
 	entries   *Entries
+	keys      *MarkKeys
 	maxAge    time.Duration
 	logger    *slog.Logger
 	counter   metric.Int64Counter
@@ -71,6 +72,10 @@ type EnforcerOptions struct {
 	// methods of the service (workflows.UpHostsName) run without a token in
 	// such a run too.
 	Scheduled func(ctx context.Context) (schedule string, ok bool, err error)
+	// MarkKeys verify the marks (MarkKey) of the activities, and make those
+	// of a marked run's children. Without them no mark passes, and the
+	// framework's runs need a token.
+	MarkKeys *MarkKeys
 	// MaxCallAge, when positive, lets a call go on as its caller after the
 	// caller's token expired: an activity whose token has expired runs when
 	// that token was valid at the call's entry (the first start of the root
@@ -87,7 +92,7 @@ type EnforcerOptions struct {
 func NewEnforcer(opts EnforcerOptions) *Enforcer {
 	e := &Enforcer{verifier: opts.Verifier, policy: opts.Policy, topic: opts.Topic, owner: opts.Owner,
 		framework: opts.Framework, scheduled: opts.Scheduled, logger: opts.Logger, methods: map[string]managers.Method{},
-		entries: opts.Entries, maxAge: opts.MaxCallAge}
+		entries: opts.Entries, maxAge: opts.MaxCallAge, keys: opts.MarkKeys}
 	if e.policy == nil {
 		e.policy = policy.Default()
 	}
@@ -128,24 +133,41 @@ func (e *Enforcer) InterceptWorkflow(ctx workflow.Context, next interceptor.Work
 }
 
 // MarkKey is the activity header that marks an activity of a framework run
-// its schedule started (workflows.ScheduledRun): the run's ID and the
-// schedule's. Only the Enforcer's workflow interceptor writes it, in the
-// header of the activities and local activities a marked run starts; the
-// header of a workflow's start (which any client writes) never reaches an
-// activity's, since the SDK builds each activity's header anew. An activity
-// takes the mark only when it names the run of the activity's own task
-// (activity.Info.WorkflowExecution, set by the server) and that run is of a
-// framework workflow type. A marked run marks the child runs it starts too
-// (a periodic run over more than workflows.MaxHostsPerRun hosts): a child
-// takes the mark of its start's header only when it names its parent's run
-// (workflow.Info.ParentWorkflowExecution, set by the server, which no client
-// can), and marks its own activities with its own run's ID.
+// its schedule started (workflows.ScheduledRun): the run's ID, the
+// schedule's, and a MAC over them, the run's workflow type and namespace
+// made with the services' key (MarkKeys), which a namespace writer does not
+// have. The MAC is made by the run's check at its start
+// (workflows.CheckRunName, a local activity that runs in a service) when it
+// found the run its schedule's, and the workflow keeps it (it is recorded
+// in the check's marker). The Enforcer's workflow interceptor writes the
+// mark in the header of the activities and local activities a marked run
+// starts; the header of a workflow's start (which any client writes) never
+// reaches an activity's, since the SDK builds each activity's header anew.
+// An activity takes the mark only when its MAC verifies for the run of the
+// activity's own task (activity.Info, set by the server: run ID, workflow
+// type, namespace) and that run is of a framework workflow type: a mark
+// copied from another run, or written by a worker of a namespace writer's
+// (whose workflow type may be named as the framework's), does not.
+//
+// A marked run marks the child runs it starts too (a periodic run over more
+// than workflows.MaxHostsPerRun hosts): the mark also holds a second MAC,
+// over the run's ID, the schedule and the namespace, which the start of a
+// child carries. A child of a framework type takes it only when it
+// verifies with its parent's run (workflow.Info.ParentWorkflowExecution,
+// set by the server, which no client can), and then marks its own
+// activities with a MAC over its own run. Only the interceptor of a
+// service, which has the key, makes either, and only for a run whose own
+// mark verifies. Every command of a run carries the same mark (the SDK
+// shares one header map among them).
 const MarkKey = "novaflow-scheduled-run"
 
 // mark is the value of MarkKey.
 type mark struct {
 	RunID    string `json:"run_id"`
 	Schedule string `json:"schedule"`
+	MAC      string `json:"mac,omitempty"`
+	// Child is the MAC that lets the run's children mark their activities.
+	Child string `json:"child_mac,omitempty"`
 }
 
 type workflowGuard struct {
@@ -154,16 +176,18 @@ type workflowGuard struct {
 }
 
 // parentMarkKey holds, in a child run's context, the schedule of the marked
-// parent run that started it.
+// parent run that started it (its mark verified).
 type parentMarkKey struct{}
 
 func (g *workflowGuard) Init(outbound interceptor.WorkflowOutboundInterceptor) error {
-	return g.Next.Init(&markOutbound{WorkflowOutboundInterceptorBase: interceptor.WorkflowOutboundInterceptorBase{Next: outbound}})
+	return g.Next.Init(&markOutbound{WorkflowOutboundInterceptorBase: interceptor.WorkflowOutboundInterceptorBase{Next: outbound}, e: g.e})
 }
 
-// markOutbound puts MarkKey in the header of the activities of a marked run.
+// markOutbound puts MarkKey in the header of the activities and children of
+// a marked run.
 type markOutbound struct {
 	interceptor.WorkflowOutboundInterceptorBase
+	e *Enforcer
 }
 
 func (o *markOutbound) ExecuteActivity(ctx workflow.Context, activityType string, args ...any) workflow.Future {
@@ -181,21 +205,39 @@ func (o *markOutbound) ExecuteChildWorkflow(ctx workflow.Context, childWorkflowT
 	return o.Next.ExecuteChildWorkflow(ctx, childWorkflowType, args...)
 }
 
+// mark writes the run's mark in the header of what it starts next: an
+// activity or a child run.
 func (o *markOutbound) mark(ctx workflow.Context) {
-	schedule := workflows.ScheduledRun(ctx)
-	if schedule == "" {
-		schedule, _ = ctx.Value(parentMarkKey{}).(string)
-	}
 	h := interceptor.WorkflowHeader(ctx)
 	if h == nil {
 		return
 	}
 	// Never a mark this run did not make.
 	delete(h, MarkKey)
-	if schedule == "" {
+	keys := o.e.keys
+	if keys == nil {
 		return
 	}
-	p, err := converter.GetDefaultDataConverter().ToPayload(mark{RunID: o.Next.GetInfo(ctx).WorkflowExecution.RunID, Schedule: schedule})
+	info := o.Next.GetInfo(ctx)
+	ns, wfType, runID := info.Namespace, info.WorkflowType.Name, info.WorkflowExecution.RunID
+	schedule, mac := workflows.ScheduledRun(ctx)
+	switch {
+	case schedule != "":
+		// Its check's MAC, which a service made: a history written by
+		// another worker (one without the key) has none that verifies,
+		// and this interceptor signs nothing for it.
+		if !keys.verifyRun(mac, ns, wfType, runID, schedule) {
+			return
+		}
+	default:
+		// A child whose parent's mark verified (ExecuteWorkflow).
+		if schedule, _ = ctx.Value(parentMarkKey{}).(string); schedule == "" {
+			return
+		}
+		mac = keys.RunMAC(ns, wfType, runID, schedule)
+	}
+	m := mark{RunID: runID, Schedule: schedule, MAC: mac, Child: keys.childMAC(ns, runID, schedule)}
+	p, err := converter.GetDefaultDataConverter().ToPayload(m)
 	if err == nil {
 		h[MarkKey] = p
 	}
@@ -215,7 +257,8 @@ func readMark(h map[string]*commonpb.Payload) (mark, bool) {
 }
 
 // marked reports whether the activity of ctx carries the mark (MarkKey) of
-// the framework run it belongs to, and the schedule that started that run.
+// the framework run it belongs to, its MAC verified, and the schedule that
+// started that run.
 func (e *Enforcer) marked(ctx context.Context) (string, bool, error) {
 	if !activity.IsActivity(ctx) {
 		return "", false, nil
@@ -225,7 +268,8 @@ func (e *Enforcer) marked(ctx context.Context) (string, bool, error) {
 		return "", false, nil
 	}
 	info := activity.GetInfo(ctx)
-	if m.RunID == "" || m.RunID != info.WorkflowExecution.RunID || !e.framework(info.WorkflowType.Name) {
+	if m.RunID == "" || m.RunID != info.WorkflowExecution.RunID || !e.framework(info.WorkflowType.Name) ||
+		!e.keys.verifyRun(m.MAC, info.WorkflowNamespace, info.WorkflowType.Name, m.RunID, m.Schedule) {
 		return m.Schedule, false, nil
 	}
 	return m.Schedule, true, nil
@@ -233,7 +277,8 @@ func (e *Enforcer) marked(ctx context.Context) (string, bool, error) {
 
 func (g *workflowGuard) ExecuteWorkflow(ctx workflow.Context, in *interceptor.ExecuteWorkflowInput) (any, error) {
 	if info := workflow.GetInfo(ctx); info.ParentWorkflowExecution != nil && g.e.framework(info.WorkflowType.Name) {
-		if m, ok := readMark(interceptor.WorkflowHeader(ctx)); ok && m.RunID == info.ParentWorkflowExecution.RunID && m.Schedule != "" {
+		if m, ok := readMark(interceptor.WorkflowHeader(ctx)); ok && m.RunID == info.ParentWorkflowExecution.RunID && m.Schedule != "" &&
+			g.e.keys.verifyChild(m.Child, info.Namespace, m.RunID, m.Schedule) {
 			ctx = workflow.WithValue(ctx, parentMarkKey{}, m.Schedule)
 		}
 	}

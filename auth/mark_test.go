@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"slices"
 	"strings"
@@ -24,25 +25,31 @@ import (
 // without a token; a run the check refused marks none, and its activities
 // without a token are refused. A mark in the header of the run's start (any
 // client writes it), even one naming the run's own ID, never reaches an
-// activity. The child runs of a marked run (more hosts than one run takes)
-// are marked by their parent.
+// activity, even with a MAC of the services' key. The child runs of a
+// marked run (more hosts than one run takes) are marked by their parent. A
+// check's MAC made with a key the hosts do not have marks nothing that
+// passes, in the run or its children.
 func TestScheduledRunMark(t *testing.T) {
 	v := testVerifier(t)
 	const topic, task = "t", "tick"
 	name := workflows.PeriodicName(topic, task)
-	e := NewEnforcer(EnforcerOptions{Verifier: v, Topic: topic,
+	keys, other := testMarkKeys(t), testMarkKeys(t)
+	e := NewEnforcer(EnforcerOptions{Verifier: v, Topic: topic, MarkKeys: keys,
 		Framework: func(n string) bool { return strings.HasPrefix(n, workflows.PeriodicName(topic, "")) }})
 	for _, tc := range []struct {
 		name     string
-		schedule string // the check's answer
-		forged   bool   // the start's header carries a mark
+		schedule string    // the check's answer
+		keys     *MarkKeys // that make the check's MAC
+		forged   bool      // the start's header carries a mark
 		hosts    int
 		want     bool
 	}{
-		{"checked", "periodic:t:tick", false, 2, true},
-		{"checked, its parts in child runs", "periodic:t:tick", false, workflows.MaxHostsPerRun + 1, true},
-		{"refused by its check", "", false, 2, false},
-		{"refused by its check, a mark in its start's header", "", true, 2, false},
+		{"checked", "periodic:t:tick", keys, false, 2, true},
+		{"checked, its parts in child runs", "periodic:t:tick", keys, false, workflows.MaxHostsPerRun + 1, true},
+		{"checked, a MAC of another key", "periodic:t:tick", other, false, 2, false},
+		{"checked, its parts in child runs, a MAC of another key", "periodic:t:tick", other, false, workflows.MaxHostsPerRun + 1, false},
+		{"refused by its check", "", nil, false, 2, false},
+		{"refused by its check, a mark in its start's header", "", nil, true, 2, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var s testsuite.WorkflowTestSuite
@@ -50,7 +57,12 @@ func TestScheduledRunMark(t *testing.T) {
 			env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{e}})
 			env.RegisterWorkflowWithOptions(workflows.Periodic, workflow.RegisterOptions{Name: name})
 			env.RegisterActivityWithOptions(func(ctx context.Context, req workflows.CheckRunRequest) (workflows.CheckRunResult, error) {
-				return workflows.CheckRunResult{Schedule: tc.schedule}, nil
+				res := workflows.CheckRunResult{Schedule: tc.schedule}
+				if tc.keys != nil {
+					info := activity.GetInfo(ctx)
+					res.MAC = tc.keys.RunMAC(info.WorkflowNamespace, info.WorkflowType.Name, info.WorkflowExecution.RunID, tc.schedule)
+				}
+				return res, nil
 			}, activity.RegisterOptions{Name: workflows.CheckRunName})
 			// The hosts are given to the check's run by its token-free
 			// local activity only when the run is marked; else it is
@@ -73,7 +85,8 @@ func TestScheduledRunMark(t *testing.T) {
 			// The test environment's run ID: a forger who knew it.
 			const runID = "default-test-run-id"
 			if tc.forged {
-				p, err := converter.GetDefaultDataConverter().ToPayload(mark{RunID: runID, Schedule: "periodic:t:tick"})
+				p, err := converter.GetDefaultDataConverter().ToPayload(mark{RunID: runID, Schedule: "periodic:t:tick",
+					MAC: keys.RunMAC("default-test-namespace", name, runID, "periodic:t:tick")})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -89,7 +102,7 @@ func TestScheduledRunMark(t *testing.T) {
 			}
 			var res workflows.PeriodicRunResult
 			if err != nil || env.GetWorkflowResult(&res) != nil || res.Ran != tc.hosts {
-				t.Fatalf("a marked run: %+v, %v; want all %d hosts run", res.Ran, err, tc.hosts)
+				t.Fatalf("a marked run: %+v, %v; want all %d hosts run", res, err, tc.hosts)
 			}
 			if tc.hosts > workflows.MaxHostsPerRun {
 				// The parts ran in child runs, each marked with its own ID.
@@ -119,4 +132,61 @@ func testVerifier(t *testing.T) *Verifier {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// testMarkKeys are mark keys made for the test.
+func testMarkKeys(t *testing.T) *MarkKeys {
+	t.Helper()
+	key := make([]byte, MinMarkKeyLen)
+	if _, err := rand.Read(key); err != nil {
+		t.Fatal(err)
+	}
+	k, err := NewMarkKeys(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// TestMarkKeys: a MAC verifies under the key that made it and under a set
+// that holds that key beside a newer one (a rotation), for the same fields
+// only; keys too short are refused.
+func TestMarkKeys(t *testing.T) {
+	old, nu := testMarkKeys(t), testMarkKeys(t)
+	both, err := NewMarkKeys(nu.keys[0], old.keys[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac := old.RunMAC("ns", "t.report_state", "run", "report:t")
+	for _, tc := range []struct {
+		name string
+		k    *MarkKeys
+		f    [4]string
+		want bool
+	}{
+		{"its key", old, [4]string{"ns", "t.report_state", "run", "report:t"}, true},
+		{"rotated: old and new", both, [4]string{"ns", "t.report_state", "run", "report:t"}, true},
+		{"another key", nu, [4]string{"ns", "t.report_state", "run", "report:t"}, false},
+		{"another run", old, [4]string{"ns", "t.report_state", "run2", "report:t"}, false},
+		{"another type", old, [4]string{"ns", "t.periodic.x", "run", "report:t"}, false},
+		{"another namespace", old, [4]string{"ns2", "t.report_state", "run", "report:t"}, false},
+		{"fields shifted", old, [4]string{"ns", "t.report_staterun", "", "report:t"}, false},
+		{"no keys", nil, [4]string{"ns", "t.report_state", "run", "report:t"}, false},
+	} {
+		if got := tc.k.verifyRun(mac, tc.f[0], tc.f[1], tc.f[2], tc.f[3]); got != tc.want {
+			t.Errorf("%s: verified %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	if both.verifyChild(mac, "ns", "run", "report:t") {
+		t.Error("a run's MAC verified as a child's")
+	}
+	if both.RunMAC("ns", "t.report_state", "run", "report:t") != nu.RunMAC("ns", "t.report_state", "run", "report:t") {
+		t.Error("a rotated set does not sign with its first (newest) key")
+	}
+	if _, err := NewMarkKeys(make([]byte, MinMarkKeyLen-1)); err == nil {
+		t.Error("a key shorter than MinMarkKeyLen taken")
+	}
+	if _, err := NewMarkKeys(); err == nil {
+		t.Error("no key taken")
+	}
 }

@@ -90,19 +90,29 @@ func (s *Service) interceptors() []interceptor.WorkerInterceptor {
 		// judged at its entry as the server recorded it.
 		MaxCallAge: s.cfg.AuthMaxCallAge,
 		Entries:    auth.NewEntries(s.client),
+		MarkKeys:   s.markKeys,
 	})}
 }
 
 // checkRun is the local activity workflows.CheckRunName of the topic's
 // queue: without authorization it checks nothing; with it, it tells whether
 // the schedule of the run's type started the run, with the service's own
-// input (scheduledRuns.check).
+// input (scheduledRuns.check), and when it did, the MAC of the run's mark
+// (auth.MarkKeys.RunMAC).
 func (s *Service) checkRun(ctx context.Context, req workflows.CheckRunRequest) (workflows.CheckRunResult, error) {
 	if s.verifier == nil {
 		return workflows.CheckRunResult{}, nil
 	}
 	r := &scheduledRuns{client: s.client, topic: s.topic, logger: s.logger}
-	return r.check(ctx, req)
+	res, err := r.check(ctx, req)
+	if err != nil || res.Schedule == "" || s.markKeys == nil {
+		return workflows.CheckRunResult{}, err
+	}
+	// The mark's MAC, which the run keeps and its activities carry: only
+	// a service, which has the key, makes it.
+	info := activity.GetInfo(ctx)
+	res.MAC = s.markKeys.RunMAC(info.WorkflowNamespace, info.WorkflowType.Name, info.WorkflowExecution.RunID, res.Schedule)
+	return res, nil
 }
 
 // scheduledRuns tells whether a workflow run was started by the topic's

@@ -53,6 +53,11 @@ func (s *Service) basicConfigCheck(ctx context.Context) error {
 		return err
 	}
 	s.store = servicegroup.NewStore(s.pool)
+	if s.verifier != nil {
+		if s.markKeys, err = loadMarkKeys(ctx, s.pool); err != nil {
+			return fmt.Errorf("NOVAFLOW_DATABASE_URL: %w", err)
+		}
+	}
 
 	if s.client == nil {
 		c, err := Dial(ctx, s.cfg, s.logger)

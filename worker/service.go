@@ -91,6 +91,7 @@ type Service struct {
 	reload              func() (Env, error)
 	logLevel            *slog.LevelVar
 	verifier            *auth.Verifier // nil: authorization is off
+	markKeys            *auth.MarkKeys // with verifier: the framework runs' mark keys (loadMarkKeys)
 	policy              *policy.Policy
 	// stopAuthz ends the verifier's background work (the refresh of a
 	// JWKS fetched from a URL), at Stop.

@@ -32,6 +32,12 @@ type CheckRunResult struct {
 	// is the service's own; "" when the run is not such a run, or when the
 	// service checked nothing (no authorization).
 	Schedule string `json:"schedule,omitempty"`
+	// MAC, with Schedule, is the mark's MAC of the run (auth.MarkKeys
+	// RunMAC): made with the services' key, which only the service's check
+	// has, it is what the run's activities carry in their mark and what a
+	// host verifies. It is recorded in the local activity's marker, so the
+	// run replays with it.
+	MAC string `json:"mac,omitempty"`
 }
 
 // checkRunChange is the workflow.GetVersion change ID of the check at a
@@ -43,6 +49,9 @@ const checkRunChange = "novaflow.workflows.check-run"
 const checkRunTimeout = 30 * time.Second
 
 type scheduledRunKey struct{}
+
+// scheduledRun is what a run's check found (CheckRunResult).
+type scheduledRun struct{ schedule, mac string }
 
 // checkRun runs CheckRunName for the run's input req and returns ctx marked
 // with the schedule that started the run when the check found it (a run
@@ -62,17 +71,17 @@ func checkRun(ctx workflow.Context, req CheckRunRequest, change string) (workflo
 	if err := workflow.ExecuteLocalActivity(lctx, CheckRunName, req).Get(ctx, &res); err != nil {
 		return ctx, true, err
 	}
-	if res.Schedule != "" {
-		ctx = workflow.WithValue(ctx, scheduledRunKey{}, res.Schedule)
+	if res.Schedule != "" && res.MAC != "" {
+		ctx = workflow.WithValue(ctx, scheduledRunKey{}, scheduledRun{res.Schedule, res.MAC})
 	}
 	return ctx, true, nil
 }
 
 // ScheduledRun returns the ID of the schedule that started the run of ctx
-// when the run's check (CheckRunName) found it the framework's own, else "".
-// The authorization interceptor (auth.Enforcer) reads it to mark the
-// activities the run starts.
-func ScheduledRun(ctx workflow.Context) string {
-	id, _ := ctx.Value(scheduledRunKey{}).(string)
-	return id
+// and the MAC of its mark when the run's check (CheckRunName) found it the
+// framework's own, else "", "". The authorization interceptor
+// (auth.Enforcer) reads them to mark the activities the run starts.
+func ScheduledRun(ctx workflow.Context) (schedule, mac string) {
+	r, _ := ctx.Value(scheduledRunKey{}).(scheduledRun)
+	return r.schedule, r.mac
 }

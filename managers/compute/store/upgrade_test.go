@@ -82,7 +82,7 @@ func TestUpgradeFromCoreComputeTables(t *testing.T) {
 	if err := db.CheckCurrent(ctx, pool, toDB(worker.Schemas(all...))...); err != nil {
 		t.Fatal(err)
 	}
-	for table, want := range map[string]int64{"goose_novaflow": 5, "goose_" + store.SchemaName: 2, "goose_compute": 1} {
+	for table, want := range map[string]int64{"goose_novaflow": 6, "goose_" + store.SchemaName: 2, "goose_compute": 1} {
 		var got int64
 		if err := pool.QueryRow(ctx, `SELECT max(version_id) FROM `+table).Scan(&got); err != nil {
 			t.Fatalf("%s: %v", table, err)

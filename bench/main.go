@@ -42,6 +42,7 @@ var commands = []command{
 	{"codec", "Call latency with the payload codec against without it, same run", runCodec},
 	{"authz", "Call latency with authorization (NOVAFLOW_AUTH) against without it, same run", runAuthz},
 	{"gate", "Call latency with the services' check, and with the server's gate too, against neither; novaflow's Temporal server on PostgreSQL", runGate},
+	{"checkcost", "Temporal actions per status report and periodic run, with the run's check behind workflow.GetVersion and without", runCheckCost},
 	{"pgbouncer", "PostgreSQL connections of N service processes through PgBouncer (transaction mode) and direct", runPgBouncer},
 }
 

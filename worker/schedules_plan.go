@@ -115,7 +115,7 @@ func planSchedules(cfg Config, topic string, tasks []managers.PeriodicTask) (sch
 			workflow: workflows.ReportStateName(topic),
 			queue:    topic,
 			timeout:  length + 2*max(cfg.ReportInterval, minReportTimeout),
-			arg:      workflows.ReportRequest{Topic: topic, Every: cfg.ReportInterval.String(), For: length.String()},
+			arg:      workflows.ReportRequest{Topic: topic, Every: cfg.ReportInterval.String(), For: length.String(), Check: true},
 			attrs:    searchAttributes(topic, "", workflows.ReportStateMethod),
 			running:  true,
 		})
@@ -153,7 +153,7 @@ func planSchedules(cfg Config, topic string, tasks []managers.PeriodicTask) (sch
 			workflow: workflows.PeriodicName(topic, t.Name),
 			queue:    topic,
 			timeout:  workflows.PeriodicTaskTimeout + every,
-			arg:      workflows.PeriodicRequest{Topic: topic, Task: t.Name, Spread: spread(cfg, every).String()},
+			arg:      workflows.PeriodicRequest{Topic: topic, Task: t.Name, Spread: spread(cfg, every).String(), Check: true},
 			attrs:    searchAttributes(topic, "", t.Name),
 			task:     &tasks[i],
 		})

@@ -983,3 +983,35 @@ func TestReconcileAfterSettingsChange(t *testing.T) {
 		t.Errorf("back on: %+v, ran %d times; want it run", r, ranA.count())
 	}
 }
+
+// TestReconcileSetsCheck: a topic's schedules that an earlier release wrote,
+// whose input does not say check (workflows.ReportRequest.Check), are
+// updated at a service's start to say it, so that their runs check
+// themselves without the workflow.GetVersion gate and its action.
+func TestReconcileSetsCheck(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	ctx := context.Background()
+	cfg := h.config(testenv.UniqueName(t, "host"))
+	tasks := []managers.PeriodicTask{{Name: "ours", Spacing: time.Hour, Run: func(context.Context) error { return nil }}}
+	reportID, ours := ReportScheduleID(h.topic), PeriodicScheduleID(h.topic, "ours")
+	h.start(cfg, tasks...).Stop(ctx)
+	for _, id := range []string{reportID, ours} {
+		old := map[string]any{}
+		p, _ := h.describe(id).Schedule.Action.(*client.ScheduleWorkflowAction).Args[0].(*commonpb.Payload)
+		if err := converter.GetDefaultDataConverter().FromPayload(p, &old); err != nil || old["check"] != true {
+			t.Fatalf("schedule %s's input %v, %v: want it to say check", id, old, err)
+		}
+		delete(old, "check")
+		h.editAction(id, old)
+	}
+	second := h.start(cfg, tasks...)
+	defer second.Stop(ctx)
+	for _, id := range []string{reportID, ours} {
+		now := map[string]any{}
+		p, _ := h.describe(id).Schedule.Action.(*client.ScheduleWorkflowAction).Args[0].(*commonpb.Payload)
+		if err := converter.GetDefaultDataConverter().FromPayload(p, &now); err != nil || now["check"] != true {
+			t.Errorf("schedule %s's input after a start: %v, %v; want it updated to say check", id, now, err)
+		}
+	}
+}

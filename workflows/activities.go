@@ -72,6 +72,12 @@ type ReportRequest struct {
 	// answered, which the report writes.
 	Asked bool    `json:"asked,omitempty"`
 	Alive []Alive `json:"alive,omitempty"`
+	// Check says the run checks itself at its start (CheckRunName) with no
+	// workflow.GetVersion gate, which would cost the run a Temporal action
+	// (its search attribute's upsert): the services' schedules set it. A
+	// run without it (recorded by an earlier build, started otherwise) goes
+	// by the gate.
+	Check bool `json:"check,omitempty"`
 }
 
 // Alive is a service that answered ReportAliveName.
@@ -126,6 +132,9 @@ type PeriodicRequest struct {
 	// the task's, before it runs the task, so that a thousand hosts do not
 	// run it in the same second.
 	Spread string `json:"spread,omitempty"`
+	// Check, in a run that names no hosts, is as ReportRequest's: the
+	// services' schedules set it.
+	Check bool `json:"check,omitempty"`
 }
 
 // PeriodicResult is one host's outcome of a periodic task's run.

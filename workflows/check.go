@@ -40,8 +40,12 @@ type CheckRunResult struct {
 	MAC string `json:"mac,omitempty"`
 }
 
-// checkRunChange is the workflow.GetVersion change ID of the check at a
-// run's start: runs recorded before it replay without the step.
+// checkRunChange is the workflow.GetVersion change ID of the check at the
+// start of a run whose input does not say Check (ReportRequest.Check): runs
+// recorded before the check replay without it, and those recorded with it
+// and that gate (before the services' schedules set Check) replay with it.
+// The gate costs a run a Temporal action (the version's search attribute
+// upsert), which a run that says Check does not pay.
 const checkRunChange = "novaflow.workflows.check-run"
 
 // checkRunTimeout bounds the check, its retries included (it waits up to a
@@ -56,11 +60,13 @@ type scheduledRun struct{ schedule, mac string }
 // checkRun runs CheckRunName for the run's input req and returns ctx marked
 // with the schedule that started the run when the check found it (a run
 // the check refused, or one of a service without authorization, is not
-// marked: its activities need a token, as any caller's). It says whether
-// the check ran: not when the history was recorded without it (change, a
-// workflow.GetVersion change ID, reads as the default version).
-func checkRun(ctx workflow.Context, req CheckRunRequest, change string) (workflow.Context, bool, error) {
-	if workflow.GetVersion(ctx, change, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+// marked: its activities need a token, as any caller's). A run whose input
+// says check checks with no gate; another goes by change, a
+// workflow.GetVersion change ID. It says whether the check ran: not when
+// the history was recorded without it (change reads as the default
+// version).
+func checkRun(ctx workflow.Context, req CheckRunRequest, check bool, change string) (workflow.Context, bool, error) {
+	if !check && workflow.GetVersion(ctx, change, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		return ctx, false, nil
 	}
 	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{

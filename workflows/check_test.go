@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -93,5 +94,45 @@ func TestReportStateRecordedWithoutCheckChecksLate(t *testing.T) {
 	}
 	if want := []int{0, 0, 1, 1, 1}; !reflect.DeepEqual(checkedAt, want) {
 		t.Errorf("checks made before each report: %v, want %v (checked once, before the third report)", checkedAt, want)
+	}
+}
+
+// A run whose input says Check (the services' schedules set it) checks
+// itself at its start with no workflow.GetVersion gate, which would cost
+// it a Temporal action; a run without it goes by the gate, and one recorded
+// without the check (the gate reads as the default version) checks nothing.
+func TestCheckWithoutVersionGate(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		check     bool
+		wantGate  bool
+		wantCheck int
+	}{
+		{"its input says check", true, false, 1},
+		{"no check in its input, recorded without the check", false, true, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var s testsuite.WorkflowTestSuite
+			env := s.NewTestWorkflowEnvironment()
+			name := workflows.PeriodicName("wftest", "tick")
+			env.RegisterWorkflowWithOptions(workflows.Periodic, workflow.RegisterOptions{Name: name})
+			gated := false
+			env.OnGetVersion("novaflow.workflows.check-run", workflow.DefaultVersion, 1).
+				Run(func(mock.Arguments) { gated = true }).Return(workflow.DefaultVersion)
+			checked := checks(t, env)
+			env.RegisterActivityWithOptions(func(ctx context.Context, req workflows.UpHostsRequest) (workflows.UpHostsResult, error) {
+				return workflows.UpHostsResult{Hosts: []string{"a"}}, nil
+			}, activity.RegisterOptions{Name: workflows.UpHostsName})
+			env.RegisterActivityWithOptions(func(ctx context.Context, req workflows.PeriodicRequest) (workflows.PeriodicResult, error) {
+				return workflows.PeriodicResult{}, nil
+			}, activity.RegisterOptions{Name: name})
+			env.ExecuteWorkflow(name, workflows.PeriodicRequest{Topic: "wftest", Task: "tick", Check: tc.check})
+			if err := env.GetWorkflowError(); err != nil {
+				t.Fatal(err)
+			}
+			if gated != tc.wantGate || len(*checked) != tc.wantCheck {
+				t.Errorf("GetVersion called: %v, checks: %d; want %v, %d", gated, len(*checked), tc.wantGate, tc.wantCheck)
+			}
+		})
 	}
 }

@@ -75,7 +75,7 @@ func Periodic(ctx workflow.Context, req PeriodicRequest) (PeriodicRunResult, err
 		// (CheckRunName). A run for given hosts (by hand, or a part of a
 		// larger run) is no schedule's, and its activities need a token.
 		var err error
-		if ctx, _, err = checkRun(ctx, CheckRunRequest{Periodic: &req}, checkRunChange); err != nil {
+		if ctx, _, err = checkRun(ctx, CheckRunRequest{Periodic: &req}, req.Check, checkRunChange); err != nil {
 			return PeriodicRunResult{}, err
 		}
 		lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{

@@ -26,8 +26,13 @@ func TestFrameworkReplay(t *testing.T) {
 		// Recorded before a run checked itself (no novaflow.check_run):
 		// kept while a run started on that code may still go on.
 		"periodic_before_check.json", "report_before_check.json",
-		// Recorded with the check at the run's start.
+		// Recorded with the check at the run's start, behind its
+		// workflow.GetVersion gate: kept for the runs that code started,
+		// and for runs whose input does not say check.
 		"periodic_checked.json", "report_checked.json",
+		// Recorded with the check and no gate: the input the services'
+		// schedules give says check.
+		"periodic_ungated.json", "report_ungated.json",
 	} {
 		t.Run(file, func(t *testing.T) {
 			f, err := os.Open(filepath.Join("testdata", file))

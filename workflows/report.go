@@ -78,7 +78,7 @@ func ReportState(ctx workflow.Context, req ReportRequest) (ReportRunResult, erro
 			}
 			var cctx workflow.Context
 			var ran bool
-			if cctx, ran, err = checkRun(ctx, CheckRunRequest{Report: &req}, change); err == nil {
+			if cctx, ran, err = checkRun(ctx, CheckRunRequest{Report: &req}, req.Check, change); err == nil {
 				ctx, checked = cctx, ran
 				recorded = recorded && (ran || n > 0)
 			}

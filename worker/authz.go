@@ -103,6 +103,20 @@ func (s *Service) checkRun(ctx context.Context, req workflows.CheckRunRequest) (
 	if s.verifier == nil {
 		return workflows.CheckRunResult{}, nil
 	}
+	if !activity.IsActivity(ctx) || !activity.GetInfo(ctx).IsLocalActivity {
+		// Only as a local activity does the check run in the worker that
+		// runs the workflow's task, a service's: scheduled as an ordinary
+		// activity on the topic's queue, it would give its MAC to the
+		// workflow code of whoever asked (a worker of a namespace writer's
+		// running a run its schedule started, after an edit of the
+		// schedule's queue).
+		if activity.IsActivity(ctx) {
+			info := activity.GetInfo(ctx)
+			s.logger.Warn("authorization: the run's check was called as an ordinary activity; the run is refused",
+				"workflow_id", info.WorkflowExecution.ID, "run_id", info.WorkflowExecution.RunID, "workflow_type", info.WorkflowType.Name)
+		}
+		return workflows.CheckRunResult{}, nil
+	}
 	r := &scheduledRuns{client: s.client, topic: s.topic, logger: s.logger}
 	res, err := r.check(ctx, req)
 	if err != nil || res.Schedule == "" || s.markKeys == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -93,7 +94,8 @@ func TestForgedMarkRefused(t *testing.T) {
 }
 
 // runMarkForger writes auth.MarkKey, naming the run that writes it and
-// schedule, in the header of each activity and child its workflows start.
+// schedule, with the MAC the workflow holds (forgedMACKey) or a made-up one,
+// in the header of each activity and child its workflows start.
 type runMarkForger struct{ schedule string }
 
 func (runMarkForger) Inject(context.Context, workflow.HeaderWriter) error { return nil }
@@ -103,8 +105,12 @@ func (runMarkForger) Extract(ctx context.Context, _ workflow.HeaderReader) (cont
 }
 
 func (f runMarkForger) InjectFromWorkflow(ctx workflow.Context, w workflow.HeaderWriter) error {
+	mac, _ := ctx.Value(forgedMACKey{}).(string)
+	if mac == "" {
+		mac = "AAAA"
+	}
 	p, err := converter.GetDefaultDataConverter().ToPayload(map[string]string{
-		"run_id": workflow.GetInfo(ctx).WorkflowExecution.RunID, "schedule": f.schedule, "mac": "AAAA"})
+		"run_id": workflow.GetInfo(ctx).WorkflowExecution.RunID, "schedule": f.schedule, "mac": mac})
 	if err != nil {
 		return err
 	}
@@ -115,3 +121,79 @@ func (f runMarkForger) InjectFromWorkflow(ctx workflow.Context, w workflow.Heade
 func (runMarkForger) ExtractToWorkflow(ctx workflow.Context, _ workflow.HeaderReader) (workflow.Context, error) {
 	return ctx, nil
 }
+
+// TestForgedCheckRefused: a namespace writer edits the periodic schedule's
+// action to start its runs on a queue of its own, where a worker of its own
+// runs them (the run is the schedule's, with the service's own input), and
+// has the run call the check (novaflow.check_run) as an ordinary activity
+// on the topic's queue, where the services run it, to take its MAC for the
+// mark of an activity of the task on a host. The check answers only as a
+// local activity, which runs in the worker of the workflow task, so the
+// writer's worker gets no MAC, and the task never runs.
+func TestForgedCheckRefused(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	ctx := context.Background()
+	host := testenv.UniqueName(t, "host")
+	var hourly runLog
+	h.start(authConfig(t, h.config(host)), hourly.task("hourly", time.Hour, nil))
+	eventually(t, 30*time.Second, "the host up", func() bool {
+		st, _ := h.status(host, 10*time.Second)
+		return st == servicegroup.Up
+	})
+
+	id := PeriodicScheduleID(h.topic, "hourly")
+	name := workflows.PeriodicName(h.topic, "hourly")
+	forger, err := client.Dial(client.Options{HostPort: h.tmp.Address(), Namespace: h.tmp.Namespace(),
+		ContextPropagators: []workflow.ContextPropagator{runMarkForger{schedule: id}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer forger.Close()
+	queue := testenv.UniqueName(t, "forger")
+	w := sdkworker.New(forger, queue, sdkworker.Options{})
+	var gotMAC atomic.Bool
+	w.RegisterWorkflowWithOptions(func(ctx workflow.Context, req workflows.PeriodicRequest) error {
+		cctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{TaskQueue: h.topic, StartToCloseTimeout: time.Minute})
+		var res workflows.CheckRunResult
+		if err := workflow.ExecuteActivity(cctx, workflows.CheckRunName, workflows.CheckRunRequest{Periodic: &req}).Get(ctx, &res); err != nil {
+			return err
+		}
+		if res.MAC != "" {
+			gotMAC.Store(true)
+		}
+		ctx = workflow.WithValue(ctx, forgedMACKey{}, res.MAC)
+		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+			TaskQueue: workflows.HostQueue(h.topic, host), ScheduleToStartTimeout: 30 * time.Second, StartToCloseTimeout: time.Minute,
+		})
+		req.Host = host
+		return workflow.ExecuteActivity(actx, name, req).Get(ctx, nil)
+	}, workflow.RegisterOptions{Name: name})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+
+	err = h.c.ScheduleClient().GetHandle(ctx, id).Update(ctx, client.ScheduleUpdateOptions{DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
+		sched := in.Description.Schedule
+		sched.Action.(*client.ScheduleWorkflowAction).TaskQueue = queue
+		return &client.ScheduleUpdate{Schedule: &sched}, nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wid, rid := h.triggerRun(id)
+	err = h.c.GetWorkflow(ctx, wid, rid).Get(ctx, nil)
+	if gotMAC.Load() {
+		t.Error("the check, run as an ordinary activity for the writer's worker, gave it a MAC")
+	}
+	if err == nil || !(strings.Contains(err.Error(), policy.UnauthenticatedType) || strings.Contains(err.Error(), policy.DeniedType)) {
+		t.Errorf("the writer's run of the schedule: %v, want its host's part refused", err)
+	}
+	if n := hourly.count(); n != 0 {
+		t.Errorf("the task ran %d times in the writer's run", n)
+	}
+}
+
+// forgedMACKey holds, in a forger's workflow, the MAC runMarkForger writes.
+type forgedMACKey struct{}

@@ -16,7 +16,9 @@ import (
 // runs) and checks the run's own input, which the workflow passes. A run it
 // finds is marked (ScheduledRun): the authorization interceptor carries the
 // mark, bound to the run's ID, to the run's activities, which then run
-// without a token and without asking the schedule themselves.
+// without a token and without asking the schedule themselves. It answers
+// only as a local activity (in the worker that runs the workflow's task):
+// called as an ordinary activity, it checks nothing.
 const CheckRunName = "novaflow.check_run"
 
 // CheckRunRequest is the input of CheckRunName: the run's own input, one of

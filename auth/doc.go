@@ -31,6 +31,7 @@
 // The framework's own runs (status reports, periodic tasks) carry no token
 // when their Schedule started them: such a run checks itself once, at its
 // start (workflows.CheckRunName), and the Enforcer's workflow interceptor
-// then marks each activity it starts with the run's ID (MarkKey), which the
-// hosts accept instead of a token.
+// then marks each activity it starts with the run's ID and an HMAC over it
+// that the check made with the services' mark key (MarkKey, MarkKeys),
+// which the hosts verify and accept instead of a token.
 package auth

@@ -183,6 +183,9 @@ func TestMarkKeys(t *testing.T) {
 	if both.RunMAC("ns", "t.report_state", "run", "report:t") != nu.RunMAC("ns", "t.report_state", "run", "report:t") {
 		t.Error("a rotated set does not sign with its first (newest) key")
 	}
+	if got := fmt.Sprintf("%v %+v %#v %s", both, both, both, both); got != strings.Repeat("<2 mark keys> ", 3)+"<2 mark keys>" {
+		t.Errorf("mark keys formatted as %q, want their count only", got)
+	}
 	if _, err := NewMarkKeys(make([]byte, MinMarkKeyLen-1)); err == nil {
 		t.Error("a key shorter than MinMarkKeyLen taken")
 	}

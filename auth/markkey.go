@@ -104,3 +104,6 @@ func (k *MarkKeys) String() string {
 	}
 	return fmt.Sprintf("<%d mark keys>", len(k.keys))
 }
+
+// GoString never shows the keys either (%#v).
+func (k *MarkKeys) GoString() string { return k.String() }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	commonpb "go.temporal.io/api/common/v1"
@@ -76,10 +77,14 @@ func TestScheduledRunMark(t *testing.T) {
 			}, activity.RegisterOptions{Name: workflows.UpHostsName})
 			// A host's part without a token runs only when marked (the
 			// Enforcer refuses it otherwise).
+			// The test environment runs the parts concurrently.
+			var mu sync.Mutex
 			var runIDs []string
 			env.RegisterActivityWithOptions(func(ctx context.Context, req workflows.PeriodicRequest) (workflows.PeriodicResult, error) {
 				info := activity.GetInfo(ctx)
+				mu.Lock()
 				runIDs = append(runIDs, info.WorkflowExecution.RunID)
+				mu.Unlock()
 				return workflows.PeriodicResult{}, nil
 			}, activity.RegisterOptions{Name: name})
 			// The test environment's run ID: a forger who knew it.

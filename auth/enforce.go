@@ -157,8 +157,7 @@ func (e *Enforcer) InterceptWorkflow(ctx workflow.Context, next interceptor.Work
 // set by the server, which no client can), and then marks its own
 // activities with a MAC over its own run. Only the interceptor of a
 // service, which has the key, makes either, and only for a run whose own
-// mark verifies. Every command of a run carries the same mark (the SDK
-// shares one header map among them).
+// mark verifies. Every command of a run carries the same mark.
 const MarkKey = "novaflow-scheduled-run"
 
 // mark is the value of MarkKey.

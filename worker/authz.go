@@ -218,7 +218,9 @@ func (r *scheduledRuns) started(ctx context.Context, id, wfID, runID string) (bo
 		}
 		select {
 		case <-ctx.Done():
-			return false, nil
+			// Not an answer: the check is retried (or fails), never
+			// refuses the run for want of time.
+			return false, managers.Unavailable("authorization: whether schedule %s started workflow %s: %v", managers.Quote(id), managers.Quote(wfID), ctx.Err())
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, 500*time.Millisecond)

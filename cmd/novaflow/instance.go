@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -289,14 +290,25 @@ func runInstanceCreate(cmd *cobra.Command, f createFlags, name string, command [
 	return nil
 }
 
-// instancesProgress says where the instances are, from their rows.
+// instancesProgress says where the instances are, from the rows the caller
+// may see (scopedInstances): a wait on another project's instance, which its
+// service refuses, shows nothing of it meanwhile.
 func instancesProgress(c *conn, uuids []string) func(ctx context.Context) string {
+	var (
+		mu sync.Mutex
+		v  *scopedInstances
+	)
 	return func(ctx context.Context) string {
-		st, err := instanceStore(ctx, c)
-		if err != nil {
-			return ""
+		mu.Lock()
+		defer mu.Unlock()
+		if v == nil {
+			s, err := openScopedInstances(ctx, c)
+			if err != nil {
+				return ""
+			}
+			v = &s
 		}
-		insts, err := st.List(ctx, store.Filter{UUIDs: uuids, Deleted: true})
+		insts, err := v.list(ctx, store.Filter{UUIDs: uuids, Deleted: true})
 		if err != nil {
 			return ""
 		}

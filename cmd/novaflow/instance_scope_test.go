@@ -163,6 +163,24 @@ func TestInstanceListScope(t *testing.T) {
 		}
 		sameAsList(name, tok)
 	}
+	// A wait's progress line reads the rows as list does: alice waiting on
+	// project-b's instance (which compute refuses) is shown nothing of it.
+	progress := func(tok, id string) string {
+		t.Helper()
+		t.Setenv("NOVAFLOW_TOKEN", tok)
+		c, err := openConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.close()
+		return instanceProgress(id)(c)(ctx)
+	}
+	if got := progress(alice, b); got != "starting" {
+		t.Errorf("alice's wait on project-b's instance shows %q, want %q", got, "starting")
+	}
+	if got := progress(alice, a); !strings.HasPrefix(got, "a ") {
+		t.Errorf("alice's wait on her instance shows %q, want its name and state", got)
+	}
 	if got := completed("a garbage token", "x.y.z", "instance", "show", ""); len(got) != 0 {
 		t.Errorf("completion with a garbage token offers %v, want nothing", got)
 	}

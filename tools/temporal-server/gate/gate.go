@@ -4,8 +4,10 @@
 // authorization="Bearer ..."), refuses a workflow start whose novaflow
 // method's rule no owner could make pass for the caller, and hands the
 // verified caller to the services by writing its token into the start's
-// header novaflow-token, where the services' worker check (auth.Enforcer)
-// reads it. The worker check stays the enforcement that always holds (the
+// header novaflow-token when the client put none there (a token already in
+// the header is the caller the client starts for, as when a service starts
+// a call on a member's behalf over a connection whose API key is its own),
+// where the services' worker check (auth.Enforcer) reads it. The worker check stays the enforcement that always holds (the
 // owner of the object, calls made inside workflows, Temporal Cloud); the
 // gate refuses what it can before anything is recorded. See
 // docs/security.md.
@@ -107,7 +109,11 @@ func Methods() map[string]managers.Method {
 // Intercept is the grpc.UnaryServerInterceptor of the frontend
 // (temporal.WithChainedFrontendGrpcInterceptors).
 func (g *Gate) Intercept(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	tok := bearer(ctx)
+	tok, err := bearer(ctx)
+	if err != nil {
+		g.logf("novaflow gate: authorization refused", "api", info.FullMethod, "error", err.Error())
+		return nil, status.Error(codes.Unauthenticated, "novaflow: "+err.Error())
+	}
 	if tok == "" {
 		// No bearer: the call proceeds as on the stock server (the
 		// server's own calls, SDK clients carrying the token in the
@@ -129,6 +135,11 @@ func (g *Gate) Intercept(ctx context.Context, req any, info *grpc.UnaryServerInf
 			return nil, err
 		}
 		if s.header != nil {
+			// A token already in the header is left as is: it is whom
+			// the client starts for (a service's call on a member's
+			// behalf, its connection's API key being its own token), and
+			// the services verify it. Replacing it would run the call as
+			// the bearer's caller.
 			if err := g.stamp(s.header(), tok); err != nil {
 				return nil, err
 			}
@@ -138,17 +149,56 @@ func (g *Gate) Intercept(ctx context.Context, req any, info *grpc.UnaryServerInf
 }
 
 // bearer returns the token of the call's "authorization: Bearer <token>"
-// metadata, "" when it has none.
-func bearer(ctx context.Context) string {
+// metadata (RFC 6750: the scheme in any case, one or more spaces, a
+// b64token), "" when it has none or only empty values. A non-empty value that
+// is not such a bearer token is an error naming why (never quoting the
+// value, which may be a credential).
+func bearer(ctx context.Context) (string, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
+	tok := ""
 	for _, v := range md.Get("authorization") {
-		if scheme, tok, ok := strings.Cut(strings.TrimSpace(v), " "); ok && strings.EqualFold(scheme, "bearer") {
-			if tok = strings.TrimSpace(tok); tok != "" {
-				return tok
+		v = strings.Trim(v, " ")
+		if v == "" {
+			continue
+		}
+		scheme, rest, spaced := strings.Cut(v, " ")
+		if !strings.EqualFold(scheme, "bearer") {
+			if !spaced || len(scheme) > 20 || !isToken68(scheme) {
+				// No "<scheme> <credentials>" shape: the value may be a
+				// bare credential, not quoted.
+				return "", fmt.Errorf("the authorization metadata is not a bearer token (want %q)", "Bearer <token>")
 			}
+			return "", fmt.Errorf("the authorization metadata's scheme is %q, not Bearer (want %q)", scheme, "Bearer <token>")
+		}
+		t := strings.TrimLeft(rest, " ")
+		if t == "" {
+			return "", fmt.Errorf("the authorization metadata has no token after Bearer (want %q)", "Bearer <token>")
+		}
+		if !isToken68(t) {
+			return "", fmt.Errorf("the authorization bearer token holds characters a bearer token cannot (RFC 6750 b64token; want %q)", "Bearer <token>")
+		}
+		if tok == "" {
+			tok = t
 		}
 	}
-	return ""
+	return tok, nil
+}
+
+// isToken68 reports whether s is an RFC 6750 b64token: letters, digits,
+// "-._~+/", then any "=" padding.
+func isToken68(s string) bool {
+	body := strings.TrimRight(s, "=")
+	if body == "" {
+		return false
+	}
+	for _, c := range body {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', strings.ContainsRune("-._~+/", c):
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // start is a workflow start a request makes: its type, task queue and, when
@@ -241,9 +291,13 @@ func shortAPI(api string) string {
 	return api
 }
 
-// stamp writes tok into h under auth.HeaderKey (replacing what the client
-// put there), encrypted with the codec when there is one.
+// stamp writes tok into h under auth.HeaderKey, encrypted with the codec
+// when there is one, unless h already holds a value there: that one is left
+// as is.
 func (g *Gate) stamp(h *commonpb.Header, tok string) error {
+	if h.Fields[auth.HeaderKey] != nil {
+		return nil
+	}
 	p, err := converter.GetDefaultDataConverter().ToPayload(tok)
 	if err != nil {
 		return serviceerror.NewInternal("novaflow: encoding the caller's token: " + err.Error())

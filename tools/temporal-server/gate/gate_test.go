@@ -32,7 +32,9 @@ const issuer, audience = "https://issuer.test", "novaflow"
 // does not verify is Unauthenticated naming why; a start whose method's rule
 // no owner could pass for the caller is PermissionDenied naming the rule,
 // and never reaches the handler; an allowed start reaches it with the
-// caller's token in its header, encrypted with the key ring.
+// caller's token in its header, encrypted with the key ring, unless the
+// header already holds a token: that one (a member's, in a service's start
+// on the member's behalf) is left as is.
 func TestIntercept(t *testing.T) {
 	dir := t.TempDir()
 	key, jwks, err := auth.GenerateKey(dir)
@@ -70,12 +72,18 @@ func TestIntercept(t *testing.T) {
 	}
 	member := issue(auth.Claims{Subject: "bob", ProjectID: "b", Roles: []string{"member"}})
 	admin := issue(auth.Claims{Subject: "root", ProjectID: "ops", Roles: []string{"admin"}})
+	service := issue(auth.Claims{Subject: "compute", ProjectID: "services", Roles: []string{"service"}})
 	expired := issue(auth.Claims{Subject: "bob", ProjectID: "b", Roles: []string{"member"}, TTL: -time.Hour})
-	start := func(typ string) *workflowservice.StartWorkflowExecutionRequest {
-		return &workflowservice.StartWorkflowExecutionRequest{Namespace: "default", WorkflowType: &commonpb.WorkflowType{Name: typ},
-			TaskQueue: &taskqueuepb.TaskQueue{Name: strings.Split(typ, ".")[0]},
-			Header:    &commonpb.Header{Fields: map[string]*commonpb.Payload{auth.HeaderKey: mustPayload(t, "the client's own")}}}
+	// startWith is a start whose header holds headerTok ("": no header).
+	startWith := func(typ, headerTok string) *workflowservice.StartWorkflowExecutionRequest {
+		r := &workflowservice.StartWorkflowExecutionRequest{Namespace: "default", WorkflowType: &commonpb.WorkflowType{Name: typ},
+			TaskQueue: &taskqueuepb.TaskQueue{Name: strings.Split(typ, ".")[0]}}
+		if headerTok != "" {
+			r.Header = &commonpb.Header{Fields: map[string]*commonpb.Payload{auth.HeaderKey: mustPayload(t, headerTok)}}
+		}
+		return r
 	}
+	start := func(typ string) *workflowservice.StartWorkflowExecutionRequest { return startWith(typ, "") }
 	call := func(md []string, req any) (bool, error) {
 		ctx := context.Background()
 		if md != nil {
@@ -88,12 +96,39 @@ func TestIntercept(t *testing.T) {
 	}
 
 	// No bearer: as the stock server, header untouched.
-	req := start("compute.report_state")
+	req := startWith("compute.report_state", "the client's own")
 	if reached, err := call(nil, req); !reached || err != nil {
 		t.Fatalf("no bearer: reached %v, %v", reached, err)
 	}
 	if got := headerToken(t, nil, req); got != "the client's own" {
 		t.Fatalf("no bearer: the header was changed to %q", got)
+	}
+	// An empty authorization value is no bearer either.
+	if reached, err := call([]string{"authorization", ""}, start("compute.report_state")); !reached || err != nil {
+		t.Errorf("an empty authorization: reached %v, %v; want through", reached, err)
+	}
+	// Authorization values that are not "Bearer <token>": Unauthenticated,
+	// naming why, never quoting the credential.
+	for name, tc := range map[string]struct{ value, why string }{
+		"tab":          {"Bearer\t" + member, "not a bearer token"},
+		"bare token":   {member, "not a bearer token"},
+		"Token scheme": {"Token " + member, `scheme is "Token", not Bearer`},
+		"Basic":        {"Basic Ym9iOnB3", `scheme is "Basic", not Bearer`},
+		"empty Bearer": {"Bearer   ", "no token after Bearer"},
+		"Bearer alone": {"bearer", "no token after Bearer"},
+		"two words":    {"Bearer " + member + " x", "characters a bearer token cannot"},
+	} {
+		reached, err := call([]string{"authorization", tc.value}, start("compute.stop_instance"))
+		if reached || status.Code(err) != codes.Unauthenticated || !strings.Contains(err.Error(), tc.why) {
+			t.Errorf("%s: reached %v, %v; want Unauthenticated saying %q", name, reached, err, tc.why)
+		} else if strings.Contains(err.Error(), member[:20]) || strings.Contains(err.Error(), "Ym9iOnB3") {
+			t.Errorf("%s: the refusal quotes the credential: %v", name, err)
+		}
+	}
+	// A well-formed bearer beside a value that is not: refused too.
+	ctx := metadata.NewIncomingContext(context.Background(), metadata.Pairs("authorization", "Bearer "+member, "authorization", "Basic Ym9iOnB3"))
+	if _, err := bearer(ctx); err == nil {
+		t.Errorf("a Bearer and a Basic authorization: no error")
 	}
 	// Bearers that do not verify.
 	for name, md := range map[string][]string{
@@ -126,7 +161,7 @@ func TestIntercept(t *testing.T) {
 		t.Errorf("refusals are not logged: %q", logged)
 	}
 	// Starts some owner's rule could pass, or unknown types: through, with
-	// the caller's token stamped (encrypted) over the client's.
+	// the caller's token stamped (encrypted) into the header.
 	ring, err := codec.LoadKeyRing(ringFile)
 	if err != nil {
 		t.Fatal(err)
@@ -149,6 +184,20 @@ func TestIntercept(t *testing.T) {
 		}
 		if got := headerToken(t, codec.New(ring), req); got != tc.tok {
 			t.Errorf("%s: the stamped header decodes to %.20q, want the caller's token", tc.typ, got)
+		}
+	}
+	// A service's start on a member's behalf (its connection's API key its
+	// own token, the member's in the header): the member's token stays, so
+	// the services check the member, not the service.
+	for _, req := range []*workflowservice.StartWorkflowExecutionRequest{startWith("volume.attach_volume", member), startWith("volume.detach_volume", member)} {
+		before := req.Header.Fields[auth.HeaderKey]
+		if reached, err := call([]string{"authorization", "Bearer " + service}, req); !reached || err != nil {
+			t.Errorf("%s by a service for a member: reached %v, %v", req.WorkflowType.Name, reached, err)
+			continue
+		}
+		if req.Header.Fields[auth.HeaderKey] != before || headerToken(t, nil, req) != member {
+			t.Errorf("%s by a service for a member: the member's header token was replaced (stamped %s)",
+				req.WorkflowType.Name, req.Header.Fields[auth.HeaderKey].GetMetadata()["encoding"])
 		}
 	}
 	// A schedule's action is checked (and not stamped: a schedule would

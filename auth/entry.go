@@ -89,17 +89,18 @@ func (e *Entries) Of(ctx context.Context, namespace, workflowID, runID string) (
 			// can write the namespace drives it again, not its caller.
 			return Entry{}, fmt.Errorf("%w: workflow %q run %q was reset from run %q, and a reset run is no later step of its call",
 				ErrNoEntry, exec.GetWorkflowId(), exec.GetRunId(), start.GetOriginalExecutionRunId())
+		case start.GetContinuedExecutionRunId() != "":
+			// A later run of a chain (continue-as-new, retry, cron): the
+			// run before it, back to the chain's first, before any parent
+			// (a child's later runs name its parent too); each run is
+			// looked at, as any may have been reset.
+			exec = &commonpb.WorkflowExecution{WorkflowId: exec.GetWorkflowId(), RunId: start.GetContinuedExecutionRunId()}
 		case start.GetParentWorkflowExecution() != nil:
-			// A child: its parent's entry is its own.
+			// The first run of a child: its parent's entry is its own.
 			if ns := start.GetParentWorkflowNamespace(); ns != "" {
 				namespace = ns
 			}
 			exec = start.GetParentWorkflowExecution()
-		case start.GetContinuedExecutionRunId() != "":
-			// A later run of a chain (continue-as-new, retry, cron): the
-			// run before it, back to the chain's first, which is the entry
-			// (each run is looked at, as any may have been reset).
-			exec = &commonpb.WorkflowExecution{WorkflowId: exec.GetWorkflowId(), RunId: start.GetContinuedExecutionRunId()}
 		default:
 			got = Entry{Time: at, Token: startToken(start.GetHeader().GetFields(), start.GetMemo().GetFields()),
 				WorkflowID: exec.GetWorkflowId(), RunID: exec.GetRunId()}

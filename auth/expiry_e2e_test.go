@@ -10,6 +10,7 @@ import (
 	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
@@ -39,16 +40,32 @@ type laterInput struct {
 	Sleep time.Duration
 	Child bool   // run the activity in a child (laterName again) after the sleep
 	Queue string // the child's task queue
+	// ChildID and Inner are the child's workflow ID (else Temporal's) and
+	// input (else laterInput{}).
+	ChildID string
+	Inner   *laterInput
+	// Continue: after the sleep, continue as new with laterInput{} (the
+	// next run runs the activity at once).
+	Continue bool
 }
 
 func later(ctx workflow.Context, in laterInput) (string, error) {
 	if err := workflow.Sleep(ctx, in.Sleep); err != nil {
 		return "", err
 	}
+	if in.Continue {
+		return "", workflow.NewContinueAsNewError(ctx, laterName, laterInput{})
+	}
 	var user string
 	if in.Child {
-		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{TaskQueue: in.Queue})
-		err := workflow.ExecuteChildWorkflow(cctx, laterName, laterInput{}).Get(cctx, &user)
+		inner := laterInput{}
+		if in.Inner != nil {
+			inner = *in.Inner
+		}
+		// Abandoned: a child that is reset outlives its parent's wait.
+		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{TaskQueue: in.Queue, WorkflowID: in.ChildID,
+			ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON})
+		err := workflow.ExecuteChildWorkflow(cctx, laterName, inner).Get(cctx, &user)
 		return user, err
 	}
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Second,
@@ -121,7 +138,9 @@ func rogue(ctx workflow.Context, in rogueInput) (string, error) {
 // from a history) and asks the service for an activity or a child workflow
 // with it is refused, since its own start, the entry, carried no such
 // token. Nor can a namespace writer's reset of a caller's call run it again
-// as the caller once the token has expired.
+// as the caller once the token has expired, nor a reset of a child's run
+// that then continues as new (while a child's continued run keeps the
+// grace).
 func TestTokenExpiresDuringCall(t *testing.T) {
 	t.Parallel()
 	srv := testenv.Temporal(t)
@@ -218,6 +237,10 @@ func TestTokenExpiresDuringCall(t *testing.T) {
 			return run(users, issue("alice", 2*time.Second), queue[time.Hour], laterName,
 				laterInput{Sleep: 4 * time.Second, Child: true, Queue: queue[time.Hour]})
 		},
+		"child's continued run after expiry": func() (string, error) {
+			return run(users, issue("alice", 2*time.Second), queue[time.Hour], laterName,
+				laterInput{Child: true, Queue: queue[time.Hour], Inner: &laterInput{Sleep: 4 * time.Second, Continue: true}})
+		},
 		"expired at the start": func() (string, error) {
 			return run(users, issue("alice", -time.Second), queue[time.Hour], laterName, laterInput{})
 		},
@@ -247,6 +270,14 @@ func TestTokenExpiresDuringCall(t *testing.T) {
 	cases["rogue activity under another token"] = func() (string, error) {
 		return run(rogueClient, bob, rogueQueue, rogueName, rogueInput{Token: stolen, Wait: 4 * time.Second, Queue: queue[time.Hour]})
 	}
+	// Alice's call whose child a namespace writer resets, below, while its
+	// first run sleeps; the reset run then continues as new.
+	resetChild := testenv.UniqueName(t, "child")
+	if _, err := users.ExecuteWorkflow(auth.WithToken(ctx, issue("alice", 2*time.Second)),
+		client.StartWorkflowOptions{ID: testenv.UniqueName(t, "parent"), TaskQueue: queue[time.Hour]}, laterName,
+		laterInput{Child: true, Queue: queue[time.Hour], ChildID: resetChild, Inner: &laterInput{Sleep: 15 * time.Second, Continue: true}}); err != nil {
+		t.Fatal(err)
+	}
 	results := map[string]chan result{}
 	for name, f := range cases {
 		ch := make(chan result, 1)
@@ -262,7 +293,7 @@ func TestTokenExpiresDuringCall(t *testing.T) {
 		t.Logf("%s: %q %v (%s)", name, r.user, r.err, r.took.Round(time.Millisecond))
 		return r
 	}
-	for _, name := range []string{"activity after expiry", "child's activity after expiry", "within a small maximum"} {
+	for _, name := range []string{"activity after expiry", "child's activity after expiry", "child's continued run after expiry", "within a small maximum"} {
 		if r := get(name); r.err != nil || r.user != "alice" {
 			t.Errorf("%s: %q, %v; want it run as alice", name, r.user, r.err)
 		}
@@ -279,6 +310,17 @@ func TestTokenExpiresDuringCall(t *testing.T) {
 	err = users.GetWorkflow(ctx, aliceCall, reset.GetRunId()).Get(ctx, &user)
 	t.Logf("alice's call reset: %q %v", user, err)
 	refused("alice's call reset", err, "was reset")
+	// The reset child run continues as new: its next run, whose parent is
+	// alice's call, is refused too, its chain having been reset.
+	reset, err = users.ResetWorkflowExecution(ctx, &workflowservice.ResetWorkflowExecutionRequest{Namespace: srv.Namespace(),
+		WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: resetChild}, Reason: "replay", WorkflowTaskFinishEventId: 3,
+		RequestId: testenv.UniqueName(t, "reset")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = users.GetWorkflow(ctx, resetChild, reset.GetRunId()).Get(ctx, &user)
+	t.Logf("alice's call's child reset, then continued: %q %v", user, err)
+	refused("alice's call's child reset, then continued", err, "was reset")
 	refused("expired at the start", get("expired at the start").err, "before its call entered")
 	refused("older than the maximum", get("older than the maximum").err, "maximum call age")
 	refused("strict", get("strict").err, "expired")

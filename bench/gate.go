@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -150,17 +149,6 @@ func runGate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(out, "| scenario | what | p50 | p95 | p99 | mean | p50 ratio | p95 ratio | mean ratio |")
-	fmt.Fprintln(out, "|---|---|---|---|---|---|---|---|---|")
-	for _, s := range scs {
-		m := lat[s.name].summary()
-		r50, r95, rmean := "", "", ""
-		if s.baseline != "" {
-			base := lat[s.baseline].summary()
-			r50, r95, rmean = ratio(float64(m.p50), float64(base.p50)), ratio(float64(m.p95), float64(base.p95)), ratio(float64(m.mn), float64(base.mn))
-		}
-		fmt.Fprintf(out, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", s.name, strings.TrimSpace(s.what), ms(m.p50), ms(m.p95), ms(m.p99), ms(m.mn), r50, r95, rmean)
-	}
-	fmt.Fprintln(out)
+	latencyTable(out, scs, lat)
 	return nil
 }

@@ -43,7 +43,7 @@ func TestGateSmoke(t *testing.T) {
 		switch {
 		case cells[0] == "call":
 			rows["call"] = true
-		case len(cells) == 9 && (cells[0] == "call-worker" || cells[0] == "call-gate") && cells[6] != "":
+		case len(cells) == 10 && (cells[0] == "call-worker" || cells[0] == "call-gate") && cells[6] != "":
 			rows[cells[0]] = true
 		}
 	}

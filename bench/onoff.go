@@ -105,17 +105,6 @@ func (c onOff) run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(out, "| scenario | what | p50 | p90 | p99 | mean | p50 ratio | p99 ratio | mean ratio |")
-	fmt.Fprintln(out, "|---|---|---|---|---|---|---|---|---|")
-	for _, s := range scs {
-		m := lat[s.name].summary()
-		r50, r99, rmean := "", "", ""
-		if s.baseline != "" {
-			base := lat[s.baseline].summary()
-			r50, r99, rmean = ratio(float64(m.p50), float64(base.p50)), ratio(float64(m.p99), float64(base.p99)), ratio(float64(m.mn), float64(base.mn))
-		}
-		fmt.Fprintf(out, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", s.name, s.what, ms(m.p50), ms(m.p90), ms(m.p99), ms(m.mn), r50, r99, rmean)
-	}
-	fmt.Fprintln(out)
+	latencyTable(out, scs, lat)
 	return nil
 }

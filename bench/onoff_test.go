@@ -43,7 +43,7 @@ func TestOnOffSmoke(t *testing.T) {
 				switch {
 				case cells[0] == "call":
 					base = true
-				case len(cells) == 9 && cells[0] == "call-"+name && cells[6] != "":
+				case len(cells) == 10 && cells[0] == "call-"+name && cells[6] != "":
 					on = true
 				}
 			}

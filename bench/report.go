@@ -62,6 +62,27 @@ func (l *latencies) summary() summary {
 	return summary{n: len(d), p50: at(0.50), p90: at(0.90), p95: at(0.95), p99: at(0.99), max: d[len(d)-1], mn: sum / time.Duration(len(d))}
 }
 
+// latencyTable writes the latency of each scenario of a same-run
+// comparison, with its ratios to its baseline's (bench gate, bench authz,
+// bench codec), and a blank line.
+func latencyTable(out io.Writer, scs []scenario, lat map[string]*latencies) {
+	fmt.Fprintln(out, "| scenario | what | p50 | p95 | p99 | mean | p50 ratio | p95 ratio | p99 ratio | mean ratio |")
+	fmt.Fprintln(out, "|---|---|---|---|---|---|---|---|---|---|")
+	for _, s := range scs {
+		m := lat[s.name].summary()
+		var r [4]string
+		if s.baseline != "" {
+			b := lat[s.baseline].summary()
+			for i, p := range [][2]time.Duration{{m.p50, b.p50}, {m.p95, b.p95}, {m.p99, b.p99}, {m.mn, b.mn}} {
+				r[i] = ratio(float64(p[0]), float64(p[1]))
+			}
+		}
+		fmt.Fprintf(out, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", s.name, strings.TrimSpace(s.what),
+			ms(m.p50), ms(m.p95), ms(m.p99), ms(m.mn), r[0], r[1], r[2], r[3])
+	}
+	fmt.Fprintln(out)
+}
+
 // ms formats a duration in milliseconds.
 func ms(d time.Duration) string {
 	v := float64(d) / float64(time.Millisecond)

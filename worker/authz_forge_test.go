@@ -31,25 +31,9 @@ import (
 // started gives, and the task never runs.
 func TestForgedMarkRefused(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
+	f := newForgery(t)
+	h, host, id, name, queue, forger, hourly := f.h, f.host, f.id, f.name, f.queue, f.forger, f.hourly
 	ctx := context.Background()
-	host := testenv.UniqueName(t, "host")
-	var hourly runLog
-	h.start(authConfig(t, h.config(host)), hourly.task("hourly", time.Hour, nil))
-	eventually(t, 30*time.Second, "the host up", func() bool {
-		st, _ := h.status(host, 10*time.Second)
-		return st == servicegroup.Up
-	})
-
-	id := PeriodicScheduleID(h.topic, "hourly")
-	name := workflows.PeriodicName(h.topic, "hourly")
-	forger, err := client.Dial(client.Options{HostPort: h.tmp.Address(), Namespace: h.tmp.Namespace(),
-		ContextPropagators: []workflow.ContextPropagator{runMarkForger{schedule: id}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer forger.Close()
-	queue := testenv.UniqueName(t, "forger")
 	w := sdkworker.New(forger, queue, sdkworker.Options{})
 	w.RegisterWorkflowWithOptions(func(ctx workflow.Context, child bool) error {
 		if child {
@@ -132,25 +116,9 @@ func (runMarkForger) ExtractToWorkflow(ctx workflow.Context, _ workflow.HeaderRe
 // writer's worker gets no MAC, and the task never runs.
 func TestForgedCheckRefused(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
+	f := newForgery(t)
+	h, host, id, name, queue, forger, hourly := f.h, f.host, f.id, f.name, f.queue, f.forger, f.hourly
 	ctx := context.Background()
-	host := testenv.UniqueName(t, "host")
-	var hourly runLog
-	h.start(authConfig(t, h.config(host)), hourly.task("hourly", time.Hour, nil))
-	eventually(t, 30*time.Second, "the host up", func() bool {
-		st, _ := h.status(host, 10*time.Second)
-		return st == servicegroup.Up
-	})
-
-	id := PeriodicScheduleID(h.topic, "hourly")
-	name := workflows.PeriodicName(h.topic, "hourly")
-	forger, err := client.Dial(client.Options{HostPort: h.tmp.Address(), Namespace: h.tmp.Namespace(),
-		ContextPropagators: []workflow.ContextPropagator{runMarkForger{schedule: id}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer forger.Close()
-	queue := testenv.UniqueName(t, "forger")
 	w := sdkworker.New(forger, queue, sdkworker.Options{})
 	var gotMAC atomic.Bool
 	w.RegisterWorkflowWithOptions(func(ctx workflow.Context, req workflows.PeriodicRequest) error {
@@ -174,7 +142,7 @@ func TestForgedCheckRefused(t *testing.T) {
 	}
 	defer w.Stop()
 
-	err = h.c.ScheduleClient().GetHandle(ctx, id).Update(ctx, client.ScheduleUpdateOptions{DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
+	err := h.c.ScheduleClient().GetHandle(ctx, id).Update(ctx, client.ScheduleUpdateOptions{DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
 		sched := in.Description.Schedule
 		sched.Action.(*client.ScheduleWorkflowAction).TaskQueue = queue
 		return &client.ScheduleUpdate{Schedule: &sched}, nil
@@ -197,3 +165,36 @@ func TestForgedCheckRefused(t *testing.T) {
 
 // forgedMACKey holds, in a forger's workflow, the MAC runMarkForger writes.
 type forgedMACKey struct{}
+
+// forgery is what the forgery tests share: a service with authorization on
+// and an hourly periodic task (hourly counts its runs), the task's
+// schedule ID and workflow type, and a namespace writer's client, whose
+// workflows mark what they start as runMarkForger does, with a queue of
+// its own.
+type forgery struct {
+	h                     *harness
+	host, id, name, queue string
+	hourly                *runLog
+	forger                client.Client
+}
+
+func newForgery(t *testing.T) *forgery {
+	f := &forgery{h: newHarness(t), host: testenv.UniqueName(t, "host"), hourly: &runLog{}}
+	h := f.h
+	h.start(authConfig(t, h.config(f.host)), f.hourly.task("hourly", time.Hour, nil))
+	eventually(t, 30*time.Second, "the host up", func() bool {
+		st, _ := h.status(f.host, 10*time.Second)
+		return st == servicegroup.Up
+	})
+	f.id = PeriodicScheduleID(h.topic, "hourly")
+	f.name = workflows.PeriodicName(h.topic, "hourly")
+	forger, err := client.Dial(client.Options{HostPort: h.tmp.Address(), Namespace: h.tmp.Namespace(),
+		ContextPropagators: []workflow.ContextPropagator{runMarkForger{schedule: f.id}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(forger.Close)
+	f.forger = forger
+	f.queue = testenv.UniqueName(t, "forger")
+	return f
+}
